@@ -1,0 +1,139 @@
+//! The [`Storage`] trait — the small contract every backend implements — and the backends.
+//!
+//! A backend stores events and projection checkpoints and answers range queries; it holds no
+//! business logic. Validation, id generation, timestamps, subscriptions, the projector and
+//! aggregates all live above this trait, in [`EventStore`](crate::EventStore). The one decision a
+//! backend must take inside its own write transaction — does this append pass its expected
+//! version, or is it a retry of an append that already happened? — is made by the shared
+//! [`decide_append`] function, so every backend decides the same way.
+//!
+//! # The visibility promise
+//! Positions increase in commit order: once a reader has seen position `p`, no event with a
+//! position `≤ p` may become visible later. SQLite and IndexedDB keep it because their writers
+//! are serialized and positions are assigned inside the write transaction.
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::platform::{MaybeSend, MaybeSync};
+use crate::types::{AppendResult, Direction, ExpectedVersion, Filter, RecordedEvent};
+
+mod append_decision;
+pub mod conformance;
+mod memory;
+mod prepared;
+
+#[cfg(target_arch = "wasm32")]
+mod indexeddb;
+#[cfg(not(target_arch = "wasm32"))]
+mod sqlite;
+
+pub use append_decision::{decide_append, AppendDecision, ExistingEvent};
+#[cfg(target_arch = "wasm32")]
+pub use indexeddb::IndexedDbStorage;
+pub use memory::MemoryStorage;
+pub use prepared::{AppendBatch, PreparedEvent};
+#[cfg(not(target_arch = "wasm32"))]
+pub use sqlite::{Durability, SqliteOptions, SqliteStorage};
+
+/// What a backend implements.
+///
+/// Every method is called with already validated input. Positions and versions are `u64`;
+/// `from` bounds are as documented per method. Implementations write plain `async fn`s; on native
+/// targets their futures must be `Send` (checked by the compiler through [`MaybeSend`]).
+pub trait Storage: MaybeSend + MaybeSync + 'static {
+    /// Appends `batch` atomically, in one storage transaction that also reads the stream's
+    /// current version and looks up every event id of the batch, then calls [`decide_append`]
+    /// with what it read and acts on the decision: write the events at consecutive versions
+    /// (positions assigned by the backend, increasing in commit order), return the earlier result
+    /// of an identical append, or fail with nothing written.
+    fn append(&self, batch: AppendBatch) -> impl Future<Output = Result<AppendResult>> + MaybeSend;
+
+    /// Up to `limit` events of `stream_id`, starting at `from_version` **inclusive** and going
+    /// in `direction`. Returns an empty vector when nothing is there (including when the stream
+    /// does not exist).
+    fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>>> + MaybeSend;
+
+    /// Up to `limit` events matching `filter`, strictly after `from_position` going forward or
+    /// strictly before it going backward, in position order of `direction`.
+    fn read_all(
+        &self,
+        from_position: u64,
+        direction: Direction,
+        limit: usize,
+        filter: &Filter,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>>> + MaybeSend;
+
+    /// The position of the last committed event (0 when the store is empty). It must be cheap:
+    /// subscriptions poll it to notice appends made by other processes or tabs.
+    fn head(&self) -> impl Future<Output = Result<u64>> + MaybeSend;
+
+    /// The stored checkpoint of projection `name`, or `None` if it never saved one.
+    fn load_checkpoint(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<Checkpoint>>> + MaybeSend;
+
+    /// Stores the checkpoint of projection `name`, replacing the previous one, atomically.
+    fn save_checkpoint(
+        &self,
+        name: &str,
+        checkpoint: &Checkpoint,
+    ) -> impl Future<Output = Result<()>> + MaybeSend;
+
+    /// Releases the backend's resources (connections, database handles). Later calls may fail.
+    fn close(&self) {}
+}
+
+/// The durable state of one projection.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The last position the projection handled (0 = none).
+    pub position: u64,
+    /// Events the projection gave up on under the `Skip` failure policy, oldest first.
+    pub skipped: Vec<SkippedEvent>,
+}
+
+/// An event a projection skipped after its handler kept failing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedEvent {
+    /// The event's global position.
+    pub position: u64,
+    /// The event id.
+    pub event_id: String,
+    /// The event's stream.
+    pub stream_id: String,
+    /// The event type.
+    pub event_type: String,
+    /// The handler's last error message.
+    pub error: String,
+    /// When it was skipped, in UTC milliseconds.
+    pub skipped_at: u64,
+}
+
+/// Parses JSON text a backend stored back into a value; stored text that is not JSON is a
+/// [`Error::Storage`] (the store was altered outside evstore).
+pub fn parse_stored_json(text: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(text).map_err(|e| Error::storage(format!("stored JSON is corrupt: {e}")))
+}
+
+/// Checks an expected version against the current one, as every backend must.
+pub(crate) fn check_expected(stream: &str, expected: ExpectedVersion, actual: u64) -> Result<()> {
+    if expected.accepts(actual) {
+        Ok(())
+    } else {
+        Err(Error::WrongExpectedVersion {
+            stream: stream.to_owned(),
+            expected,
+            actual,
+        })
+    }
+}

@@ -1,0 +1,428 @@
+//! [`EventStore`]: append, read, read all and subscribe over any [`Storage`].
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::platform::{now_millis, BoxStream};
+use crate::storage::{AppendBatch, PreparedEvent, Storage};
+use crate::subscription::{SubscribeOptions, Subscription, SubscriptionTarget};
+use crate::types::{
+    category_of, validate_stream_id, AppendResult, Direction, ExpectedVersion, NewEvent,
+    ReadAllOptions, ReadStreamOptions, RecordedEvent,
+};
+
+/// How many events one storage query reads at most when a read is paged.
+pub const DEFAULT_PAGE_SIZE: usize = 500;
+
+/// Settings of an [`EventStore`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// How often idle subscriptions check the storage for appends made by other processes or
+    /// tabs (appends through this store wake them at once). Default: 100 ms.
+    pub poll_interval: Duration,
+    /// How many events one storage query reads when a read is paged. Default: 500.
+    pub page_size: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            poll_interval: Duration::from_millis(100),
+            page_size: DEFAULT_PAGE_SIZE,
+        }
+    }
+}
+
+/// An event store over a [`Storage`] backend.
+///
+/// Cheap to clone: clones share the backend and wake each other's subscriptions. On native
+/// targets it is `Send + Sync` and its futures are `Send`.
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// use evstore::{EventStore, ExpectedVersion, MemoryStorage, NewEvent, ReadStreamOptions};
+/// use serde_json::json;
+///
+/// let store = EventStore::new(MemoryStorage::new());
+/// store.append("account-1", ExpectedVersion::NoStream,
+///              vec![NewEvent::new("Opened", json!({ "owner": "ada" }))]).await?;
+/// let events = store.read_stream("account-1", ReadStreamOptions::new()).await?;
+/// assert_eq!(events[0].event_type, "Opened");
+/// # Ok::<(), evstore::Error>(()) }).unwrap();
+/// ```
+pub struct EventStore<S> {
+    inner: Arc<Inner<S>>,
+}
+
+struct Inner<S> {
+    storage: S,
+    options: StoreOptions,
+    /// Notified after every append through this store and on close.
+    appended: event_listener::Event,
+    closed: AtomicBool,
+}
+
+impl<S> Clone for EventStore<S> {
+    fn clone(&self) -> Self {
+        EventStore {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for EventStore<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventStore")
+            .field("options", &self.inner.options)
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> EventStore<S> {
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+}
+
+impl<S: Storage> EventStore<S> {
+    /// A store over `storage` with default options.
+    pub fn new(storage: S) -> Self {
+        Self::with_options(storage, StoreOptions::default())
+    }
+
+    /// A store over `storage` with `options`.
+    pub fn with_options(storage: S, options: StoreOptions) -> Self {
+        EventStore {
+            inner: Arc::new(Inner {
+                storage,
+                options,
+                appended: event_listener::Event::new(),
+                closed: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The backend.
+    pub fn storage(&self) -> &S {
+        &self.inner.storage
+    }
+
+    /// The options the store was made with.
+    pub fn options(&self) -> &StoreOptions {
+        &self.inner.options
+    }
+
+    /// Appends `events` to `stream` atomically, if the stream's version satisfies `expected`.
+    ///
+    /// Errors: [`Error::WrongExpectedVersion`] on a version mismatch, [`Error::DuplicateEventId`]
+    /// when an event id is already used by another event, [`Error::InvalidInput`] for an invalid
+    /// stream id, an empty batch, an empty event type, an id that is not a UUID or metadata that
+    /// is not a JSON object. In every error case nothing is written. Appending a batch whose ids
+    /// were all already appended by an identical call returns that call's result and writes
+    /// nothing (safe retries).
+    pub async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult> {
+        self.ensure_open()?;
+        let batch = prepare_batch(stream, expected, events)?;
+        let result = self.inner.storage.append(batch).await?;
+        self.inner.appended.notify(usize::MAX);
+        Ok(result)
+    }
+
+    /// Appends typed events (serde enums; the variant name is the event type). See
+    /// [`append`](Self::append) and [`NewEvent::from_typed`].
+    pub async fn append_typed<T: Serialize>(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: &[T],
+    ) -> Result<AppendResult> {
+        let events = events
+            .iter()
+            .map(NewEvent::from_typed)
+            .collect::<Result<Vec<_>>>()?;
+        self.append(stream, expected, events).await
+    }
+
+    /// Reads events of `stream`, paged internally, into a vector.
+    ///
+    /// A stream without events is [`Error::StreamNotFound`]. `max_count` of 0 is
+    /// [`Error::InvalidInput`].
+    pub async fn read_stream(
+        &self,
+        stream: &str,
+        options: ReadStreamOptions,
+    ) -> Result<Vec<RecordedEvent>> {
+        let events: Vec<RecordedEvent> = self.stream_events(stream, options)?.try_collect().await?;
+        if events.is_empty() && self.stream_version(stream).await? == 0 {
+            return Err(Error::StreamNotFound {
+                stream: stream.to_owned(),
+            });
+        }
+        Ok(events)
+    }
+
+    /// The events of `stream` as a lazy stream that reads one page at a time; nothing is read
+    /// until it is polled. Unlike [`read_stream`](Self::read_stream) it yields nothing (rather
+    /// than failing) for a stream without events.
+    pub fn stream_events(
+        &self,
+        stream: &str,
+        options: ReadStreamOptions,
+    ) -> Result<BoxStream<'static, Result<RecordedEvent>>> {
+        self.ensure_open()?;
+        validate_stream_id(stream)?;
+        let limit = validate_max_count(options.max_count)?;
+        let start = match (options.direction, options.from_version) {
+            (_, Some(version)) => version,
+            (Direction::Forward, None) => 1,
+            (Direction::Backward, None) => u64::MAX,
+        };
+        let store = self.clone();
+        let stream = stream.to_owned();
+        let direction = options.direction;
+        Ok(self.paged(start, limit, move |from, page| {
+            let (store, stream) = (store.clone(), stream.clone());
+            async move {
+                let events = store
+                    .inner
+                    .storage
+                    .read_stream(&stream, from, direction, page)
+                    .await?;
+                // Inclusive bounds: continue after (or before) the last version returned.
+                let next = events.last().map(|last| match direction {
+                    Direction::Forward => last.version + 1,
+                    Direction::Backward => last.version.saturating_sub(1),
+                });
+                Ok((events, next.filter(|&v| v > 0)))
+            }
+        }))
+    }
+
+    /// Reads events of all streams in position order, paged internally, into a vector.
+    /// `from_position` is exclusive; `max_count` of 0 is [`Error::InvalidInput`].
+    pub async fn read_all(&self, options: ReadAllOptions) -> Result<Vec<RecordedEvent>> {
+        self.all_events(options)?.try_collect().await
+    }
+
+    /// The events of all streams as a lazy stream that reads one page at a time.
+    pub fn all_events(
+        &self,
+        options: ReadAllOptions,
+    ) -> Result<BoxStream<'static, Result<RecordedEvent>>> {
+        self.ensure_open()?;
+        let limit = validate_max_count(options.max_count)?;
+        let start = match (options.direction, options.from_position) {
+            (_, Some(position)) => position,
+            (Direction::Forward, None) => 0,
+            (Direction::Backward, None) => u64::MAX,
+        };
+        let store = self.clone();
+        let direction = options.direction;
+        let filter = Arc::new(options.filter);
+        Ok(self.paged(start, limit, move |from, page| {
+            let (store, filter) = (store.clone(), Arc::clone(&filter));
+            async move {
+                let events = store
+                    .inner
+                    .storage
+                    .read_all(from, direction, page, &filter)
+                    .await?;
+                // Exclusive bounds: continue from the last position returned.
+                let next = events.last().map(|last| last.position);
+                Ok((events, next))
+            }
+        }))
+    }
+
+    /// Subscribes to the events of all streams (optionally filtered): catch-up from
+    /// `options.start`, then live. See [`Subscription`].
+    pub async fn subscribe_all(&self, options: SubscribeOptions) -> Result<Subscription> {
+        Subscription::start(self.clone(), SubscriptionTarget::All, options).await
+    }
+
+    /// Subscribes to the events of one stream: catch-up from `options.start` (a version),
+    /// then live. The stream need not exist yet. See [`Subscription`].
+    pub async fn subscribe_to_stream(
+        &self,
+        stream: &str,
+        options: SubscribeOptions,
+    ) -> Result<Subscription> {
+        validate_stream_id(stream)?;
+        Subscription::start(
+            self.clone(),
+            SubscriptionTarget::Stream(stream.to_owned()),
+            options,
+        )
+        .await
+    }
+
+    /// The current version of `stream` (0 when it has no events).
+    pub async fn stream_version(&self, stream: &str) -> Result<u64> {
+        self.ensure_open()?;
+        validate_stream_id(stream)?;
+        let last = self
+            .inner
+            .storage
+            .read_stream(stream, u64::MAX, Direction::Backward, 1)
+            .await?;
+        Ok(last.first().map_or(0, |event| event.version))
+    }
+
+    /// The position of the last event in the store (0 when empty).
+    pub async fn head(&self) -> Result<u64> {
+        self.ensure_open()?;
+        self.inner.storage.head().await
+    }
+
+    /// Closes the store: subscriptions end, later calls on any clone fail with [`Error::Closed`],
+    /// and the backend releases its resources.
+    pub fn close(&self) {
+        if !self.inner.closed.swap(true, Ordering::AcqRel) {
+            self.inner.appended.notify(usize::MAX);
+            self.inner.storage.close();
+        }
+    }
+
+    pub(crate) fn ensure_open(&self) -> Result<()> {
+        if self.is_closed() {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Listens for the next append through this store (or close).
+    pub(crate) fn listen(&self) -> event_listener::EventListener {
+        self.inner.appended.listen()
+    }
+
+    /// A lazy stream over pages: `fetch(from, page_size)` returns a page and where the next one
+    /// starts (`None` when there is no next one). Stops after `limit` events.
+    fn paged<F, Fut>(
+        &self,
+        start: u64,
+        limit: usize,
+        fetch: F,
+    ) -> BoxStream<'static, Result<RecordedEvent>>
+    where
+        F: Fn(u64, usize) -> Fut + crate::platform::MaybeSend + 'static,
+        Fut: std::future::Future<Output = Result<(Vec<RecordedEvent>, Option<u64>)>>
+            + crate::platform::MaybeSend
+            + 'static,
+    {
+        let page_size = self.inner.options.page_size.max(1);
+        let pages = futures::stream::try_unfold((Some(start), limit), move |(from, remaining)| {
+            let fetch_page = from
+                .filter(|_| remaining > 0)
+                .map(|from| fetch(from, remaining.min(page_size)));
+            async move {
+                let Some(fetch_page) = fetch_page else {
+                    return Ok(None);
+                };
+                let (events, next) = fetch_page.await?;
+                if events.is_empty() {
+                    return Ok(None);
+                }
+                let remaining = remaining - events.len();
+                Ok(Some((
+                    futures::stream::iter(events.into_iter().map(Ok)),
+                    (next, remaining),
+                )))
+            }
+        });
+        Box::pin(pages.try_flatten())
+    }
+}
+
+fn validate_max_count(max_count: Option<usize>) -> Result<usize> {
+    match max_count {
+        Some(0) => Err(Error::invalid_input("max_count must be at least 1")),
+        Some(count) => Ok(count),
+        None => Ok(usize::MAX),
+    }
+}
+
+/// Validates an append and turns it into what a backend writes: ids assigned (UUIDv7) or
+/// normalized, JSON encoded, timestamp set.
+fn prepare_batch(
+    stream: &str,
+    expected: ExpectedVersion,
+    events: Vec<NewEvent>,
+) -> Result<AppendBatch> {
+    validate_stream_id(stream)?;
+    if events.is_empty() {
+        return Err(Error::invalid_input("an append needs at least one event"));
+    }
+    let recorded_at = now_millis();
+    let mut seen = HashSet::with_capacity(events.len());
+    let events = events
+        .into_iter()
+        .enumerate()
+        .map(|(index, event)| {
+            let prepared = prepare_event(event, recorded_at).map_err(|e| match e {
+                Error::InvalidInput { reason } => {
+                    Error::invalid_input(format!("event {index}: {reason}"))
+                }
+                other => other,
+            })?;
+            if !seen.insert(prepared.id.clone()) {
+                return Err(Error::DuplicateEventId { id: prepared.id });
+            }
+            Ok(prepared)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(AppendBatch {
+        stream_id: stream.to_owned(),
+        category: category_of(stream).to_owned(),
+        expected,
+        events,
+    })
+}
+
+fn prepare_event(event: NewEvent, recorded_at: u64) -> Result<PreparedEvent> {
+    if event.event_type.is_empty() {
+        return Err(Error::invalid_input("event type must not be empty"));
+    }
+    let id = match &event.id {
+        None => uuid::Uuid::now_v7(),
+        Some(id) => uuid::Uuid::parse_str(id)
+            .map_err(|e| Error::invalid_input(format!("event id `{id}` is not a UUID: {e}")))?,
+    };
+    let metadata = match event.metadata {
+        Value::Null => "{}".to_owned(),
+        Value::Object(map) => encode_json(&map)?,
+        other => {
+            return Err(Error::invalid_input(format!(
+                "metadata must be a JSON object, got `{other}`"
+            )))
+        }
+    };
+    Ok(PreparedEvent {
+        id: id.hyphenated().to_string(),
+        data: encode_json(&event.data)?,
+        metadata,
+        event_type: event.event_type,
+        correlation_id: event.correlation_id,
+        causation_id: event.causation_id,
+        recorded_at,
+    })
+}
+
+fn encode_json<T: Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value)
+        .map_err(|e| Error::invalid_input(format!("not encodable as JSON: {e}")))
+}

@@ -1,0 +1,266 @@
+//! Catch-up then live subscriptions.
+//!
+//! A subscription reads from storage in batches (no pause between full batches), yields
+//! [`SubscriptionItem::CaughtUp`] when a read comes back empty, then waits. It wakes at once when
+//! an append goes through any clone of the same [`EventStore`], and otherwise every poll interval
+//! checks the backend's cheap [`head`](crate::Storage::head) for appends made by other processes
+//! or tabs. It buffers at most one batch: a slow consumer never slows writers, it just reads
+//! further behind. Because every read continues strictly after the last delivered position (or
+//! version), there is no gap and no duplicate at the switch from catch-up to live.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::future::{select, Either};
+use futures::Stream;
+
+use crate::error::{Error, Result};
+use crate::platform::{sleep, BoxStream};
+use crate::storage::Storage;
+use crate::store::EventStore;
+use crate::types::{Direction, Filter, RecordedEvent, StartFrom, SubscriptionItem};
+
+/// Options of a subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscribeOptions {
+    /// Where to start (exclusive): a position for `subscribe_all`, a version for
+    /// `subscribe_to_stream`. Default: from the start.
+    pub start: StartFrom,
+    /// Only events matching this filter (`subscribe_all` only).
+    pub filter: Filter,
+    /// How many events one storage read takes. Default: 500.
+    pub batch_size: usize,
+    /// Override of the store's poll interval for appends from other processes or tabs.
+    pub poll_interval: Option<Duration>,
+}
+
+impl Default for SubscribeOptions {
+    fn default() -> Self {
+        SubscribeOptions {
+            start: StartFrom::Start,
+            filter: Filter::default(),
+            batch_size: 500,
+            poll_interval: None,
+        }
+    }
+}
+
+impl SubscribeOptions {
+    /// From the first event.
+    pub fn from_start() -> Self {
+        Self::default()
+    }
+
+    /// After `position` (or version, for a stream subscription), exclusive.
+    pub fn after(position: u64) -> Self {
+        SubscribeOptions {
+            start: StartFrom::After(position),
+            ..Self::default()
+        }
+    }
+
+    /// Only events committed after the subscription starts.
+    pub fn from_end() -> Self {
+        SubscribeOptions {
+            start: StartFrom::End,
+            ..Self::default()
+        }
+    }
+
+    /// Only events matching `filter`.
+    pub fn filter(mut self, filter: Filter) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// Reads `size` events per storage read.
+    pub fn batch_size(mut self, size: usize) -> Self {
+        self.batch_size = size;
+        self
+    }
+
+    /// Polls for appends from other processes or tabs every `interval`.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = Some(interval);
+        self
+    }
+}
+
+/// What a subscription follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SubscriptionTarget {
+    All,
+    Stream(String),
+}
+
+/// A live subscription: a [`Stream`] of [`SubscriptionItem`]s, in order, without end.
+///
+/// It ends when dropped, when the store is closed, or after yielding an error.
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// use evstore::{EventStore, ExpectedVersion, MemoryStorage, NewEvent, SubscribeOptions, SubscriptionItem};
+/// use futures::StreamExt;
+///
+/// let store = EventStore::new(MemoryStorage::new());
+/// store.append("todo-1", ExpectedVersion::Any, vec![NewEvent::new("Added", serde_json::json!({}))]).await?;
+/// let mut subscription = store.subscribe_all(SubscribeOptions::from_start()).await?;
+/// assert!(matches!(subscription.next().await, Some(Ok(SubscriptionItem::Event(_)))));
+/// assert!(matches!(subscription.next().await, Some(Ok(SubscriptionItem::CaughtUp))));
+/// # Ok::<(), evstore::Error>(()) }).unwrap();
+/// ```
+pub struct Subscription {
+    items: BoxStream<'static, Result<SubscriptionItem>>,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription").finish_non_exhaustive()
+    }
+}
+
+impl Stream for Subscription {
+    type Item = Result<SubscriptionItem>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.items.as_mut().poll_next(cx)
+    }
+}
+
+struct State<S> {
+    store: EventStore<S>,
+    target: SubscriptionTarget,
+    filter: Filter,
+    batch_size: usize,
+    poll_interval: Duration,
+    /// The last delivered position (all) or version (stream).
+    cursor: u64,
+    buffer: VecDeque<RecordedEvent>,
+    /// Whether `CaughtUp` was yielded since the last delivered event.
+    signalled: bool,
+    /// The backend head seen at the last read, to tell whether polling found news.
+    head: u64,
+    finished: bool,
+}
+
+impl Subscription {
+    pub(crate) async fn start<S: Storage>(
+        store: EventStore<S>,
+        target: SubscriptionTarget,
+        options: SubscribeOptions,
+    ) -> Result<Self> {
+        store.ensure_open()?;
+        if options.batch_size == 0 {
+            return Err(Error::invalid_input("batch_size must be at least 1"));
+        }
+        let cursor = match (options.start, &target) {
+            (StartFrom::Start, _) => 0,
+            (StartFrom::After(from), _) => from,
+            (StartFrom::End, SubscriptionTarget::All) => store.head().await?,
+            (StartFrom::End, SubscriptionTarget::Stream(stream)) => {
+                store.stream_version(stream).await?
+            }
+        };
+        let poll_interval = options
+            .poll_interval
+            .unwrap_or(store.options().poll_interval);
+        let state = State {
+            store,
+            target,
+            filter: options.filter,
+            batch_size: options.batch_size,
+            poll_interval,
+            cursor,
+            buffer: VecDeque::new(),
+            signalled: false,
+            head: 0,
+            finished: false,
+        };
+        let items = futures::stream::unfold(state, |mut state| async move {
+            let item = state.next_item().await?;
+            Some((item, state))
+        });
+        Ok(Subscription {
+            items: Box::pin(items),
+        })
+    }
+}
+
+impl<S: Storage> State<S> {
+    async fn next_item(&mut self) -> Option<Result<SubscriptionItem>> {
+        loop {
+            if self.finished || self.store.is_closed() {
+                return None;
+            }
+            if let Some(event) = self.buffer.pop_front() {
+                return Some(Ok(SubscriptionItem::Event(event)));
+            }
+            // Listen before reading, so an append committed after the read still wakes us.
+            let listener = self.store.listen();
+            match self.read_batch().await {
+                Err(error) => {
+                    self.finished = true;
+                    return Some(Err(error));
+                }
+                Ok(true) => continue,
+                Ok(false) if !self.signalled => {
+                    self.signalled = true;
+                    return Some(Ok(SubscriptionItem::CaughtUp));
+                }
+                Ok(false) => {}
+            }
+            if let Err(error) = self.wait(listener).await {
+                self.finished = true;
+                return Some(Err(error));
+            }
+        }
+    }
+
+    /// Reads the next batch into the buffer; `false` when there was nothing new.
+    async fn read_batch(&mut self) -> Result<bool> {
+        let storage = self.store.storage();
+        self.head = storage.head().await?;
+        let events = match &self.target {
+            SubscriptionTarget::All => {
+                storage
+                    .read_all(
+                        self.cursor,
+                        Direction::Forward,
+                        self.batch_size,
+                        &self.filter,
+                    )
+                    .await?
+            }
+            SubscriptionTarget::Stream(stream) => {
+                storage
+                    .read_stream(stream, self.cursor + 1, Direction::Forward, self.batch_size)
+                    .await?
+            }
+        };
+        let Some(last) = events.last() else {
+            return Ok(false);
+        };
+        self.cursor = match self.target {
+            SubscriptionTarget::All => last.position,
+            SubscriptionTarget::Stream(_) => last.version,
+        };
+        self.signalled = false;
+        self.buffer.extend(events);
+        Ok(true)
+    }
+
+    /// Waits for an append through this store, or for the head to move (other writers).
+    async fn wait(&mut self, mut listener: event_listener::EventListener) -> Result<()> {
+        loop {
+            match select(listener, Box::pin(sleep(self.poll_interval))).await {
+                Either::Left(((), _)) => return Ok(()),
+                Either::Right(((), pending)) => listener = pending,
+            }
+            if self.store.is_closed() || self.store.storage().head().await? != self.head {
+                return Ok(());
+            }
+        }
+    }
+}
