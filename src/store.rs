@@ -1,7 +1,7 @@
 //! [`EventStore`]: append, read, read all and subscribe over any [`Storage`].
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,6 +67,7 @@ struct Inner<S> {
     /// Notified after every append through this store and on close.
     appended: event_listener::Event,
     closed: AtomicBool,
+    subscriptions: AtomicUsize,
 }
 
 impl<S> Clone for EventStore<S> {
@@ -91,6 +92,20 @@ impl<S> EventStore<S> {
     pub fn is_closed(&self) -> bool {
         self.inner.closed.load(Ordering::Acquire)
     }
+
+    /// How many subscriptions of this store (all clones) are alive.
+    pub fn subscription_count(&self) -> usize {
+        self.inner.subscriptions.load(Ordering::Acquire)
+    }
+
+    /// Counts a subscription in (`true`) or out (`false`).
+    pub(crate) fn track_subscription(&self, alive: bool) {
+        if alive {
+            self.inner.subscriptions.fetch_add(1, Ordering::AcqRel);
+        } else {
+            self.inner.subscriptions.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 impl<S: Storage> EventStore<S> {
@@ -107,6 +122,7 @@ impl<S: Storage> EventStore<S> {
                 options,
                 appended: event_listener::Event::new(),
                 closed: AtomicBool::new(false),
+                subscriptions: AtomicUsize::new(0),
             }),
         }
     }

@@ -166,6 +166,7 @@ impl Subscription {
         let poll_interval = options
             .poll_interval
             .unwrap_or(store.options().poll_interval);
+        store.track_subscription(true);
         let state = State {
             store,
             target,
@@ -185,6 +186,12 @@ impl Subscription {
         Ok(Subscription {
             items: Box::pin(items),
         })
+    }
+}
+
+impl<S> Drop for State<S> {
+    fn drop(&mut self) {
+        self.store.track_subscription(false);
     }
 }
 
