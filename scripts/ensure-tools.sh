@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need, idempotently: each step is skipped when its tool is
+# already there at the right version, so the warm path costs about a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+step() { printf '==> %s\n' "$*"; }
+
+# The wasm-bindgen CLI must match the wasm-bindgen crate in Cargo.lock exactly.
+wasm_bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+[ -n "$wasm_bindgen_version" ] || { echo "cannot find wasm-bindgen in Cargo.lock" >&2; exit 1; }
+
+for component in clippy rustfmt; do
+  if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+    step "rustup component add $component"
+    rustup component add "$component"
+  fi
+done
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  step "rustup target add wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $wasm_bindgen_version" ]; then
+  step "cargo install wasm-bindgen-cli $wasm_bindgen_version (a few minutes, once)"
+  cargo install --locked --force wasm-bindgen-cli --version "$wasm_bindgen_version"
+fi
+if [ "$(wasm-bindgen-test-runner --version 2>/dev/null)" != "wasm-bindgen-test-runner $wasm_bindgen_version" ]; then
+  echo "wasm-bindgen-test-runner does not match wasm-bindgen $wasm_bindgen_version" >&2
+  exit 1
+fi
+
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  step "apt-get install chromium chromium-driver"
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+chromium_version=$(chromium --version 2>/dev/null | awk '{ print $2 }')
+driver_version=$(chromedriver --version 2>/dev/null | awk '{ print $2 }')
+if [ "${chromium_version%%.*}" != "${driver_version%%.*}" ]; then
+  echo "chromium $chromium_version and chromedriver $driver_version differ; reinstall both" >&2
+  exit 1
+fi
+step "tools ready: wasm-bindgen $wasm_bindgen_version, chromium $chromium_version"
