@@ -38,9 +38,12 @@
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms)]
 
+mod aggregate;
+mod aggregate_test;
 mod codec;
 mod error;
 pub mod platform;
+mod projector;
 pub mod storage;
 mod store;
 mod subscription;
@@ -49,12 +52,18 @@ mod types;
 #[cfg(not(target_arch = "wasm32"))]
 mod send_assertions;
 
+pub use aggregate::{Aggregate, CommandError, Loaded, Repository};
+pub use aggregate_test::{AggregateOutcome, AggregateTest};
 pub use error::{Error, ErrorKind, Result};
 #[cfg(target_arch = "wasm32")]
 pub use storage::IndexedDbStorage;
 pub use storage::{Checkpoint, MemoryStorage, SkippedEvent, Storage};
 #[cfg(not(target_arch = "wasm32"))]
 pub use storage::{Durability, SqliteOptions, SqliteStorage};
+pub use projector::{
+    FailurePolicy, Handler, HandlerResult, ProjectionOptions, ProjectionState, ProjectionStatus,
+    Projector, ProjectorHandle, RetryPolicy,
+};
 pub use store::{EventStore, StoreOptions, DEFAULT_PAGE_SIZE};
 pub use subscription::{SubscribeOptions, Subscription};
 pub use types::{

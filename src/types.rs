@@ -353,6 +353,9 @@ pub enum StartFrom {
 }
 
 /// What a subscription yields.
+// Items are moved once from the subscription to the consumer; boxing events would cost an
+// allocation per event for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum SubscriptionItem {
     /// The next event, in order.

@@ -4,11 +4,17 @@
 mod memory {
     use evstore::{EventStore, MemoryStorage};
 
-    async fn make_store() -> (EventStore<MemoryStorage>, ()) {
-        (EventStore::new(MemoryStorage::new()), ())
+    async fn make_store() -> (EventStore<MemoryStorage>, MemoryStorage) {
+        let storage = MemoryStorage::new();
+        (EventStore::new(storage.clone()), storage)
     }
 
-    evstore::conformance_tests!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]; make_store);
+    /// Another handle on the same in-memory data.
+    async fn reopen_store(storage: &MemoryStorage) -> EventStore<MemoryStorage> {
+        EventStore::new(storage.clone())
+    }
+
+    evstore::conformance_tests!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]; make_store, reopen_store);
 }
 
 mod sqlite {
@@ -17,19 +23,25 @@ mod sqlite {
 
     async fn make_store() -> (EventStore<SqliteStorage>, TempDir) {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let storage = SqliteStorage::open(dir.path().join("events.db")).expect("open SQLite store");
-        (EventStore::new(storage), dir)
+        let store = reopen_store(&dir).await;
+        (store, dir)
     }
 
-    evstore::conformance_tests!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]; make_store);
+    /// Opens the database file in `dir` again.
+    async fn reopen_store(dir: &TempDir) -> EventStore<SqliteStorage> {
+        let storage = SqliteStorage::open(dir.path().join("events.db")).expect("open SQLite store");
+        EventStore::new(storage)
+    }
+
+    evstore::conformance_tests!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]; make_store, reopen_store);
 }
 
-/// The same suite also runs on a plain `futures` executor: the core does not need tokio.
+/// The core does not need tokio: subscriptions and the projector on a plain `futures` executor.
 mod memory_on_futures_executor {
     use evstore::{storage::conformance, EventStore, MemoryStorage};
 
     #[test]
-    fn subscriptions_and_appends_work_without_tokio() {
+    fn subscriptions_and_projector_work_without_tokio() {
         futures::executor::block_on(async {
             conformance::subscribe_all_catches_up_then_goes_live(EventStore::new(
                 MemoryStorage::new(),
@@ -39,6 +51,43 @@ mod memory_on_futures_executor {
                 MemoryStorage::new(),
             ))
             .await;
+            conformance::projector_batches_flush_by_count_and_by_time(EventStore::new(
+                MemoryStorage::new(),
+            ))
+            .await;
         });
     }
+}
+
+/// The projector's run future is `Send`: it can be spawned on a multi-threaded runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projector_runs_as_a_spawned_task() {
+    use evstore::{
+        EventStore, ExpectedVersion, MemoryStorage, NewEvent, ProjectionOptions, Projector,
+        RecordedEvent,
+    };
+    let store = EventStore::new(MemoryStorage::new());
+    store
+        .append(
+            "a-1",
+            ExpectedVersion::Any,
+            vec![NewEvent::new("A", serde_json::json!({}))],
+        )
+        .await
+        .unwrap();
+    let mut projector = Projector::new(store.clone());
+    projector
+        .add(
+            "p",
+            ProjectionOptions::default(),
+            |_e: Vec<RecordedEvent>| async { Ok::<(), String>(()) },
+        )
+        .unwrap();
+    let handle = projector.handle();
+    let task = tokio::spawn(projector.run());
+    while handle.checkpoint("p").await.unwrap() < 1 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    handle.stop();
+    task.await.unwrap().unwrap();
 }

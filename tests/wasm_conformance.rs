@@ -9,11 +9,17 @@ mod memory {
     use evstore::{EventStore, MemoryStorage};
     use wasm_bindgen_test::wasm_bindgen_test;
 
-    async fn make_store() -> (EventStore<MemoryStorage>, ()) {
-        (EventStore::new(MemoryStorage::new()), ())
+    async fn make_store() -> (EventStore<MemoryStorage>, MemoryStorage) {
+        let storage = MemoryStorage::new();
+        (EventStore::new(storage.clone()), storage)
     }
 
-    evstore::conformance_tests!(#[wasm_bindgen_test]; make_store);
+    /// Another handle on the same in-memory data.
+    async fn reopen_store(storage: &MemoryStorage) -> EventStore<MemoryStorage> {
+        EventStore::new(storage.clone())
+    }
+
+    evstore::conformance_tests!(#[wasm_bindgen_test]; make_store, reopen_store);
 }
 
 mod indexeddb {
@@ -23,7 +29,9 @@ mod indexeddb {
     /// A fresh database per test.
     async fn make_store() -> (EventStore<IndexedDbStorage>, ()) {
         let name = format!("evstore-conformance-{}", uuid::Uuid::now_v7());
-        let storage = IndexedDbStorage::open(&name).await.expect("open IndexedDB store");
+        let storage = IndexedDbStorage::open(&name)
+            .await
+            .expect("open IndexedDB store");
         (EventStore::new(storage), ())
     }
 

@@ -7,10 +7,15 @@
 //!
 //! ```ignore
 //! async fn make_store() -> (EventStore<MyStorage>, Guard) { /* fresh, empty store */ }
-//! evstore::conformance_tests!(#[tokio::test]; make_store);
+//! async fn reopen_store(guard: &Guard) -> EventStore<MyStorage> { /* the same data, reopened */ }
+//! evstore::conformance_tests!(#[tokio::test]; make_store, reopen_store);
 //! ```
-//! The guard (anything, `()` included) is kept alive for the test's duration — a temporary
-//! directory, for example.
+//! The guard is kept alive for the test's duration (a temporary directory, a database name, a
+//! shared in-memory store) and tells `reopen_store` what to reopen.
+
+mod projector;
+
+pub use projector::*;
 
 use std::future::Future;
 use std::time::Duration;
@@ -34,7 +39,8 @@ use crate::{
 /// (`#[tokio::test]`, `#[wasm_bindgen_test]`, …).
 #[macro_export]
 macro_rules! conformance_tests {
-    ($(#[$attr:meta])* ; $make:path) => {
+    ($(#[$attr:meta])* ; $make:path, $reopen:path) => {
+        $crate::conformance_tests!(@reopen [$(#[$attr])*] $make, $reopen; projector_resumes_after_reopen);
         $crate::conformance_tests!(@each [$(#[$attr])*] $make;
             append_no_stream_creates_the_stream,
             append_no_stream_fails_when_the_stream_exists,
@@ -76,10 +82,27 @@ macro_rules! conformance_tests {
             typed_unknown_event_type_is_a_codec_error,
             closed_store_rejects_calls,
             checkpoints_round_trip,
+            projector_delivers_every_event_once_in_order,
+            projector_retries_with_backoff,
+            projector_stop_policy_stops_only_the_failing_projection,
+            projector_skip_policy_records_and_goes_on,
+            projector_batches_flush_by_count_and_by_time,
+            projector_checkpoint_stays_when_a_flush_fails,
+            projector_filter_and_reset,
+            projector_rejects_bad_input,
+            aggregate_load_decide_save,
+            aggregate_retries_on_conflict,
         );
     };
     (@each $attrs:tt $make:path; $($name:ident),* $(,)?) => {
         $( $crate::conformance_tests!(@one $attrs $make; $name); )*
+    };
+    (@reopen [$($attrs:tt)*] $make:path, $reopen:path; $name:ident) => {
+        $($attrs)*
+        async fn $name() {
+            let (store, guard) = $make().await;
+            $crate::storage::conformance::$name(store, || $reopen(&guard)).await;
+        }
     };
     (@one [$($attrs:tt)*] $make:path; $name:ident) => {
         $($attrs)*
@@ -92,11 +115,11 @@ macro_rules! conformance_tests {
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn event(event_type: &str, n: u64) -> NewEvent {
+pub(crate) fn event(event_type: &str, n: u64) -> NewEvent {
     NewEvent::new(event_type, json!({ "n": n }))
 }
 
-fn events(count: u64) -> Vec<NewEvent> {
+pub(crate) fn events(count: u64) -> Vec<NewEvent> {
     (1..=count).map(|n| event("Happened", n)).collect()
 }
 
@@ -138,7 +161,7 @@ async fn stream<S: Storage>(store: &EventStore<S>, id: &str) -> Vec<RecordedEven
 }
 
 /// Awaits `future`, failing the test after a generous timeout instead of hanging.
-async fn within<T>(future: impl Future<Output = T>) -> T {
+pub(crate) async fn within<T>(future: impl Future<Output = T>) -> T {
     match select(Box::pin(future), Box::pin(sleep(WAIT))).await {
         Either::Left((value, _)) => value,
         Either::Right(_) => panic!("timed out after {WAIT:?}"),
@@ -1182,11 +1205,8 @@ pub async fn subscribe_all_catches_up_in_batches<S: Storage>(store: EventStore<S
         .await
         .unwrap();
     let mut seen = Vec::new();
-    loop {
-        match next_item(&mut subscription).await {
-            SubscriptionItem::Event(event) => seen.push(event.position),
-            SubscriptionItem::CaughtUp => break,
-        }
+    while let SubscriptionItem::Event(event) = next_item(&mut subscription).await {
+        seen.push(event.position);
     }
     assert_eq!(seen, (1..=24).collect::<Vec<_>>());
 }
