@@ -8,9 +8,11 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 test:
 	scripts/test-all.sh
 
-## make demo — build and run the native examples
+## make demo — build and run the native examples (the bank runs twice to show resumption)
 demo:
 	cargo run --quiet --example quickstart
+	cargo run --quiet --example bank -- --fresh
+	cargo run --quiet --example bank
 
 ## make tools — only install what is missing
 tools:
