@@ -1,0 +1,271 @@
+//! Unit tests that need the backend's internals (the raw connection). Behaviour visible through
+//! the public API is tested in `tests/sqlite_native.rs` and the conformance suite.
+
+use futures::executor::block_on;
+use serde_json::json;
+
+use super::*;
+use crate::storage::PreparedEvent;
+use crate::types::ExpectedVersion;
+
+fn batch(stream: &str, expected: ExpectedVersion, events: Vec<PreparedEvent>) -> AppendBatch {
+    AppendBatch {
+        stream_id: stream.to_owned(),
+        category: crate::types::category_of(stream).to_owned(),
+        expected,
+        events,
+    }
+}
+
+fn event(data: &str) -> PreparedEvent {
+    PreparedEvent {
+        id: uuid::Uuid::now_v7().to_string(),
+        event_type: "Noted".to_owned(),
+        data: data.to_owned(),
+        metadata: "{}".to_owned(),
+        correlation_id: None,
+        causation_id: None,
+        recorded_at: 1,
+    }
+}
+
+fn pragma(storage: &SqliteStorage, name: &str) -> String {
+    let guard = storage.lock();
+    let handle = guard.as_ref().expect("open");
+    handle
+        .conn
+        .query_row(&format!("PRAGMA {name}"), [], |row| {
+            row.get::<_, rusqlite::types::Value>(0)
+        })
+        .map(|value| match value {
+            rusqlite::types::Value::Integer(i) => i.to_string(),
+            rusqlite::types::Value::Text(t) => t,
+            other => format!("{other:?}"),
+        })
+        .expect("pragma")
+}
+
+#[test]
+fn connection_settings_follow_the_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let normal = SqliteStorage::open(dir.path().join("normal.db")).unwrap();
+    assert_eq!(pragma(&normal, "journal_mode"), "wal");
+    assert_eq!(pragma(&normal, "synchronous"), "1", "NORMAL");
+    assert_eq!(pragma(&normal, "busy_timeout"), "5000");
+    assert_eq!(pragma(&normal, "user_version"), "1");
+    assert_eq!(
+        pragma(&normal, "application_id"),
+        schema::APPLICATION_ID.to_string()
+    );
+
+    let full = SqliteStorage::open_with(
+        dir.path().join("full.db"),
+        SqliteOptions::default()
+            .durability(Durability::Full)
+            .busy_timeout(Duration::from_millis(1234)),
+    )
+    .unwrap();
+    assert_eq!(pragma(&full, "synchronous"), "2", "FULL");
+    assert_eq!(pragma(&full, "busy_timeout"), "1234");
+}
+
+#[test]
+fn a_full_disk_is_a_storage_error_and_writes_nothing() {
+    let storage = SqliteStorage::open_in_memory().unwrap();
+    block_on(storage.append(batch("note-1", ExpectedVersion::NoStream, vec![event("1")]))).unwrap();
+    let pages: i64 = pragma(&storage, "page_count").parse().unwrap();
+    // Cap the database at its current size: a big batch cannot fit.
+    pragma(&storage, &format!("max_page_count = {pages}"));
+    let big = format!("\"{}\"", "x".repeat(64 * 1024));
+    let events = (0..8).map(|_| event(&big)).collect();
+    let error =
+        block_on(storage.append(batch("note-1", ExpectedVersion::Exact(1), events))).unwrap_err();
+    assert_eq!(error.kind(), crate::ErrorKind::Storage);
+    assert!(error.to_string().contains("full"), "{error}");
+    assert!(error.to_string().contains("extended code 13"), "{error}");
+
+    let stored =
+        block_on(storage.read_stream("note-1", 1, Direction::Forward, usize::MAX)).unwrap();
+    assert_eq!(stored.len(), 1, "nothing of the failed batch is stored");
+    assert_eq!(block_on(storage.head()).unwrap(), 1);
+
+    // Once there is room again, the store goes on.
+    pragma(&storage, "max_page_count = 1000000");
+    let events = (0..8).map(|_| event(&big)).collect();
+    let result =
+        block_on(storage.append(batch("note-1", ExpectedVersion::Exact(1), events))).unwrap();
+    assert_eq!(result.next_expected_version, 9);
+}
+
+#[test]
+fn head_is_cached_until_another_connection_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("head.db");
+    let a = SqliteStorage::open(&path).unwrap();
+    let b = SqliteStorage::open(&path).unwrap();
+    assert_eq!(block_on(a.head()).unwrap(), 0);
+    assert!(a.lock().as_ref().unwrap().head.is_some());
+
+    let own = block_on(a.append(batch("s-1", ExpectedVersion::Any, vec![event("1")]))).unwrap();
+    assert_eq!(
+        block_on(a.head()).unwrap(),
+        own.position,
+        "own append updates the cache"
+    );
+
+    let other = block_on(b.append(batch("s-1", ExpectedVersion::Any, vec![event("2")]))).unwrap();
+    assert!(other.position > own.position);
+    assert_eq!(
+        block_on(a.head()).unwrap(),
+        other.position,
+        "another connection's commit changes data_version"
+    );
+}
+
+#[test]
+fn bounds_beyond_i64_are_clamped() {
+    let storage = SqliteStorage::open_in_memory().unwrap();
+    block_on(storage.append(batch(
+        "s-1",
+        ExpectedVersion::Any,
+        vec![event("1"), event("2")],
+    )))
+    .unwrap();
+    let back =
+        block_on(storage.read_stream("s-1", u64::MAX, Direction::Backward, usize::MAX)).unwrap();
+    assert_eq!(back.iter().map(|e| e.version).collect::<Vec<_>>(), [2, 1]);
+    let none =
+        block_on(storage.read_stream("s-1", u64::MAX, Direction::Forward, usize::MAX)).unwrap();
+    assert!(none.is_empty());
+    let all = block_on(storage.read_all(u64::MAX, Direction::Backward, usize::MAX, &Filter::new()))
+        .unwrap();
+    assert_eq!(all.len(), 2);
+}
+
+#[test]
+fn single_valued_filters_walk_their_index_in_position_order() {
+    let storage = SqliteStorage::open_in_memory().unwrap();
+    let plan = |filter: &Filter| {
+        let (sql, values) = read_all_query(0, Direction::Forward, 10, filter).unwrap();
+        let guard = storage.lock();
+        let conn = &guard.as_ref().unwrap().conn;
+        let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = statement
+            .query_map(rusqlite::params_from_iter(values), |row| {
+                row.get::<_, String>(3)
+            })
+            .unwrap();
+        rows.map(|row| row.unwrap()).collect::<Vec<_>>().join("; ")
+    };
+    let by_category = plan(&Filter::new().category("account"));
+    assert!(by_category.contains("events_by_category"), "{by_category}");
+    assert!(!by_category.contains("TEMP B-TREE"), "{by_category}");
+    let by_type = plan(&Filter::new().event_type("Deposited"));
+    assert!(by_type.contains("events_by_type"), "{by_type}");
+    assert!(!by_type.contains("TEMP B-TREE"), "{by_type}");
+}
+
+#[test]
+fn filters_are_evaluated_in_sql_like_filter_matches() {
+    let storage = SqliteStorage::open_in_memory().unwrap();
+    let streams = [
+        "account-1",
+        "account-2",
+        "accounting-1",
+        "ledger",
+        "ünï-1",
+        "a%_-1",
+    ];
+    for stream in streams {
+        for event_type in ["Opened", "Deposited"] {
+            let mut e = event("null");
+            e.event_type = event_type.to_owned();
+            block_on(storage.append(batch(stream, ExpectedVersion::Any, vec![e]))).unwrap();
+        }
+    }
+    let filters = [
+        Filter::new(),
+        Filter::new().category("account"),
+        Filter::new().category("account").category("ledger"),
+        Filter::new().stream_prefix("account"),
+        Filter::new().stream_prefix("account-").stream_prefix("ün"),
+        Filter::new().stream_prefix("a%"),
+        Filter::new().stream_prefix(""),
+        Filter::new().event_type("Deposited"),
+        Filter::new().event_type("Deposited").event_type("Opened"),
+        Filter::new().category("account").event_type("Opened"),
+        Filter::new()
+            .stream_prefix("account")
+            .category("accounting")
+            .event_type("Deposited"),
+        Filter::new().category("nothing"),
+    ];
+    let everything =
+        block_on(storage.read_all(0, Direction::Forward, usize::MAX, &Filter::new())).unwrap();
+    for filter in filters {
+        for direction in [Direction::Forward, Direction::Backward] {
+            let from = match direction {
+                Direction::Forward => 0,
+                Direction::Backward => u64::MAX,
+            };
+            let got = block_on(storage.read_all(from, direction, usize::MAX, &filter)).unwrap();
+            let mut want: Vec<u64> = everything
+                .iter()
+                .filter(|e| filter.matches(&e.stream_id, &e.event_type))
+                .map(|e| e.position)
+                .collect();
+            if direction == Direction::Backward {
+                want.reverse();
+            }
+            let got: Vec<u64> = got.iter().map(|e| e.position).collect();
+            assert_eq!(got, want, "{filter:?} {direction:?}");
+        }
+    }
+    let json = json!(null);
+    assert_eq!(everything[0].data, json);
+}
+
+#[test]
+fn closed_storage_refuses_every_call() {
+    let storage = SqliteStorage::open_in_memory().unwrap();
+    storage.close();
+    storage.close();
+    let closed = |result: Result<()>| assert_eq!(result.unwrap_err(), Error::Closed);
+    closed(block_on(storage.head()).map(drop));
+    closed(
+        block_on(storage.append(batch("s-1", ExpectedVersion::Any, vec![event("1")]))).map(drop),
+    );
+    closed(block_on(storage.read_stream("s-1", 1, Direction::Forward, 1)).map(drop));
+    closed(block_on(storage.read_all(0, Direction::Forward, 1, &Filter::new())).map(drop));
+    closed(block_on(storage.load_checkpoint("p")).map(drop));
+    closed(block_on(
+        storage.save_checkpoint("p", &Checkpoint::default()),
+    ));
+}
+
+#[test]
+fn checkpoints_round_trip_with_skipped_events() {
+    let storage = SqliteStorage::open_in_memory().unwrap();
+    assert_eq!(block_on(storage.load_checkpoint("p")).unwrap(), None);
+    let checkpoint = Checkpoint {
+        position: 42,
+        skipped: vec![SkippedEvent {
+            position: 7,
+            event_id: "e".into(),
+            stream_id: "s-1".into(),
+            event_type: "T".into(),
+            error: "boom".into(),
+            skipped_at: 9,
+        }],
+    };
+    block_on(storage.save_checkpoint("p", &checkpoint)).unwrap();
+    assert_eq!(
+        block_on(storage.load_checkpoint("p")).unwrap(),
+        Some(checkpoint)
+    );
+    block_on(storage.save_checkpoint("p", &Checkpoint::default())).unwrap();
+    assert_eq!(
+        block_on(storage.load_checkpoint("p")).unwrap(),
+        Some(Checkpoint::default())
+    );
+}
