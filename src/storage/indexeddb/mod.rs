@@ -1,0 +1,632 @@
+//! The IndexedDB backend, for the browser (and web workers).
+//!
+//! Built directly on the `idb` crate (the layer `rexie` is built on): opening runs numbered
+//! schema upgrade steps ([`schema`]), which rexie's builder cannot express.
+//!
+//! Transactions follow the IndexedDB rule that a read-write transaction holds IndexedDB requests
+//! and nothing else: records are encoded before the transaction opens, and between its requests
+//! the code only awaits requests of that same transaction (the browser commits a transaction as
+//! soon as it has no pending request at the end of a task). Continuations run in microtasks, while
+//! the transaction is still active.
+
+mod completion;
+mod errors;
+mod records;
+mod schema;
+
+use std::cell::Cell;
+use std::future::IntoFuture;
+use std::rc::Rc;
+
+use futures::future::join_all;
+use idb::{CursorDirection, Database, KeyRange, ObjectStore, Query, TransactionMode};
+use js_sys::Object;
+use wasm_bindgen::JsValue;
+
+use self::completion::Completion;
+use self::errors::{corrupt, dom_failure, idb_error, DomFailure};
+use self::schema::{BY_CATEGORY, BY_ID, BY_STREAM_VERSION, BY_TYPE, CHECKPOINTS, EVENTS};
+use crate::error::{Error, Result};
+use crate::storage::{
+    decide_append, AppendBatch, AppendDecision, Checkpoint, ExistingEvent, Storage,
+};
+use crate::types::{AppendResult, Direction, Filter, RecordedEvent};
+
+/// How many records a filtered forward scan fetches per request.
+const SCAN_CHUNK: u32 = 500;
+
+/// Events and checkpoints in an IndexedDB database of the browser.
+///
+/// Several handles (in one page, in other tabs, in workers) may open the same database: appends
+/// are serialized by IndexedDB's read-write transactions and the expected-version check happens
+/// inside them, so concurrent writers never both win. A handle's connection closes itself when
+/// another page wants to upgrade or delete the database; later calls then fail with
+/// [`Error::Storage`] and the store must be reopened.
+///
+/// ```no_run
+/// # async fn demo() -> evstore::Result<()> {
+/// use evstore::{EventStore, ExpectedVersion, IndexedDbStorage, NewEvent};
+/// let store = EventStore::new(IndexedDbStorage::open("my-app").await?);
+/// store
+///     .append("todo-1", ExpectedVersion::NoStream, vec![NewEvent::new("Added", serde_json::json!({}))])
+///     .await?;
+/// # Ok(()) }
+/// ```
+pub struct IndexedDbStorage {
+    name: String,
+    database: Database,
+    state: Rc<Cell<Connection>>,
+}
+
+/// Whether the connection is usable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Connection {
+    Open,
+    /// [`Storage::close`] was called.
+    Closed,
+    /// Another connection asked to upgrade or delete the database, so this one stepped aside.
+    ClosedForVersionChange,
+    /// The browser closed the connection (storage cleared, disk failure).
+    ClosedByBrowser,
+}
+
+impl std::fmt::Debug for IndexedDbStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexedDbStorage")
+            .field("name", &self.name)
+            .field("connection", &self.state.get())
+            .finish()
+    }
+}
+
+impl IndexedDbStorage {
+    /// The schema version this build writes, which is also the IndexedDB database version. A
+    /// database with a higher version was written by a newer evstore and is not opened.
+    pub const SCHEMA_VERSION: u32 = schema::SCHEMA_VERSION;
+
+    /// Opens (creating or upgrading as needed) the IndexedDB database `name`.
+    ///
+    /// Fails with [`Error::IncompatibleSchema`] when the database was written by a newer schema
+    /// version, and with [`Error::Storage`] when IndexedDB is unavailable (for example in a
+    /// private window that forbids it).
+    pub async fn open(name: &str) -> Result<Self> {
+        let database = schema::open(name).await?;
+        let state = Rc::new(Cell::new(Connection::Open));
+        // Keep a second handle on the connection for the handlers, which must close it.
+        let raw = web_sys::IdbDatabase::from(database);
+        let mut database = Database::from(raw.clone());
+        let on_version_change = Rc::clone(&state);
+        database.on_version_change(move |_| {
+            // Another page wants to upgrade or delete the database: step aside, or it stays
+            // blocked until this page goes away.
+            raw.close();
+            if on_version_change.get() == Connection::Open {
+                on_version_change.set(Connection::ClosedForVersionChange);
+            }
+        });
+        let on_close = Rc::clone(&state);
+        database.on_close(move |_| {
+            if on_close.get() == Connection::Open {
+                on_close.set(Connection::ClosedByBrowser);
+            }
+        });
+        Ok(IndexedDbStorage {
+            name: name.to_owned(),
+            database,
+            state,
+        })
+    }
+
+    /// The name of the IndexedDB database.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn database(&self) -> Result<&Database> {
+        match self.state.get() {
+            Connection::Open => Ok(&self.database),
+            Connection::Closed => Err(Error::Closed),
+            Connection::ClosedForVersionChange => Err(Error::storage(format!(
+                "the IndexedDB database `{}` was closed because another page is upgrading or \
+                 deleting it; reopen the store",
+                self.name
+            ))),
+            Connection::ClosedByBrowser => Err(Error::storage(format!(
+                "the browser closed the IndexedDB database `{}` (storage cleared or failed); \
+                 reopen the store",
+                self.name
+            ))),
+        }
+    }
+
+    fn transaction(&self, store: &str, mode: TransactionMode) -> Result<idb::Transaction> {
+        self.database()?
+            .transaction(&[store], mode)
+            .map_err(|e| idb_error("starting a transaction", e))
+    }
+
+    /// After a unique index refused a write (a writer that IndexedDB did not serialize with this
+    /// one, or a record written outside evstore): decide again from what is stored now, so the
+    /// caller gets the typed error (or the earlier result of an identical append).
+    async fn explain_conflict(
+        &self,
+        batch: &AppendBatch,
+        ids: &[JsValue],
+        failure: DomFailure,
+    ) -> Result<AppendResult> {
+        let transaction = self.transaction(EVENTS, TransactionMode::ReadOnly)?;
+        let events = object_store(&transaction, EVENTS)?;
+        let (current, existing) = read_append_state(&events, &batch.stream_id, ids).await?;
+        match decide_append(batch, current, &existing)? {
+            AppendDecision::AlreadyAppended(result) => Ok(result),
+            AppendDecision::Write { .. } => Err(failure.into_error("appending")),
+        }
+    }
+}
+
+impl Drop for IndexedDbStorage {
+    fn drop(&mut self) {
+        // Closing waits for running transactions; it also stops the handlers from firing.
+        self.database.close();
+    }
+}
+
+/// What an append transaction did.
+enum Written {
+    /// The batch was written.
+    Appended(AppendResult),
+    /// Nothing was written: the batch had been appended before (an idempotent retry).
+    AlreadyAppended(AppendResult),
+    /// A unique index refused a record; the transaction aborted.
+    Conflict(DomFailure),
+}
+
+impl Storage for IndexedDbStorage {
+    async fn append(&self, batch: AppendBatch) -> Result<AppendResult> {
+        // Encode everything before the transaction opens: inside it, only requests.
+        let records = batch
+            .events
+            .iter()
+            .map(|event| records::encode_event(&batch.stream_id, &batch.category, event))
+            .collect::<Result<Vec<_>>>()?;
+        let ids: Vec<JsValue> = batch
+            .events
+            .iter()
+            .map(|event| JsValue::from_str(&event.id))
+            .collect();
+
+        let transaction = self.transaction(EVENTS, TransactionMode::ReadWrite)?;
+        let events = object_store(&transaction, EVENTS)?;
+        let completion = Completion::new(transaction);
+        let written = write_batch(&events, &batch, &records, &ids).await;
+        match written {
+            Ok(Written::Appended(result)) | Ok(Written::AlreadyAppended(result)) => {
+                completion
+                    .await
+                    .map_err(|failure| failure.into_error("committing an append"))?;
+                Ok(result)
+            }
+            Ok(Written::Conflict(failure)) => {
+                completion.abort();
+                let _ = completion.await;
+                self.explain_conflict(&batch, &ids, failure).await
+            }
+            Err(error) => {
+                completion.abort();
+                let _ = completion.await;
+                Err(error)
+            }
+        }
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>> {
+        if limit == 0 || (direction == Direction::Backward && from_version == 0) {
+            return Ok(Vec::new());
+        }
+        let (lower, upper) = match direction {
+            Direction::Forward => (from_version as f64, f64::INFINITY),
+            Direction::Backward => (0.0, from_version as f64),
+        };
+        let range = key_range(
+            &records::pair_key(stream_id, lower),
+            &records::pair_key(stream_id, upper),
+            false,
+            false,
+        )?;
+        let transaction = self.transaction(EVENTS, TransactionMode::ReadOnly)?;
+        let index = index(&object_store(&transaction, EVENTS)?, BY_STREAM_VERSION)?;
+        match direction {
+            Direction::Forward => {
+                let values = index
+                    .get_all(Some(range.into()), request_limit(limit))
+                    .map_err(|e| idb_error("reading a stream", e))?
+                    .await
+                    .map_err(|e| idb_error("reading a stream", e))?;
+                values.iter().map(records::decode_event).collect()
+            }
+            Direction::Backward => {
+                let request = index
+                    .open_cursor(Some(range.into()), Some(CursorDirection::Prev))
+                    .map_err(|e| idb_error("reading a stream", e))?;
+                scan_cursor(request, limit, &Filter::default()).await
+            }
+        }
+    }
+
+    async fn read_all(
+        &self,
+        from_position: u64,
+        direction: Direction,
+        limit: usize,
+        filter: &Filter,
+    ) -> Result<Vec<RecordedEvent>> {
+        // Positions start at 1: nothing is before position 1.
+        if limit == 0 || (direction == Direction::Backward && from_position <= 1) {
+            return Ok(Vec::new());
+        }
+        let (source, exact) = Source::for_filter(filter);
+        let transaction = self.transaction(EVENTS, TransactionMode::ReadOnly)?;
+        let events = object_store(&transaction, EVENTS)?;
+        match direction {
+            Direction::Forward => {
+                scan_forward(&events, &source, exact, from_position, limit, filter).await
+            }
+            Direction::Backward => {
+                let request = source.open_cursor_before(&events, from_position)?;
+                scan_cursor(request, limit, filter).await
+            }
+        }
+    }
+
+    async fn head(&self) -> Result<u64> {
+        let transaction = self.transaction(EVENTS, TransactionMode::ReadOnly)?;
+        let last = object_store(&transaction, EVENTS)?
+            .open_key_cursor(None, Some(CursorDirection::Prev))
+            .map_err(|e| idb_error("reading the head position", e))?
+            .await
+            .map_err(|e| idb_error("reading the head position", e))?;
+        match last {
+            None => Ok(0),
+            Some(cursor) => {
+                let key = cursor
+                    .key()
+                    .map_err(|e| idb_error("reading the head position", e))?;
+                records::as_u64(&key).ok_or_else(|| corrupt("an event key is not a position"))
+            }
+        }
+    }
+
+    async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
+        let key = JsValue::from_str(name);
+        let transaction = self.transaction(CHECKPOINTS, TransactionMode::ReadOnly)?;
+        let found = object_store(&transaction, CHECKPOINTS)?
+            .get(key)
+            .map_err(|e| idb_error("loading a checkpoint", e))?
+            .await
+            .map_err(|e| idb_error("loading a checkpoint", e))?;
+        found.as_ref().map(records::decode_checkpoint).transpose()
+    }
+
+    async fn save_checkpoint(&self, name: &str, checkpoint: &Checkpoint) -> Result<()> {
+        let record = records::encode_checkpoint(name, checkpoint)?;
+        let transaction = self.transaction(CHECKPOINTS, TransactionMode::ReadWrite)?;
+        let checkpoints = object_store(&transaction, CHECKPOINTS)?;
+        let completion = Completion::new(transaction);
+        let put = match checkpoints.put(&record, None) {
+            Ok(request) => request.await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = put {
+            completion.abort();
+            let _ = completion.await;
+            return Err(idb_error("saving a checkpoint", error));
+        }
+        completion
+            .await
+            .map_err(|failure| failure.into_error("saving a checkpoint"))
+    }
+
+    fn close(&self) {
+        self.state.set(Connection::Closed);
+        self.database.close();
+    }
+}
+
+fn object_store(transaction: &idb::Transaction, name: &str) -> Result<ObjectStore> {
+    transaction
+        .object_store(name)
+        .map_err(|e| idb_error("opening an object store", e))
+}
+
+fn index(store: &ObjectStore, name: &str) -> Result<idb::Index> {
+    store
+        .index(name)
+        .map_err(|e| idb_error("opening an index", e))
+}
+
+fn key_range(
+    lower: &JsValue,
+    upper: &JsValue,
+    lower_open: bool,
+    upper_open: bool,
+) -> Result<KeyRange> {
+    KeyRange::bound(lower, upper, Some(lower_open), Some(upper_open))
+        .map_err(|e| idb_error("building a key range", e))
+}
+
+/// `limit` as IndexedDB's `count` argument; `None` (no limit) when it does not fit in `u32`.
+fn request_limit(limit: usize) -> Option<u32> {
+    u32::try_from(limit).ok()
+}
+
+/// Reads, inside the append transaction, the stream's current version and where each id of the
+/// batch is already stored. All requests go out at once.
+async fn read_append_state(
+    events: &ObjectStore,
+    stream_id: &str,
+    ids: &[JsValue],
+) -> Result<(u64, Vec<Option<ExistingEvent>>)> {
+    let context = "reading a stream's version";
+    let versions = key_range(
+        &records::pair_key(stream_id, 0.0),
+        &records::pair_key(stream_id, f64::INFINITY),
+        false,
+        false,
+    )?;
+    let last = index(events, BY_STREAM_VERSION)?
+        .open_key_cursor(Some(versions.into()), Some(CursorDirection::Prev))
+        .map_err(|e| idb_error(context, e))?;
+    let by_id = index(events, BY_ID)?;
+    let lookups = ids
+        .iter()
+        .map(|id| by_id.get(id.clone()))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| idb_error("looking up event ids", e))?;
+    let (last, found) = futures::join!(
+        last.into_future(),
+        join_all(lookups.into_iter().map(IntoFuture::into_future))
+    );
+    let current = match last.map_err(|e| idb_error(context, e))? {
+        None => 0,
+        Some(cursor) => {
+            let key = cursor.key().map_err(|e| idb_error(context, e))?;
+            version_of_key(&key)?
+        }
+    };
+    let existing = found
+        .into_iter()
+        .map(|found| {
+            found
+                .map_err(|e| idb_error("looking up event ids", e))?
+                .as_ref()
+                .map(records::decode_existing)
+                .transpose()
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((current, existing))
+}
+
+/// The version in a `stream_version` index key `[streamId, version]`.
+fn version_of_key(key: &JsValue) -> Result<u64> {
+    js_sys::Array::is_array(key)
+        .then(|| records::as_u64(&js_sys::Array::from(key).get(1)))
+        .flatten()
+        .ok_or_else(|| corrupt("a stream_version key is not [streamId, version]"))
+}
+
+/// The body of the append transaction: read, decide, write.
+async fn write_batch(
+    events: &ObjectStore,
+    batch: &AppendBatch,
+    records: &[Object],
+    ids: &[JsValue],
+) -> Result<Written> {
+    let (current, existing) = read_append_state(events, &batch.stream_id, ids).await?;
+    let first_version = match decide_append(batch, current, &existing)? {
+        AppendDecision::AlreadyAppended(result) => return Ok(Written::AlreadyAppended(result)),
+        AppendDecision::Write { first_version } => first_version,
+    };
+    let mut requests = Vec::with_capacity(records.len());
+    for (offset, record) in records.iter().enumerate() {
+        records::set_version(record, first_version + offset as u64)?;
+        let request = events
+            .add(record, None)
+            .map_err(|e| idb_error("appending", e))?;
+        requests.push(request);
+    }
+    // Await every request, so none is left with a freed callback.
+    let keys = join_all(requests.into_iter().map(IntoFuture::into_future)).await;
+    let mut position = 0;
+    for key in keys {
+        match key {
+            Ok(key) => {
+                position = records::as_u64(&key)
+                    .ok_or_else(|| corrupt("the generated key is not a position"))?;
+            }
+            Err(error) => {
+                return match dom_failure(&error) {
+                    Some(failure) if failure.name == "ConstraintError" => {
+                        Ok(Written::Conflict(failure))
+                    }
+                    _ => Err(idb_error("appending", error)),
+                }
+            }
+        }
+    }
+    Ok(Written::Appended(AppendResult {
+        next_expected_version: first_version + records.len() as u64 - 1,
+        position,
+    }))
+}
+
+/// Where a `read_all` scans: the whole object store, or an index narrowing it to one category or
+/// one event type, in position order either way.
+enum Source<'f> {
+    Everything,
+    Category(&'f str),
+    EventType(&'f str),
+}
+
+impl<'f> Source<'f> {
+    /// The narrowest source for `filter`, and whether every record of it matches the filter.
+    fn for_filter(filter: &'f Filter) -> (Self, bool) {
+        match (filter.event_types.as_slice(), filter.categories.as_slice()) {
+            ([event_type], categories) => (
+                Source::EventType(event_type),
+                categories.is_empty() && filter.stream_prefixes.is_empty(),
+            ),
+            (event_types, [category]) => (
+                Source::Category(category),
+                event_types.is_empty() && filter.stream_prefixes.is_empty(),
+            ),
+            _ => (Source::Everything, filter.is_empty()),
+        }
+    }
+
+    fn index_of(&self) -> Option<(&'static str, &'f str)> {
+        match *self {
+            Source::Everything => None,
+            Source::Category(category) => Some((BY_CATEGORY, category)),
+            Source::EventType(event_type) => Some((BY_TYPE, event_type)),
+        }
+    }
+
+    /// Records strictly after `position`.
+    fn range_after(&self, position: u64) -> Result<KeyRange> {
+        let position = position as f64;
+        match self.index_of() {
+            None => KeyRange::lower_bound(&JsValue::from_f64(position), Some(true))
+                .map_err(|e| idb_error("building a key range", e)),
+            Some((_, value)) => key_range(
+                &records::pair_key(value, position),
+                &records::pair_key(value, f64::INFINITY),
+                true,
+                false,
+            ),
+        }
+    }
+
+    /// Up to `limit` records strictly after `position`, oldest first.
+    async fn get_all_after(
+        &self,
+        events: &ObjectStore,
+        position: u64,
+        limit: Option<u32>,
+    ) -> Result<Vec<JsValue>> {
+        let query = Some(Query::from(self.range_after(position)?));
+        let request = match self.index_of() {
+            None => events.get_all(query, limit),
+            Some((name, _)) => index(events, name)?.get_all(query, limit),
+        };
+        request
+            .map_err(|e| idb_error("reading events", e))?
+            .await
+            .map_err(|e| idb_error("reading events", e))
+    }
+
+    /// A cursor over the records strictly before `position` (> 1), newest first.
+    fn open_cursor_before(
+        &self,
+        events: &ObjectStore,
+        position: u64,
+    ) -> Result<idb::request::OpenCursorStoreRequest> {
+        let position = position as f64;
+        let direction = Some(CursorDirection::Prev);
+        match self.index_of() {
+            None => {
+                let range = KeyRange::upper_bound(&JsValue::from_f64(position), Some(true))
+                    .map_err(|e| idb_error("building a key range", e))?;
+                events.open_cursor(Some(range.into()), direction)
+            }
+            Some((name, value)) => {
+                let range = key_range(
+                    &records::pair_key(value, 0.0),
+                    &records::pair_key(value, position),
+                    false,
+                    true,
+                )?;
+                index(events, name)?.open_cursor(Some(range.into()), direction)
+            }
+        }
+        .map_err(|e| idb_error("reading events", e))
+    }
+}
+
+/// Reads forward after `from_position`: one `getAll` when every record of the source matches,
+/// otherwise chunks filtered here until `limit` events matched or the source is exhausted.
+async fn scan_forward(
+    events: &ObjectStore,
+    source: &Source<'_>,
+    exact: bool,
+    from_position: u64,
+    limit: usize,
+    filter: &Filter,
+) -> Result<Vec<RecordedEvent>> {
+    if exact {
+        let values = source
+            .get_all_after(events, from_position, request_limit(limit))
+            .await?;
+        return values.iter().map(records::decode_event).collect();
+    }
+    let mut found = Vec::new();
+    let mut after = from_position;
+    loop {
+        let values = source
+            .get_all_after(events, after, Some(SCAN_CHUNK))
+            .await?;
+        for value in &values {
+            after = records::get_u64(value, records::POSITION)?;
+            if matches(filter, value)? {
+                found.push(records::decode_event(value)?);
+                if found.len() >= limit {
+                    return Ok(found);
+                }
+            }
+        }
+        if values.len() < SCAN_CHUNK as usize {
+            return Ok(found);
+        }
+    }
+}
+
+/// Walks a cursor, keeping up to `limit` events that match `filter`.
+async fn scan_cursor(
+    request: idb::request::OpenCursorStoreRequest,
+    limit: usize,
+    filter: &Filter,
+) -> Result<Vec<RecordedEvent>> {
+    let context = "reading events";
+    let mut found = Vec::new();
+    let mut cursor = request.await.map_err(|e| idb_error(context, e))?;
+    while let Some(current) = cursor {
+        let value = current.value().map_err(|e| idb_error(context, e))?;
+        if matches(filter, &value)? {
+            found.push(records::decode_event(&value)?);
+            if found.len() >= limit {
+                break;
+            }
+        }
+        cursor = current
+            .next(None)
+            .map_err(|e| idb_error(context, e))?
+            .await
+            .map_err(|e| idb_error(context, e))?;
+    }
+    Ok(found)
+}
+
+/// Whether a stored event record passes `filter`, without decoding its payload.
+fn matches(filter: &Filter, record: &JsValue) -> Result<bool> {
+    if filter.is_empty() {
+        return Ok(true);
+    }
+    let stream_id = records::get_string(record, records::STREAM_ID)?;
+    let event_type = records::get_string(record, records::EVENT_TYPE)?;
+    Ok(filter.matches(&stream_id, &event_type))
+}

@@ -1,0 +1,165 @@
+//! The stored shape of events and checkpoints: plain JavaScript objects, built with
+//! `js_sys::Reflect` before any transaction opens, read back field by field.
+//!
+//! Event record: `{ position, id, streamId, version, category, eventType, data, metadata,
+//! recordedAt, correlationId?, causationId? }` — `data` and `metadata` are the JSON text the store
+//! prepared, `position` is the object store's auto-incremented key. Checkpoint record:
+//! `{ name, position, skipped }` with `skipped` the JSON text of the skipped events.
+
+use js_sys::{Array, Object, Reflect};
+use wasm_bindgen::JsValue;
+
+use super::errors::{corrupt, js_error};
+use crate::error::Result;
+use crate::storage::{parse_stored_json, Checkpoint, ExistingEvent, PreparedEvent, SkippedEvent};
+use crate::types::RecordedEvent;
+
+pub(super) const POSITION: &str = "position";
+pub(super) const ID: &str = "id";
+pub(super) const STREAM_ID: &str = "streamId";
+pub(super) const VERSION: &str = "version";
+pub(super) const CATEGORY: &str = "category";
+pub(super) const EVENT_TYPE: &str = "eventType";
+const DATA: &str = "data";
+const METADATA: &str = "metadata";
+const RECORDED_AT: &str = "recordedAt";
+const CORRELATION_ID: &str = "correlationId";
+const CAUSATION_ID: &str = "causationId";
+
+pub(super) const CHECKPOINT_NAME: &str = "name";
+const CHECKPOINT_POSITION: &str = "position";
+const CHECKPOINT_SKIPPED: &str = "skipped";
+
+/// The largest integer a JavaScript number holds exactly (2^53 - 1).
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// A `u64` as a JavaScript number (exact up to 2^53 - 1, far beyond any real position).
+pub(super) fn number(value: u64) -> JsValue {
+    JsValue::from_f64(value as f64)
+}
+
+/// The composite key `[text, number]` of the `stream_version`, `category` and `type` indexes.
+pub(super) fn pair_key(text: &str, number: f64) -> JsValue {
+    Array::of2(&JsValue::from_str(text), &JsValue::from_f64(number)).into()
+}
+
+fn set(object: &Object, field: &str, value: &JsValue) -> Result<()> {
+    Reflect::set(object, &JsValue::from_str(field), value)
+        .map(|_| ())
+        .map_err(|e| js_error("building a record", &e))
+}
+
+/// The record of `event`, without its version (set inside the transaction, once known) and
+/// position (assigned by the object store).
+pub(super) fn encode_event(
+    stream_id: &str,
+    category: &str,
+    event: &PreparedEvent,
+) -> Result<Object> {
+    let record = Object::new();
+    set(&record, ID, &JsValue::from_str(&event.id))?;
+    set(&record, STREAM_ID, &JsValue::from_str(stream_id))?;
+    set(&record, CATEGORY, &JsValue::from_str(category))?;
+    set(&record, EVENT_TYPE, &JsValue::from_str(&event.event_type))?;
+    set(&record, DATA, &JsValue::from_str(&event.data))?;
+    set(&record, METADATA, &JsValue::from_str(&event.metadata))?;
+    set(&record, RECORDED_AT, &number(event.recorded_at))?;
+    if let Some(id) = &event.correlation_id {
+        set(&record, CORRELATION_ID, &JsValue::from_str(id))?;
+    }
+    if let Some(id) = &event.causation_id {
+        set(&record, CAUSATION_ID, &JsValue::from_str(id))?;
+    }
+    Ok(record)
+}
+
+/// Sets the version of an encoded event record.
+pub(super) fn set_version(record: &Object, version: u64) -> Result<()> {
+    set(record, VERSION, &number(version))
+}
+
+fn get(record: &JsValue, field: &str) -> Result<JsValue> {
+    if !record.is_object() {
+        return Err(corrupt("a record is not an object"));
+    }
+    Reflect::get(record, &JsValue::from_str(field)).map_err(|e| js_error("reading a record", &e))
+}
+
+pub(super) fn get_string(record: &JsValue, field: &str) -> Result<String> {
+    get(record, field)?
+        .as_string()
+        .ok_or_else(|| corrupt(format_args!("field `{field}` is not a string")))
+}
+
+fn get_optional_string(record: &JsValue, field: &str) -> Result<Option<String>> {
+    let value = get(record, field)?;
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    value
+        .as_string()
+        .map(Some)
+        .ok_or_else(|| corrupt(format_args!("field `{field}` is not a string")))
+}
+
+/// A non-negative integer stored as a JavaScript number.
+pub(super) fn as_u64(value: &JsValue) -> Option<u64> {
+    let number = value.as_f64()?;
+    (number.is_finite() && number >= 0.0 && number.fract() == 0.0 && number <= MAX_SAFE_INTEGER)
+        .then_some(number as u64)
+}
+
+pub(super) fn get_u64(record: &JsValue, field: &str) -> Result<u64> {
+    as_u64(&get(record, field)?).ok_or_else(|| {
+        corrupt(format_args!(
+            "field `{field}` is not a non-negative integer"
+        ))
+    })
+}
+
+/// Reads an event record back.
+pub(super) fn decode_event(record: &JsValue) -> Result<RecordedEvent> {
+    Ok(RecordedEvent {
+        id: get_string(record, ID)?,
+        stream_id: get_string(record, STREAM_ID)?,
+        version: get_u64(record, VERSION)?,
+        position: get_u64(record, POSITION)?,
+        event_type: get_string(record, EVENT_TYPE)?,
+        data: parse_stored_json(&get_string(record, DATA)?)?,
+        metadata: parse_stored_json(&get_string(record, METADATA)?)?,
+        recorded_at: get_u64(record, RECORDED_AT)?,
+        correlation_id: get_optional_string(record, CORRELATION_ID)?,
+        causation_id: get_optional_string(record, CAUSATION_ID)?,
+    })
+}
+
+/// Where an event record sits, for [`decide_append`](crate::storage::decide_append).
+pub(super) fn decode_existing(record: &JsValue) -> Result<ExistingEvent> {
+    Ok(ExistingEvent {
+        stream_id: get_string(record, STREAM_ID)?,
+        version: get_u64(record, VERSION)?,
+        position: get_u64(record, POSITION)?,
+    })
+}
+
+/// The record of a checkpoint.
+pub(super) fn encode_checkpoint(name: &str, checkpoint: &Checkpoint) -> Result<Object> {
+    let skipped = serde_json::to_string(&checkpoint.skipped)
+        .map_err(|e| crate::error::Error::storage(format!("cannot encode skipped events: {e}")))?;
+    let record = Object::new();
+    set(&record, CHECKPOINT_NAME, &JsValue::from_str(name))?;
+    set(&record, CHECKPOINT_POSITION, &number(checkpoint.position))?;
+    set(&record, CHECKPOINT_SKIPPED, &JsValue::from_str(&skipped))?;
+    Ok(record)
+}
+
+/// Reads a checkpoint record back.
+pub(super) fn decode_checkpoint(record: &JsValue) -> Result<Checkpoint> {
+    let skipped = get_string(record, CHECKPOINT_SKIPPED)?;
+    let skipped: Vec<SkippedEvent> = serde_json::from_str(&skipped)
+        .map_err(|e| corrupt(format_args!("skipped events of a checkpoint: {e}")))?;
+    Ok(Checkpoint {
+        position: get_u64(record, CHECKPOINT_POSITION)?,
+        skipped,
+    })
+}

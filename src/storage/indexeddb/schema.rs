@@ -1,0 +1,148 @@
+//! The database schema and its numbered upgrade steps.
+//!
+//! The IndexedDB database version *is* the schema version. Opening runs every step after the
+//! version found on disk, inside the browser's `versionchange` transaction, so an upgrade is all or
+//! nothing. A database written by a newer evstore (a higher version) is refused with
+//! [`Error::IncompatibleSchema`] and left untouched.
+//!
+//! To change the schema: append a step to [`STEPS`]; never edit a released one.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use idb::event::VersionChangeEvent;
+use idb::{
+    Database, DatabaseEvent, Event, Factory, IndexParams, KeyPath, ObjectStoreParams, Request,
+};
+
+use super::errors::{dom_failure, idb_error};
+use super::records;
+use crate::error::{Error, Result};
+
+/// The object store of events, keyed by their auto-incremented global position.
+pub(super) const EVENTS: &str = "events";
+/// The object store of projection checkpoints, keyed by projection name.
+pub(super) const CHECKPOINTS: &str = "checkpoints";
+/// Unique index on `[streamId, version]`: a stream's events in order, and the optimistic
+/// concurrency guard.
+pub(super) const BY_STREAM_VERSION: &str = "stream_version";
+/// Unique index on `id`: idempotent appends.
+pub(super) const BY_ID: &str = "id";
+/// Index on `[category, position]`: category filters in position order.
+pub(super) const BY_CATEGORY: &str = "category";
+/// Index on `[eventType, position]`: event-type filters in position order.
+pub(super) const BY_TYPE: &str = "type";
+
+type Step = fn(&Database) -> std::result::Result<(), idb::Error>;
+
+/// Upgrade steps: `STEPS[n]` takes the schema from version `n` to `n + 1`.
+const STEPS: &[Step] = &[step_1_initial_schema];
+
+/// The schema version this build writes and the newest it can open.
+pub(super) const SCHEMA_VERSION: u32 = STEPS.len() as u32;
+
+/// Version 1: events with their indexes, and checkpoints.
+fn step_1_initial_schema(database: &Database) -> std::result::Result<(), idb::Error> {
+    let mut events = ObjectStoreParams::new();
+    events
+        .key_path(Some(KeyPath::new_single(records::POSITION)))
+        .auto_increment(true);
+    let events = database.create_object_store(EVENTS, events)?;
+
+    let mut unique = IndexParams::new();
+    unique.unique(true);
+    events.create_index(
+        BY_STREAM_VERSION,
+        KeyPath::new_array([records::STREAM_ID, records::VERSION]),
+        Some(unique.clone()),
+    )?;
+    events.create_index(BY_ID, KeyPath::new_single(records::ID), Some(unique))?;
+    events.create_index(
+        BY_CATEGORY,
+        KeyPath::new_array([records::CATEGORY, records::POSITION]),
+        None,
+    )?;
+    events.create_index(
+        BY_TYPE,
+        KeyPath::new_array([records::EVENT_TYPE, records::POSITION]),
+        None,
+    )?;
+
+    let mut checkpoints = ObjectStoreParams::new();
+    checkpoints.key_path(Some(KeyPath::new_single(records::CHECKPOINT_NAME)));
+    database.create_object_store(CHECKPOINTS, checkpoints)?;
+    Ok(())
+}
+
+/// Runs the steps after the version on disk. Called inside the `versionchange` transaction.
+fn upgrade(event: &VersionChangeEvent) -> Result<()> {
+    let old_version = event
+        .old_version()
+        .map_err(|e| idb_error("reading the schema version", e))?;
+    let database = event
+        .database()
+        .map_err(|e| idb_error("upgrading the schema", e))?;
+    for (from, step) in STEPS.iter().enumerate().skip(old_version as usize) {
+        step(&database)
+            .map_err(|e| idb_error(&format!("upgrading the schema to version {}", from + 1), e))?;
+    }
+    Ok(())
+}
+
+/// Opens database `name` at [`SCHEMA_VERSION`], creating or upgrading it.
+pub(super) async fn open(name: &str) -> Result<Database> {
+    let factory = Factory::new().map_err(|e| idb_error("access", e))?;
+    let mut request = factory
+        .open(name, Some(SCHEMA_VERSION))
+        .map_err(|e| idb_error("opening the database", e))?;
+    let upgrade_failure: Rc<RefCell<Option<Error>>> = Rc::default();
+    let failure = Rc::clone(&upgrade_failure);
+    request.on_upgrade_needed(move |event| {
+        if let Err(error) = upgrade(&event) {
+            // Abort the versionchange transaction: the open fails and no step is half-applied.
+            if let Some(transaction) = event.target().ok().and_then(|t| t.transaction()) {
+                let _ = transaction.abort();
+            }
+            *failure.borrow_mut() = Some(error);
+        }
+    });
+    match request.await {
+        Ok(database) => Ok(database),
+        Err(error) => {
+            if let Some(failure) = upgrade_failure.borrow_mut().take() {
+                return Err(failure);
+            }
+            match dom_failure(&error) {
+                Some(failure) if failure.name == "VersionError" => {
+                    Err(newer_schema(&factory, name, failure.message).await)
+                }
+                _ => Err(idb_error("opening the database", error)),
+            }
+        }
+    }
+}
+
+/// The error for a database whose version is above [`SCHEMA_VERSION`]: opens it without a
+/// version (no upgrade) to learn the version, then closes it.
+async fn newer_schema(factory: &Factory, name: &str, message: String) -> Error {
+    let found = match factory.open(name, None) {
+        Ok(request) => match request.await {
+            Ok(database) => {
+                let version = database.version();
+                database.close();
+                version.ok()
+            }
+            Err(_) => None,
+        },
+        Err(_) => None,
+    };
+    match found {
+        Some(found) if found > SCHEMA_VERSION => Error::IncompatibleSchema {
+            found: u64::from(found),
+            supported: u64::from(SCHEMA_VERSION),
+        },
+        _ => Error::storage(format!(
+            "IndexedDB opening the database failed: VersionError: {message}"
+        )),
+    }
+}
