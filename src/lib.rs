@@ -51,6 +51,8 @@ mod types;
 
 #[cfg(not(target_arch = "wasm32"))]
 mod send_assertions;
+#[cfg(target_arch = "wasm32")]
+mod wasm;
 
 pub use aggregate::{Aggregate, CommandError, Loaded, Repository};
 pub use aggregate_test::{AggregateOutcome, AggregateTest};

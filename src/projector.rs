@@ -143,6 +143,17 @@ impl Default for ProjectionOptions {
 }
 
 impl ProjectionOptions {
+    /// Checks the options: `batch_size` ≥ 1, `retry.max_attempts` ≥ 1, a finite `retry.factor`
+    /// ≥ 1.
+    pub fn validate(&self) -> Result<()> {
+        if self.batch_size == 0 {
+            return Err(Error::invalid_input(
+                "projection batch_size must be at least 1",
+            ));
+        }
+        self.retry.validate()
+    }
+
     /// Batches of up to `size` events, flushed when full or after `flush_after`.
     pub fn batched(size: usize, flush_after: Duration) -> Self {
         ProjectionOptions {

@@ -304,6 +304,13 @@ impl<S: Storage> EventStore<S> {
         self.inner.storage.head().await
     }
 
+    /// Wakes this store's idle subscriptions now, to look for appends another process or tab
+    /// made (otherwise they notice on their next poll). The browser package calls it when a
+    /// `BroadcastChannel` message says another tab appended.
+    pub fn wake_subscriptions(&self) {
+        self.inner.appended.notify(usize::MAX);
+    }
+
     /// Closes the store: subscriptions end, later calls on any clone fail with [`Error::Closed`],
     /// and the backend releases its resources.
     pub fn close(&self) {

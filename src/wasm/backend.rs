@@ -1,0 +1,84 @@
+//! The backend of a JS store: IndexedDB, or memory.
+
+use crate::error::Result;
+use crate::storage::{AppendBatch, Checkpoint, IndexedDbStorage, MemoryStorage, Storage};
+use crate::types::{AppendResult, Direction, Filter, RecordedEvent};
+
+/// Either backend a JS `EventStore` can be opened on.
+pub enum BrowserStorage {
+    /// `EventStore.open(name)`.
+    IndexedDb(IndexedDbStorage),
+    /// `EventStore.inMemory()`.
+    Memory(MemoryStorage),
+}
+
+impl Storage for BrowserStorage {
+    async fn append(&self, batch: AppendBatch) -> Result<AppendResult> {
+        match self {
+            BrowserStorage::IndexedDb(storage) => storage.append(batch).await,
+            BrowserStorage::Memory(storage) => storage.append(batch).await,
+        }
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>> {
+        match self {
+            BrowserStorage::IndexedDb(s) => {
+                s.read_stream(stream_id, from_version, direction, limit)
+                    .await
+            }
+            BrowserStorage::Memory(s) => {
+                s.read_stream(stream_id, from_version, direction, limit)
+                    .await
+            }
+        }
+    }
+
+    async fn read_all(
+        &self,
+        from_position: u64,
+        direction: Direction,
+        limit: usize,
+        filter: &Filter,
+    ) -> Result<Vec<RecordedEvent>> {
+        match self {
+            BrowserStorage::IndexedDb(s) => {
+                s.read_all(from_position, direction, limit, filter).await
+            }
+            BrowserStorage::Memory(s) => s.read_all(from_position, direction, limit, filter).await,
+        }
+    }
+
+    async fn head(&self) -> Result<u64> {
+        match self {
+            BrowserStorage::IndexedDb(storage) => storage.head().await,
+            BrowserStorage::Memory(storage) => storage.head().await,
+        }
+    }
+
+    async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
+        match self {
+            BrowserStorage::IndexedDb(storage) => storage.load_checkpoint(name).await,
+            BrowserStorage::Memory(storage) => storage.load_checkpoint(name).await,
+        }
+    }
+
+    async fn save_checkpoint(&self, name: &str, checkpoint: &Checkpoint) -> Result<()> {
+        match self {
+            BrowserStorage::IndexedDb(storage) => storage.save_checkpoint(name, checkpoint).await,
+            BrowserStorage::Memory(storage) => storage.save_checkpoint(name, checkpoint).await,
+        }
+    }
+
+    fn close(&self) {
+        match self {
+            BrowserStorage::IndexedDb(storage) => storage.close(),
+            BrowserStorage::Memory(storage) => storage.close(),
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Core errors as JS `Error`s with a stable `code` and the error's fields.
+
+use js_sys::Reflect;
+use wasm_bindgen::{JsCast, JsValue};
+
+use crate::error::Error;
+use crate::types::ExpectedVersion;
+
+/// A JS `Error` (name `EvstoreError`) with `code`, `message` and the variant's fields.
+pub fn to_js(error: Error) -> JsValue {
+    let js = js_sys::Error::new(&error.to_string());
+    js.set_name("EvstoreError");
+    let set = |key: &str, value: JsValue| {
+        // Setting a property on a fresh Error object cannot fail.
+        let _ = Reflect::set(&js, &JsValue::from_str(key), &value);
+    };
+    set("code", error.kind().code().into());
+    match &error {
+        Error::WrongExpectedVersion {
+            stream,
+            expected,
+            actual,
+        } => {
+            set("stream", stream.as_str().into());
+            set("expected", expected_to_js(*expected));
+            set("actual", (*actual as f64).into());
+        }
+        Error::StreamNotFound { stream } => set("stream", stream.as_str().into()),
+        Error::DuplicateEventId { id } => set("id", id.as_str().into()),
+        Error::InvalidInput { reason }
+        | Error::Storage { reason }
+        | Error::QuotaExceeded { reason } => set("reason", reason.as_str().into()),
+        Error::Codec { event_type, reason } => {
+            set("eventType", event_type.as_str().into());
+            set("reason", reason.as_str().into());
+        }
+        Error::IncompatibleSchema { found, supported } => {
+            set("found", (*found as f64).into());
+            set("supported", (*supported as f64).into());
+        }
+        Error::Closed => {}
+    }
+    js.unchecked_into()
+}
+
+/// The JS form of an expected version: a number or `"any"` / `"no_stream"` / `"stream_exists"`.
+pub fn expected_to_js(expected: ExpectedVersion) -> JsValue {
+    match expected {
+        ExpectedVersion::Any => "any".into(),
+        ExpectedVersion::NoStream => "no_stream".into(),
+        ExpectedVersion::StreamExists => "stream_exists".into(),
+        ExpectedVersion::Exact(version) => (version as f64).into(),
+    }
+}
+
+/// The message of a value a JS callback threw (an `Error`'s message, or its string form).
+pub fn thrown_message(thrown: &JsValue) -> String {
+    if let Some(error) = thrown.dyn_ref::<js_sys::Error>() {
+        return String::from(error.message());
+    }
+    thrown.as_string().unwrap_or_else(|| format!("{thrown:?}"))
+}
