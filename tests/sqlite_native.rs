@@ -290,8 +290,8 @@ fn two_handles_on_one_file_get_exactly_one_winner_per_version() {
 fn several_handles_can_create_one_new_file_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = temp_db(&dir, "new.db");
-    let barrier = Arc::new(Barrier::new(4));
-    let openers: Vec<_> = (0..4)
+    let barrier = Arc::new(Barrier::new(8));
+    let openers: Vec<_> = (0..8)
         .map(|i| {
             let (path, barrier) = (path.clone(), Arc::clone(&barrier));
             std::thread::spawn(move || {
@@ -310,7 +310,7 @@ fn several_handles_can_create_one_new_file_at_once() {
         opener.join().unwrap().unwrap();
     }
     let all = block_on(open(&path).read_all(ReadAllOptions::new())).unwrap();
-    assert_eq!(all.len(), 4);
+    assert_eq!(all.len(), 8);
 }
 
 // 2 -------------------------------------------------------------------------------------------

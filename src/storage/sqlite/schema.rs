@@ -2,8 +2,9 @@
 //! schema migrations applied by `PRAGMA user_version`.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 use super::errors::{sqlite_error, with_context};
 use super::{Durability, SqliteOptions};
@@ -104,9 +105,7 @@ pub(super) fn open_connection(
     }
 
     if let Location::File(_) = location {
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-            .map_err(|e| with_context("cannot switch to WAL mode", &e))?;
+        let mode = switch_to_wal(&conn, options)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(Error::storage(format!(
                 "cannot switch `{describe}` to WAL mode: SQLite kept journal mode `{mode}`"
@@ -123,6 +122,29 @@ pub(super) fn open_connection(
     migrate(conn)
 }
 
+/// Sets `journal_mode=WAL` (persistent in the file; a no-op once set). The switch needs an
+/// exclusive lock and SQLite does not run the busy handler for it, so when several connections
+/// open a new file at once it is retried here until the busy timeout runs out.
+fn switch_to_wal(conn: &Connection, options: &SqliteOptions) -> Result<String> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)) {
+            Ok(mode) => return Ok(mode),
+            Err(error)
+                if matches!(
+                    error.sqlite_error_code(),
+                    Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+                ) && started.elapsed() < options.busy_timeout =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(error) => return Err(with_context("cannot switch to WAL mode", &error)),
+        }
+    }
+}
+
 /// What the probe found in the file.
 enum Found {
     /// A database evstore wrote, at this schema version.
@@ -137,6 +159,10 @@ enum Found {
 }
 
 fn probe(conn: &Connection) -> Result<Found> {
+    // One read transaction, so the three reads see one snapshot even while another process
+    // is migrating the file. It is only read, then rolled back when dropped.
+    let snapshot = conn.unchecked_transaction().map_err(sqlite_error)?;
+    let conn = &*snapshot;
     // Reading the schema reads page 1: SQLITE_NOTADB here for a file that is not SQLite.
     let tables: i64 = conn
         .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
