@@ -49,6 +49,10 @@ mod store;
 mod subscription;
 mod types;
 
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+mod readme {}
 #[cfg(not(target_arch = "wasm32"))]
 mod send_assertions;
 #[cfg(target_arch = "wasm32")]

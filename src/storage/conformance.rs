@@ -5,7 +5,7 @@
 //! Every backend runs the whole suite on its own target: memory and SQLite natively, memory and
 //! IndexedDB in headless Chromium. A new backend gets the suite with one macro call:
 //!
-//! ```ignore
+//! ```text
 //! async fn make_store() -> (EventStore<MyStorage>, Guard) { /* fresh, empty store */ }
 //! async fn reopen_store(guard: &Guard) -> EventStore<MyStorage> { /* the same data, reopened */ }
 //! evstore::conformance_tests!(#[tokio::test]; make_store, reopen_store);
