@@ -78,11 +78,15 @@ pub(super) fn open_connection(
     conn.set_prepared_statement_cache_capacity(64);
 
     // Read-only probe first: the first read of the header fails on a file that is not SQLite.
-    let found = probe(&conn).map_err(|e| match e {
-        Error::Storage { reason } => Error::storage(format!(
-            "`{describe}` is not an evstore SQLite database: {reason}"
-        )),
-        other => other,
+    let found = probe(&conn).map_err(|e| {
+        if e.sqlite_error_code() == Some(ErrorCode::NotADatabase) {
+            with_context(
+                &format!("`{describe}` is not an evstore SQLite database"),
+                &e,
+            )
+        } else {
+            with_context(&format!("cannot read `{describe}`"), &e)
+        }
     })?;
     match found {
         Found::Evstore { version } if version > SCHEMA_VERSION => {
@@ -158,21 +162,15 @@ enum Found {
     },
 }
 
-fn probe(conn: &Connection) -> Result<Found> {
+fn probe(conn: &Connection) -> rusqlite::Result<Found> {
     // One read transaction, so the three reads see one snapshot even while another process
     // is migrating the file. It is only read, then rolled back when dropped.
-    let snapshot = conn.unchecked_transaction().map_err(sqlite_error)?;
+    let snapshot = conn.unchecked_transaction()?;
     let conn = &*snapshot;
     // Reading the schema reads page 1: SQLITE_NOTADB here for a file that is not SQLite.
-    let tables: i64 = conn
-        .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
-        .map_err(sqlite_error)?;
-    let application_id: i32 = conn
-        .query_row("PRAGMA application_id", [], |row| row.get(0))
-        .map_err(sqlite_error)?;
-    let user_version: i64 = conn
-        .query_row("PRAGMA user_version", [], |row| row.get(0))
-        .map_err(sqlite_error)?;
+    let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))?;
+    let application_id: i32 = conn.query_row("PRAGMA application_id", [], |row| row.get(0))?;
+    let user_version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     Ok(if application_id == APPLICATION_ID {
         Found::Evstore {
             version: u64::try_from(user_version).unwrap_or(u64::MAX),
