@@ -151,7 +151,7 @@ async fn run(path: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
     ran?;
     stopped?;
 
-    let handled = handled.lock().unwrap();
+    let handled = handled.lock().unwrap().clone();
     println!(
         "  projection `balances`: checkpoint was {before}, handled positions {}..={} ({} events), checkpoint now {target}",
         handled.first().copied().unwrap_or(0),
