@@ -91,7 +91,9 @@ fn upgrade(event: &VersionChangeEvent) -> Result<()> {
 
 /// Opens database `name` at [`SCHEMA_VERSION`], creating or upgrading it.
 pub(super) async fn open(name: &str) -> Result<Database> {
-    let factory = Factory::new().map_err(|e| idb_error("access", e))?;
+    let factory = Factory::new().map_err(|_| {
+        Error::storage("IndexedDB is not available here (no `indexedDB` in this global scope)")
+    })?;
     let mut request = factory
         .open(name, Some(SCHEMA_VERSION))
         .map_err(|e| idb_error("opening the database", e))?;
