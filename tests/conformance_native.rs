@@ -1,5 +1,6 @@
 //! The conformance suite against the native backends: memory and SQLite, on a multi-threaded
 //! tokio runtime (which also proves the store's futures are `Send`).
+#![cfg(not(target_arch = "wasm32"))]
 
 mod memory {
     use evstore::{EventStore, MemoryStorage};

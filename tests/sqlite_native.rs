@@ -4,6 +4,7 @@
 //!
 //! Processes: the test binary re-runs itself with `--exact child_entry` and `EVSTORE_CHILD` set
 //! to `mode:count:path`; `child_entry` does nothing when the variable is absent.
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Write};

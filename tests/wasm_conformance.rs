@@ -27,13 +27,19 @@ mod indexeddb {
     use wasm_bindgen_test::wasm_bindgen_test;
 
     /// A fresh database per test.
-    async fn make_store() -> (EventStore<IndexedDbStorage>, ()) {
+    async fn make_store() -> (EventStore<IndexedDbStorage>, String) {
         let name = format!("evstore-conformance-{}", uuid::Uuid::now_v7());
-        let storage = IndexedDbStorage::open(&name)
-            .await
-            .expect("open IndexedDB store");
-        (EventStore::new(storage), ())
+        (reopen_store(&name).await, name)
     }
 
-    evstore::conformance_tests!(#[wasm_bindgen_test]; make_store);
+    /// The same database, through a new connection.
+    async fn reopen_store(name: &str) -> EventStore<IndexedDbStorage> {
+        EventStore::new(
+            IndexedDbStorage::open(name)
+                .await
+                .expect("open IndexedDB store"),
+        )
+    }
+
+    evstore::conformance_tests!(#[wasm_bindgen_test]; make_store, reopen_store);
 }
