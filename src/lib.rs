@@ -61,15 +61,15 @@ mod wasm;
 pub use aggregate::{Aggregate, CommandError, Loaded, Repository};
 pub use aggregate_test::{AggregateOutcome, AggregateTest};
 pub use error::{Error, ErrorKind, Result};
+pub use projector::{
+    FailurePolicy, Handler, HandlerResult, ProjectionOptions, ProjectionState, ProjectionStatus,
+    Projector, ProjectorHandle, RetryPolicy,
+};
 #[cfg(target_arch = "wasm32")]
 pub use storage::IndexedDbStorage;
 pub use storage::{Checkpoint, MemoryStorage, SkippedEvent, Storage};
 #[cfg(not(target_arch = "wasm32"))]
 pub use storage::{Durability, SqliteOptions, SqliteStorage};
-pub use projector::{
-    FailurePolicy, Handler, HandlerResult, ProjectionOptions, ProjectionState, ProjectionStatus,
-    Projector, ProjectorHandle, RetryPolicy,
-};
 pub use store::{EventStore, StoreOptions, DEFAULT_PAGE_SIZE};
 pub use subscription::{SubscribeOptions, Subscription};
 pub use types::{
