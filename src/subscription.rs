@@ -246,16 +246,29 @@ impl<S: Storage> State<S> {
                     .await?
             }
         };
+        let scanned_to_head = events.len() < self.batch_size;
         let Some(last) = events.last() else {
+            self.skip_scanned(scanned_to_head);
             return Ok(false);
         };
         self.cursor = match self.target {
             SubscriptionTarget::All => last.position,
             SubscriptionTarget::Stream(_) => last.version,
         };
+        self.skip_scanned(scanned_to_head);
         self.signalled = false;
         self.buffer.extend(events);
         Ok(true)
+    }
+
+    /// After a short filtered read of all streams, nothing up to the head seen before the read
+    /// matched beyond what was returned, so the next read can start at that head instead of
+    /// scanning the same non-matching events again. (Positions are assigned in commit order, so
+    /// nothing can appear below a committed head later.)
+    fn skip_scanned(&mut self, scanned_to_head: bool) {
+        if scanned_to_head && self.target == SubscriptionTarget::All {
+            self.cursor = self.cursor.max(self.head);
+        }
     }
 
     /// Waits for an append through this store, or for the head to move (other writers).
