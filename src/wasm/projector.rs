@@ -97,7 +97,7 @@ impl JsProjector {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
         #[wasm_bindgen(unchecked_param_type = "ProjectionHandler")] handler: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "ProjectionOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "ProjectionOptions")] options: JsValue,
     ) -> std::result::Result<(), JsValue> {
         self.register(name, handler, options).map_err(to_js)
     }

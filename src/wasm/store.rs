@@ -1,5 +1,6 @@
 //! The JS `EventStore` class.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
@@ -20,7 +21,8 @@ use crate::store::EventStore;
 #[wasm_bindgen(js_name = EventStore)]
 pub struct JsEventStore {
     pub(crate) store: EventStore<BrowserStorage>,
-    broadcast: Option<Rc<Broadcast>>,
+    /// Taken (and so the channel closed) by `close()`.
+    broadcast: RefCell<Option<Rc<Broadcast>>>,
 }
 
 fn promise(future: impl std::future::Future<Output = Result<JsValue, Error>> + 'static) -> Promise {
@@ -43,7 +45,11 @@ impl JsEventStore {
             let store = EventStore::new(BrowserStorage::IndexedDb(storage));
             let woken = store.clone();
             let broadcast = Broadcast::join(&name, move || woken.wake_subscriptions()).map(Rc::new);
-            Ok(JsEventStore { store, broadcast }.into())
+            Ok(JsEventStore {
+                store,
+                broadcast: RefCell::new(broadcast),
+            }
+            .into())
         })
     }
 
@@ -53,7 +59,7 @@ impl JsEventStore {
         let store = EventStore::new(BrowserStorage::Memory(MemoryStorage::new()));
         Promise::resolve(&JsValue::from(JsEventStore {
             store,
-            broadcast: None,
+            broadcast: RefCell::new(None),
         }))
     }
 
@@ -63,9 +69,9 @@ impl JsEventStore {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] stream: JsValue,
         #[wasm_bindgen(unchecked_param_type = "NewEvent[]")] events: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "AppendOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "AppendOptions")] options: JsValue,
     ) -> Promise {
-        let (store, broadcast) = (self.store.clone(), self.broadcast.clone());
+        let (store, broadcast) = (self.store.clone(), self.broadcast.borrow().clone());
         // Convert now, while the caller's values are what they were at the call.
         let input = convert::stream_id(&stream).and_then(|stream| {
             Ok((
@@ -90,7 +96,7 @@ impl JsEventStore {
     pub fn read_stream(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] stream: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "ReadStreamOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "ReadStreamOptions")] options: JsValue,
     ) -> Promise {
         let store = self.store.clone();
         let input = convert::stream_id(&stream)
@@ -106,7 +112,7 @@ impl JsEventStore {
     #[wasm_bindgen(js_name = readAll, unchecked_return_type = "Promise<RecordedEvent[]>")]
     pub fn read_all(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "ReadAllOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "ReadAllOptions")] options: JsValue,
     ) -> Promise {
         let store = self.store.clone();
         let options = convert::read_all_options(&options);
@@ -141,7 +147,7 @@ impl JsEventStore {
         #[wasm_bindgen(unchecked_param_type = "SubscribeOptions | undefined")] options: JsValue,
         #[wasm_bindgen(js_name = onEvent, unchecked_param_type = "(event: RecordedEvent) => void | Promise<void>")]
         on_event: Function,
-        #[wasm_bindgen(unchecked_param_type = "SubscribeCallbacks | undefined")] callbacks: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "SubscribeCallbacks")] callbacks: JsValue,
     ) -> Result<JsSubscription, JsValue> {
         self.store.ensure_open().map_err(to_js)?;
         let options = convert::subscribe_options(&options, "fromPosition").map_err(to_js)?;
@@ -163,7 +169,7 @@ impl JsEventStore {
         options: JsValue,
         #[wasm_bindgen(js_name = onEvent, unchecked_param_type = "(event: RecordedEvent) => void | Promise<void>")]
         on_event: Function,
-        #[wasm_bindgen(unchecked_param_type = "SubscribeCallbacks | undefined")] callbacks: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "SubscribeCallbacks")] callbacks: JsValue,
     ) -> Result<JsSubscription, JsValue> {
         self.store.ensure_open().map_err(to_js)?;
         let stream = convert::stream_id(&stream).map_err(to_js)?;
@@ -183,7 +189,7 @@ impl JsEventStore {
     #[wasm_bindgen(js_name = subscribeAll, unchecked_return_type = "EventSubscription")]
     pub fn subscribe_all(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "SubscribeOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "SubscribeOptions")] options: JsValue,
     ) -> Result<JsValue, JsValue> {
         self.store.ensure_open().map_err(to_js)?;
         let options = convert::subscribe_options(&options, "fromPosition").map_err(to_js)?;
@@ -196,6 +202,8 @@ impl JsEventStore {
     /// Closes the store: subscriptions end and later calls reject with code `"Closed"`.
     pub fn close(&self) {
         self.store.close();
+        // Leave the cross-tab channel too: a closed store has nothing to wake.
+        self.broadcast.borrow_mut().take();
     }
 
     /// Whether `close()` was called.
