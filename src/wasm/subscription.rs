@@ -154,6 +154,9 @@ enum IteratorState {
 #[wasm_bindgen]
 pub struct SubscriptionIterator {
     state: Rc<RefCell<IteratorState>>,
+    /// Aborts the wait of the `next()` in flight, so `close()` ends a waiting `for await` at
+    /// once instead of at the next event.
+    in_flight: Rc<RefCell<Option<AbortHandle>>>,
 }
 
 impl SubscriptionIterator {
@@ -161,6 +164,7 @@ impl SubscriptionIterator {
     pub fn new(store: EventStore<BrowserStorage>, options: SubscribeOptions) -> Self {
         SubscriptionIterator {
             state: Rc::new(RefCell::new(IteratorState::NotStarted(store, options))),
+            in_flight: Rc::default(),
         }
     }
 }
@@ -171,6 +175,7 @@ impl SubscriptionIterator {
     #[wasm_bindgen(unchecked_return_type = "Promise<RecordedEvent | undefined>")]
     pub fn next(&self) -> Promise {
         let state = Rc::clone(&self.state);
+        let in_flight = Rc::clone(&self.in_flight);
         future_to_promise(async move {
             let taken = std::mem::replace(&mut *state.borrow_mut(), IteratorState::Busy);
             let mut subscription = match taken {
@@ -194,12 +199,23 @@ impl SubscriptionIterator {
                     )))
                 }
             };
-            let next = loop {
-                match subscription.next().await {
-                    Some(Ok(SubscriptionItem::CaughtUp)) => continue,
-                    other => break other,
-                }
-            };
+            let (abort, registration) = AbortHandle::new_pair();
+            *in_flight.borrow_mut() = Some(abort);
+            let waited = Abortable::new(
+                async {
+                    loop {
+                        match subscription.next().await {
+                            Some(Ok(SubscriptionItem::CaughtUp)) => continue,
+                            other => break other,
+                        }
+                    }
+                },
+                registration,
+            )
+            .await;
+            in_flight.borrow_mut().take();
+            // Aborted by close(): the iteration is over.
+            let next = waited.unwrap_or(None);
             let mut current = state.borrow_mut();
             // close() while this next() was in flight: drop the subscription.
             if matches!(*current, IteratorState::Busy) {
@@ -222,6 +238,9 @@ impl SubscriptionIterator {
     /// Ends the subscription.
     pub fn close(&self) {
         *self.state.borrow_mut() = IteratorState::Closed;
+        if let Some(waiting) = self.in_flight.borrow_mut().take() {
+            waiting.abort();
+        }
     }
 }
 
