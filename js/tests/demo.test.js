@@ -1,0 +1,146 @@
+// The www/ demo, used as a person would: add cards, move and rename them, reload and find them
+// kept; then two tabs editing the same card, where the second save shows a conflict.
+// Screenshots go to test-output/.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+
+import { launch, openPage, screenshot } from "./helpers.js";
+
+let browser;
+let tabA;
+let tabB;
+
+async function openDemo() {
+  const page = await openPage(browser.context, "www/");
+  await page.waitForSelector("body[data-ready=true]", { timeout: 20_000 });
+  return page;
+}
+
+const cardIn = (page, column, title) =>
+  page.locator(`.column[data-column=${column}] .card`, { hasText: title });
+
+before(async () => {
+  browser = await launch();
+});
+
+after(async () => {
+  for (const page of [tabA, tabB]) if (page?.problems.length) console.log(page.problems.join("\n"));
+  await browser?.close();
+});
+
+describe("the kanban demo", () => {
+  test("add, move and rename cards; a reload keeps them and resumes the projection", async () => {
+    tabA = await openDemo();
+    await tabA.getByLabel("New card title").fill("Write the README");
+    await tabA.getByRole("button", { name: "Add" }).click();
+    await cardIn(tabA, "todo", "Write the README").waitFor();
+
+    await tabA.getByLabel("New card title").fill("Record a screencast");
+    await tabA.getByLabel("New card title").press("Enter");
+    await cardIn(tabA, "todo", "Record a screencast").waitFor();
+
+    // Move "Write the README" to Doing with its ▶ button.
+    await cardIn(tabA, "todo", "Write the README").locator("button[data-act=right]").click();
+    const moved = cardIn(tabA, "doing", "Write the README");
+    await moved.waitFor();
+    assert.equal(await moved.locator(".ver").textContent(), "v2");
+
+    // Rename it through the dialog.
+    await moved.locator("button[data-act=edit]").click();
+    await tabA.locator("#edit-title").fill("Write the npm README");
+    await tabA.locator("#edit-save").click();
+    const renamed = cardIn(tabA, "doing", "Write the npm README");
+    await renamed.waitFor();
+    assert.equal(await renamed.locator(".ver").textContent(), "v3");
+
+    // The inspector lists the card's stream with its versions.
+    await renamed.locator(".ver").click();
+    await tabA.locator("#inspector-body .event").first().waitFor();
+    const rows = await tabA.locator("#inspector-body .event summary .type").allTextContents();
+    assert.deepEqual(rows, ["CardRenamed v3", "CardMoved v2", "CardCreated v1"]);
+    const caption = await tabA.locator("#inspector-body .caption").first().textContent();
+    assert.match(caption, /version 3/);
+    await tabA.locator("#inspector-body .event summary").first().click();
+    const envelope = JSON.parse(await tabA.locator("#inspector-body .event pre").first().textContent());
+    assert.equal(envelope.type, "CardRenamed");
+    assert.equal(envelope.version, 3);
+    assert.equal(envelope.data.title, "Write the npm README");
+    assert.ok(envelope.metadata.author, "metadata says who");
+    await screenshot(tabA, "demo-board");
+
+    // Reload: the events are in IndexedDB, the projection resumes after its checkpoint.
+    const checkpointBefore = await tabA.evaluate(() => window.kanban.projector.checkpoint(window.kanban.projectionName));
+    assert.ok(checkpointBefore >= 4, `checkpoint ${checkpointBefore}`);
+    await tabA.reload();
+    await tabA.waitForSelector("body[data-ready=true]", { timeout: 20_000 });
+    await cardIn(tabA, "doing", "Write the npm README").waitFor();
+    await cardIn(tabA, "todo", "Record a screencast").waitFor();
+    assert.equal(await cardIn(tabA, "doing", "Write the npm README").locator(".ver").textContent(), "v3");
+    const afterReload = await tabA.evaluate(() => ({
+      resumed: window.kanban.app.resumed,
+      handled: window.kanban.app.handledThisLoad,
+      logLength: window.kanban.app.log.length,
+    }));
+    assert.match(afterReload.resumed, /resumed after its checkpoint/);
+    assert.equal(afterReload.handled, 0, "nothing was replayed into the projection");
+    assert.equal(afterReload.logLength, 4);
+
+    await tabA.getByRole("tab", { name: "Projection" }).click();
+    await tabA.getByText("resumed after its checkpoint").waitFor();
+    await screenshot(tabA, "demo-after-reload");
+  });
+
+  test("a second tab sees changes live, and editing the same card shows a conflict", async () => {
+    tabB = await openDemo();
+    // Tab B starts with the board tab A made.
+    await cardIn(tabB, "doing", "Write the npm README").waitFor();
+
+    // Live across tabs: tab B adds a card, tab A shows it.
+    await tabB.getByLabel("New card title").fill("Fix the flaky test");
+    await tabB.getByLabel("New card title").press("Enter");
+    await cardIn(tabA, "todo", "Fix the flaky test").waitFor({ timeout: 2000 });
+
+    // Tab A starts renaming the card…
+    await cardIn(tabA, "doing", "Write the npm README").locator("button[data-act=edit]").click();
+    await tabA.locator("#edit-title").fill("Write the README with examples");
+
+    // …while tab B renames the same card and saves first.
+    await cardIn(tabB, "doing", "Write the npm README").locator("button[data-act=edit]").click();
+    await tabB.locator("#edit-title").fill("README: quick start first");
+    await tabB.locator("#edit-save").click();
+    await cardIn(tabB, "doing", "README: quick start first").waitFor();
+
+    // Tab A's editor warns live, then its save is rejected and the conflict is shown.
+    await tabA.locator("#edit-warning").waitFor({ state: "visible", timeout: 2000 });
+    await tabA.locator("#edit-save").click();
+    const conflict = tabA.locator("#conflict-dialog");
+    await conflict.waitFor({ state: "visible" });
+    assert.match(await tabA.locator("#conflict-text").textContent(), /started from v3.*saved v4 first/);
+    assert.equal(await tabA.locator("#conflict-theirs").textContent(), "README: quick start first");
+    assert.equal(await tabA.locator("#conflict-yours").textContent(), "Write the README with examples");
+    assert.match(await tabA.locator("#conflict-code").textContent(), /WrongExpectedVersion/);
+    await screenshot(tabA, "demo-conflict");
+
+    // Tab A keeps its own title on top; both tabs show it, at version 5.
+    await tabA.locator("#conflict-mine").click();
+    await cardIn(tabA, "doing", "Write the README with examples").waitFor();
+    await cardIn(tabB, "doing", "Write the README with examples").waitFor({ timeout: 2000 });
+    assert.equal(await cardIn(tabB, "doing", "Write the README with examples").locator(".ver").textContent(), "v5");
+
+    // A stale move from tab B (it still believes v5 when tab A moved the card) is refused too.
+    const stale = await tabB.evaluate(async () => {
+      const { store, app } = window.kanban;
+      const card = Object.values(app.board.cards).find((c) => c.title === "Fix the flaky test");
+      await store.append(`card-${card.id}`, [{ type: "CardMoved", data: { from: "todo", to: "doing" } }], { expectedVersion: card.version });
+      try {
+        await store.append(`card-${card.id}`, [{ type: "CardMoved", data: { from: "todo", to: "done" } }], { expectedVersion: card.version });
+        return "accepted";
+      } catch (error) {
+        return error.code;
+      }
+    });
+    assert.equal(stale, "WrongExpectedVersion");
+    await cardIn(tabA, "doing", "Fix the flaky test").waitFor({ timeout: 2000 });
+    await screenshot(tabB, "demo-second-tab");
+  });
+});
