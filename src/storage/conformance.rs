@@ -197,14 +197,15 @@ async fn expect_caught_up(subscription: &mut Subscription) {
     assert_eq!(next_item(subscription).await, SubscriptionItem::CaughtUp);
 }
 
-/// Runs `action` after the subscription started waiting, and returns the next item.
-async fn next_after<F: Future>(subscription: &mut Subscription, action: F) -> SubscriptionItem {
+/// Runs `action` (an append) once the subscription is waiting, and returns the live event it
+/// delivers next.
+async fn live_event<F: Future>(subscription: &mut Subscription, action: F) -> RecordedEvent {
     let delayed = async {
         sleep(Duration::from_millis(20)).await;
         action.await
     };
-    let (item, _) = futures::join!(next_item(subscription), delayed);
-    item
+    let (event, _) = futures::join!(next_event(subscription), delayed);
+    event
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1131,26 +1132,20 @@ pub async fn subscribe_all_catches_up_then_goes_live<S: Storage>(store: EventSto
         [1, 2, 3]
     );
     expect_caught_up(&mut subscription).await;
-    let item = next_after(
+    let live = live_event(
         &mut subscription,
         store.append("b-1", ExpectedVersion::Any, events(2)),
     )
     .await;
-    let SubscriptionItem::Event(live) = item else {
-        panic!("expected a live event, got {item:?}")
-    };
     assert_eq!((live.position, live.stream_id.as_str()), (4, "b-1"));
     assert_eq!(next_event(&mut subscription).await.position, 5);
     expect_caught_up(&mut subscription).await;
-    let item = next_after(
+    let live = live_event(
         &mut subscription,
         store.append("a-1", ExpectedVersion::Any, events(1)),
     )
     .await;
-    assert!(
-        matches!(item, SubscriptionItem::Event(ref e) if e.position == 6),
-        "{item:?}"
-    );
+    assert_eq!(live.position, 6);
 }
 
 /// Starting after a position skips it and everything before.
@@ -1225,15 +1220,13 @@ pub async fn subscribe_all_with_filter<S: Storage>(store: EventStore<S>) {
         .append("order-3", ExpectedVersion::Any, vec![event("Opened", 9)])
         .await
         .unwrap();
-    let item = next_after(
+    let live = live_event(
         &mut subscription,
         store.append("account-3", ExpectedVersion::Any, vec![event("Opened", 10)]),
     )
     .await;
-    assert!(
-        matches!(item, SubscriptionItem::Event(ref e) if e.stream_id == "account-3" && e.position == 10),
-        "{item:?}"
-    );
+    assert_eq!(live.stream_id, "account-3");
+    assert_eq!(live.position, 10);
 }
 
 /// A stream subscription sees only its stream, by version, including a stream created later.
@@ -1247,30 +1240,26 @@ pub async fn subscribe_to_stream_follows_one_stream<S: Storage>(store: EventStor
         .await
         .unwrap();
     expect_caught_up(&mut subscription).await;
-    let item = next_after(
+    let live = live_event(
         &mut subscription,
         store.append("order-1", ExpectedVersion::NoStream, events(2)),
     )
     .await;
-    assert!(
-        matches!(item, SubscriptionItem::Event(ref e) if e.version == 1 && e.position == 3),
-        "{item:?}"
-    );
+    assert_eq!(live.version, 1);
+    assert_eq!(live.position, 3);
     assert_eq!(next_event(&mut subscription).await.version, 2);
     expect_caught_up(&mut subscription).await;
     store
         .append("other-1", ExpectedVersion::Any, events(1))
         .await
         .unwrap();
-    let item = next_after(
+    let live = live_event(
         &mut subscription,
         store.append("order-1", ExpectedVersion::Exact(2), events(1)),
     )
     .await;
-    assert!(
-        matches!(item, SubscriptionItem::Event(ref e) if e.version == 3 && e.stream_id == "order-1"),
-        "{item:?}"
-    );
+    assert_eq!(live.version, 3);
+    assert_eq!(live.stream_id, "order-1");
 
     let mut after = store
         .subscribe_to_stream("order-1", SubscribeOptions::after(1))
@@ -1282,15 +1271,12 @@ pub async fn subscribe_to_stream_follows_one_stream<S: Storage>(store: EventStor
         .await
         .unwrap();
     expect_caught_up(&mut from_end).await;
-    let item = next_after(
+    let live = live_event(
         &mut from_end,
         store.append("order-1", ExpectedVersion::Any, events(1)),
     )
     .await;
-    assert!(
-        matches!(item, SubscriptionItem::Event(ref e) if e.version == 4),
-        "{item:?}"
-    );
+    assert_eq!(live.version, 4);
 }
 
 /// Appends racing the catch-up are delivered exactly once, in position order.
