@@ -1,0 +1,238 @@
+// Every API of the npm package, type-checked with `tsc --noEmit --strict` against the built
+// pkg/evstore.d.ts (scripts/test-js.sh). Nothing here runs; it must compile, and the
+// `@ts-expect-error` lines must stay errors — they show the types are precise, not `any`.
+import init, {
+  EventStore,
+  Projector,
+  Subscription,
+  initSync,
+  type AppendOptions,
+  type AppendResult,
+  type Direction,
+  type ErrorCode,
+  type EventSubscription,
+  type EvstoreError,
+  type ExpectedVersion,
+  type Filter,
+  type InitOutput,
+  type JsonObject,
+  type JsonValue,
+  type NewEvent,
+  type ProjectionHandler,
+  type ProjectionOptions,
+  type ProjectionStatus,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type RecordedEvent,
+  type RetryOptions,
+  type SkippedEvent,
+  type StreamSubscribeOptions,
+  type SubscribeCallbacks,
+  type SubscribeOptions,
+} from "evstore";
+
+type AccountEvent =
+  | { type: "Opened"; data: { owner: string } }
+  | { type: "Deposited"; data: { amount: number } };
+
+function isEvstoreError(error: unknown): error is EvstoreError {
+  return error instanceof Error && "code" in error;
+}
+
+function describeError(error: EvstoreError): string {
+  const code: ErrorCode = error.code;
+  switch (code) {
+    case "WrongExpectedVersion": {
+      const expected: ExpectedVersion | undefined = error.expected;
+      const actual: number | undefined = error.actual;
+      return `${error.stream ?? "?"}: expected ${String(expected)}, actual ${actual ?? "?"}`;
+    }
+    case "StreamNotFound":
+      return `no stream ${error.stream ?? "?"}`;
+    case "DuplicateEventId":
+      return `duplicate id ${error.id ?? "?"}`;
+    case "Codec":
+      return `cannot decode ${error.eventType ?? "?"}: ${error.reason ?? ""}`;
+    case "IncompatibleSchema":
+      return `schema ${error.found ?? "?"} > ${error.supported ?? "?"}`;
+    case "InvalidInput":
+    case "Storage":
+    case "QuotaExceeded":
+      return error.reason ?? error.message;
+    case "Closed":
+      return "closed";
+  }
+}
+
+async function everything(): Promise<void> {
+  const output: InitOutput = await init();
+  void output.memory;
+  await init({ module_or_path: new URL("evstore_bg.wasm", import.meta.url) });
+  const sync: (module: { module: BufferSource | WebAssembly.Module }) => InitOutput = initSync;
+  void sync;
+
+  const store: EventStore = await EventStore.open("my-app");
+  const mem: EventStore = await EventStore.inMemory();
+
+  // Appends: every expected-version form, with and without options.
+  const opened: NewEvent = {
+    type: "Opened",
+    data: { owner: "ada", tags: ["a", "b"], nested: { ok: true, n: null } },
+    metadata: { user: "u1" },
+    id: crypto.randomUUID(),
+    correlationId: "c-1",
+    causationId: "cause-1",
+  };
+  const r: AppendResult = await store.append("account-1", [opened], { expectedVersion: "no_stream" });
+  const next: number = r.nextExpectedVersion;
+  const position: number = r.position;
+  await store.append("account-1", [{ type: "Deposited", data: { amount: 5 } }], { expectedVersion: next });
+  await store.append("account-1", [{ type: "Deposited" }], { expectedVersion: "stream_exists" });
+  await store.append("account-1", [{ type: "Deposited" }], { expectedVersion: "any" });
+  await store.append("account-1", [{ type: "Deposited" }], {});
+  await store.append("account-1", [{ type: "Deposited" }]);
+  const typed: AccountEvent[] = [{ type: "Deposited", data: { amount: 1 } }];
+  await mem.append("account-2", typed);
+  const options: AppendOptions = { expectedVersion: 3 };
+  await mem.append("account-2", typed, options);
+
+  // Reads.
+  const direction: Direction = "backward";
+  const streamOptions: ReadStreamOptions = { fromVersion: 1, direction, maxCount: 100 };
+  const events: RecordedEvent[] = await store.readStream("account-1", streamOptions);
+  await store.readStream("account-1");
+  const filter: Filter = { streamPrefixes: ["account-"], categories: ["account"], eventTypes: ["Opened"] };
+  const allOptions: ReadAllOptions = { fromPosition: position, direction: "forward", maxCount: 500, filter };
+  const page: RecordedEvent[] = await store.readAll(allOptions);
+  await store.readAll();
+  const head: number = await store.head();
+  const version: number = await store.streamVersion("account-1");
+  void [events, page, head, version];
+
+  for (const e of events) {
+    const fields: [string, string, number, number, string, JsonValue, JsonObject, number] = [
+      e.id, e.streamId, e.version, e.position, e.type, e.data, e.metadata, e.recordedAt,
+    ];
+    const correlation: string | undefined = e.correlationId;
+    const causation: string | undefined = e.causationId;
+    void [fields, correlation, causation];
+  }
+
+  // Subscriptions with callbacks.
+  const subscribeOptions: SubscribeOptions = { fromPosition: 0, filter, batchSize: 100 };
+  const callbacks: SubscribeCallbacks = {
+    onCaughtUp: () => {},
+    onError: (error: EvstoreError) => console.error(describeError(error)),
+  };
+  const sub: Subscription = store.subscribe(subscribeOptions, (e: RecordedEvent) => {
+    console.log(e.position);
+  }, callbacks);
+  store.subscribe({ fromPosition: "end" }, async (e) => {
+    await Promise.resolve(e.type);
+  });
+  store.subscribe(undefined, () => {});
+  const closedAlready: boolean = sub.isClosed;
+  sub.close();
+  void closedAlready;
+  const streamSubOptions: StreamSubscribeOptions = { fromVersion: "end", batchSize: 10 };
+  const streamSub = store.subscribeToStream("account-1", streamSubOptions, (e) => void e.version, {
+    onCaughtUp: async () => {},
+  });
+  store.subscribeToStream("account-1", { fromVersion: 2 }, () => {});
+  streamSub.close();
+
+  // Async iteration.
+  const iterator: EventSubscription = store.subscribeAll({ fromPosition: 0 });
+  for await (const e of iterator) {
+    const recorded: RecordedEvent = e;
+    if (recorded.position > 10) break;
+  }
+  for await (const e of store.subscribeAll()) {
+    void e;
+    break;
+  }
+  const manual = store.subscribeAll({ fromPosition: "end" });
+  const step: IteratorResult<RecordedEvent> = await manual.next();
+  void step;
+  manual.close();
+
+  // Projector.
+  const handler: ProjectionHandler = async (batch: RecordedEvent[]) => {
+    for (const e of batch) void e.data;
+  };
+  const retry: RetryOptions = { maxAttempts: 5, initialDelayMs: 100, factor: 2, maxDelayMs: 30_000 };
+  const projectionOptions: ProjectionOptions = {
+    batchSize: 100,
+    flushAfterMs: 500,
+    filter: { eventTypes: ["Deposited"] },
+    retry,
+    onFailure: "skip",
+  };
+  const projector = new Projector(store);
+  projector.add("balances", handler, projectionOptions);
+  projector.add("audit", (batch) => void batch.length);
+  await projector.start();
+  const running: boolean = projector.isRunning;
+  const checkpoint: number = await projector.checkpoint("balances");
+  const status: ProjectionStatus | undefined = projector.status("balances");
+  if (status) {
+    const state: "idle" | "running" | "stopped" | "failed" = status.state;
+    const counts: number[] = [status.checkpoint, status.handled, status.failedAttempts];
+    const failure: [string | undefined, number | undefined] = [status.error, status.failedPosition];
+    void [state, counts, failure];
+  }
+  const skipped: SkippedEvent[] = await projector.skipped("balances");
+  for (const s of skipped) {
+    const fields: [number, string, string, string, string, number] = [
+      s.position, s.eventId, s.streamId, s.eventType, s.error, s.skippedAt,
+    ];
+    void fields;
+  }
+  await projector.stop();
+  await projector.reset("balances");
+  void [running, checkpoint];
+
+  // Errors.
+  try {
+    await store.append("account-1", [{ type: "Late" }], { expectedVersion: 1 });
+  } catch (error) {
+    if (isEvstoreError(error) && error.code === "WrongExpectedVersion") console.log(describeError(error));
+  }
+
+  // Resource management.
+  const closed: boolean = store.isClosed;
+  store.close();
+  mem.free();
+  projector.free();
+  void closed;
+
+  // The types reject what the store would reject.
+  // @ts-expect-error: expectedVersion is a number or one of the three modes
+  await store.append("s", [{ type: "T" }], { expectedVersion: "foo" });
+  // @ts-expect-error: an event needs a type
+  await store.append("s", [{ data: 1 }]);
+  // @ts-expect-error: events are an array
+  await store.append("s", { type: "T" });
+  // @ts-expect-error: a stream id is a string
+  await store.append(42, [{ type: "T" }]);
+  // @ts-expect-error: data is JSON — no BigInt
+  await store.append("s", [{ type: "T", data: { n: 1n } }]);
+  // @ts-expect-error: data is JSON — no functions
+  await store.append("s", [{ type: "T", data: { f: () => 1 } }]);
+  // @ts-expect-error: metadata is a JSON object
+  await store.append("s", [{ type: "T", metadata: [1] }]);
+  // @ts-expect-error: the direction is forward or backward
+  await store.readAll({ direction: "sideways" });
+  // @ts-expect-error: fromPosition is a number or "end"
+  store.subscribe({ fromPosition: "start" }, () => {});
+  // @ts-expect-error: onFailure is "stop" or "skip"
+  projector.add("p", () => {}, { onFailure: "retry" });
+  // @ts-expect-error: recorded data is JSON, not any
+  const notAny: string = events[0]!.data;
+  void notAny;
+  // @ts-expect-error: error codes are a closed set
+  const code: ErrorCode = "Oops";
+  void code;
+}
+
+void everything;
