@@ -86,6 +86,7 @@ status=0
 tap_pass=$(awk '/^# pass / { print $3 }' "$work/results.tap" | tail -n 1)
 tap_fail=$(awk '/^# fail / { print $3 }' "$work/results.tap" | tail -n 1)
 tap_cancelled=$(awk '/^# cancelled / { print $3 }' "$work/results.tap" | tail -n 1)
+tap_todo=$(awk '/^# todo / { print $3 }' "$work/results.tap" | tail -n 1)
 if [ -z "$tap_pass" ] || [ -z "$tap_fail" ]; then
   echo "no test results from node --test" >&2
   failed=$((failed + 1))
@@ -100,5 +101,8 @@ fi
 step "summary"
 echo "screenshots: $(find "$output" -maxdepth 1 -name '*.png' | wc -l) in test-output/"
 echo "js: tsc check + end-to-end tests in Chromium"
+if [ "${tap_todo:-0}" -gt 0 ]; then
+  echo "known issues (node --test todo, not counted): $tap_todo"
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
