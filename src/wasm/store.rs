@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::{Function, Promise};
+use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
@@ -146,7 +146,7 @@ impl JsEventStore {
         &self,
         #[wasm_bindgen(unchecked_param_type = "SubscribeOptions | undefined")] options: JsValue,
         #[wasm_bindgen(js_name = onEvent, unchecked_param_type = "(event: RecordedEvent) => void | Promise<void>")]
-        on_event: Function,
+        on_event: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "SubscribeCallbacks")] callbacks: JsValue,
     ) -> Result<JsSubscription, JsValue> {
         self.store.ensure_open().map_err(to_js)?;
@@ -155,7 +155,7 @@ impl JsEventStore {
             self.store.clone(),
             Target::All,
             options,
-            on_event,
+            subscription::on_event(on_event)?,
             &callbacks,
         )
     }
@@ -168,7 +168,7 @@ impl JsEventStore {
         #[wasm_bindgen(unchecked_param_type = "StreamSubscribeOptions | undefined")]
         options: JsValue,
         #[wasm_bindgen(js_name = onEvent, unchecked_param_type = "(event: RecordedEvent) => void | Promise<void>")]
-        on_event: Function,
+        on_event: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "SubscribeCallbacks")] callbacks: JsValue,
     ) -> Result<JsSubscription, JsValue> {
         self.store.ensure_open().map_err(to_js)?;
@@ -179,7 +179,7 @@ impl JsEventStore {
             self.store.clone(),
             Target::Stream(stream),
             options,
-            on_event,
+            subscription::on_event(on_event)?,
             &callbacks,
         )
     }

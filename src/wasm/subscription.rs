@@ -79,6 +79,13 @@ impl JsSubscription {
     }
 }
 
+/// The `onEvent` argument: a function, else `InvalidInput` at the call (not at the first event).
+pub fn on_event(value: JsValue) -> std::result::Result<Function, JsValue> {
+    value
+        .dyn_into::<Function>()
+        .map_err(|_| to_js(Error::invalid_input("onEvent must be a function")))
+}
+
 /// Calls a user callback; a throw or a rejected promise becomes the error message.
 async fn call(callback: &Function, argument: &JsValue) -> std::result::Result<(), JsValue> {
     let returned = callback.call1(&JsValue::NULL, argument)?;

@@ -98,8 +98,11 @@ export interface StreamSubscribeOptions {
 export interface SubscribeCallbacks {
   /** Everything committed so far was delivered; live events follow. */
   onCaughtUp?: () => void | Promise<void>;
-  /** The subscription failed (or a callback threw) and is closed. */
-  onError?: (error: EvstoreError) => void;
+  /**
+   * The subscription failed and is closed. `error` is an `EvstoreError` when the store failed,
+   * or whatever `onEvent` / `onCaughtUp` threw (or rejected with).
+   */
+  onError?: (error: unknown) => void;
 }
 
 /** `for await (const e of store.subscribeAll())`; `break` or `close()` ends it. */
