@@ -110,7 +110,10 @@ async function startProjection() {
   projector = new Projector(store);
   const checkpoint = await projector.checkpoint(projectionName);
   const saved = loadView();
-  if (saved && saved.position >= checkpoint) {
+  const head = await store.head();
+  // A saved view is usable when it covers the checkpoint and belongs to this database (a view
+  // ahead of the log is left from a board that was reset).
+  if (saved && saved.position >= checkpoint && saved.position <= head) {
     // The view holds everything up to the checkpoint (maybe a little more: those events come
     // again and `apply` skips them).
     app.board = saved;
@@ -555,21 +558,32 @@ async function announceOtherTabs() {
 const resetChannel = new BroadcastChannel("evstore-kanban:reset");
 resetChannel.onmessage = () => {
   store?.close();
-  $("#loading").textContent = "Another tab reset the board — reloading…";
-  setTimeout(() => location.reload(), 400);
+  clearSavedViews();
+  $("#app").hidden = true;
+  const loading = $("#loading");
+  loading.hidden = false;
+  loading.textContent = "Another tab reset the board — reloading…";
+  setTimeout(() => location.reload(), 100);
 };
+
+function clearSavedViews() {
+  for (const key of Object.keys(sessionStorage)) {
+    if (key.startsWith("evstore-kanban:view:")) sessionStorage.removeItem(key);
+  }
+}
 
 async function resetBoard() {
   if (!confirm("Delete every event of this board (in all tabs)?")) return;
-  resetChannel.postMessage("reset");
   await projector?.stop();
   store.close();
-  for (const key of Object.keys(sessionStorage)) if (key.startsWith("evstore-kanban:view:")) sessionStorage.removeItem(key);
+  clearSavedViews();
+  // The other tabs' connections close themselves when the deletion asks them to.
   await new Promise((resolve) => {
     const request = indexedDB.deleteDatabase(DB_NAME);
     request.onsuccess = request.onerror = resolve;
     request.onblocked = () => toast("Waiting for the other tabs to let go of the database…");
   });
+  resetChannel.postMessage("reset");
   location.reload();
 }
 

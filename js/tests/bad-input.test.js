@@ -123,6 +123,8 @@ describe("bad input is rejected with a code and writes nothing", () => {
       return {
         fromPosition: attempt(() => store.subscribe({ fromPosition: -1 }, () => {})),
         notFunction: attempt(() => store.subscribe({}, () => {}, { onError: "nope" })),
+        onEvent: attempt(() => store.subscribe({}, 5)),
+        streamOnEvent: attempt(() => store.subscribeToStream("known-1", {}, "nope")),
         iterator: attempt(() => store.subscribeAll({ fromPosition: "later" })),
         streamId: attempt(() => store.subscribeToStream(3, {}, () => {})),
         handler: attempt(() => projector.add("p", "not a function")),

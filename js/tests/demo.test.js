@@ -143,4 +143,31 @@ describe("the kanban demo", () => {
     await cardIn(tabA, "doing", "Fix the flaky test").waitFor({ timeout: 2000 });
     await screenshot(tabB, "demo-second-tab");
   });
+  test("drag a card to Done, archive one, then reset the board: every tab starts empty", async () => {
+    await cardIn(tabA, "doing", "Write the README with examples").dragTo(tabA.locator(".column[data-column=done]"));
+    await cardIn(tabA, "done", "Write the README with examples").waitFor();
+    await cardIn(tabB, "done", "Write the README with examples").waitFor({ timeout: 2000 });
+
+    await cardIn(tabA, "todo", "Record a screencast").locator("button[data-act=archive]").click();
+    await cardIn(tabB, "todo", "Record a screencast").waitFor({ state: "detached", timeout: 2000 });
+    // Archived cards leave the board, not the log.
+    const archived = await tabB.evaluate(() => window.kanban.store.readAll({ filter: { eventTypes: ["CardArchived"] } }));
+    assert.equal(archived.length, 1);
+
+    tabA.once("dialog", (dialog) => dialog.accept());
+    const reloadedB = tabB.waitForEvent("load", { timeout: 10_000 });
+    await tabA.locator("#reset").click();
+    await tabA.waitForEvent("load", { timeout: 10_000 });
+    await tabA.waitForSelector("body[data-ready=true]", { timeout: 20_000 });
+    await reloadedB;
+    await tabB.waitForSelector("body[data-ready=true]", { timeout: 20_000 });
+    for (const tab of [tabA, tabB]) {
+      assert.equal(await tab.locator(".card").count(), 0);
+      assert.equal(await tab.evaluate(() => window.kanban.app.log.length), 0);
+    }
+    // The fresh board works.
+    await tabB.getByLabel("New card title").fill("A fresh start");
+    await tabB.getByLabel("New card title").press("Enter");
+    await cardIn(tabA, "todo", "A fresh start").waitFor({ timeout: 2000 });
+  });
 });

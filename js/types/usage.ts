@@ -122,7 +122,7 @@ async function everything(): Promise<void> {
   const subscribeOptions: SubscribeOptions = { fromPosition: 0, filter, batchSize: 100 };
   const callbacks: SubscribeCallbacks = {
     onCaughtUp: () => {},
-    onError: (error: EvstoreError) => console.error(describeError(error)),
+    onError: (error: unknown) => console.error(isEvstoreError(error) ? describeError(error) : error),
   };
   const sub: Subscription = store.subscribe(subscribeOptions, (e: RecordedEvent) => {
     console.log(e.position);
