@@ -139,6 +139,27 @@ describe("bad input is rejected with a code and writes nothing", () => {
     }
   });
 
+  test("a projector refuses a second start, a reset while running and an add while running", async () => {
+    const r = await page.evaluate(async () => {
+      const { settle, attempt } = window.t;
+      const projector = new window.evstore.Projector(await window.evstore.EventStore.inMemory());
+      projector.add("p", () => {});
+      await projector.start();
+      const out = {
+        startTwice: await settle(projector.start()),
+        resetRunning: await settle(projector.reset("p")),
+        addRunning: attempt(() => projector.add("q", () => {})),
+        duplicate: attempt(() => projector.add("p", () => {})),
+      };
+      await projector.stop();
+      return out;
+    });
+    for (const [what, settled] of Object.entries(r)) {
+      assert.equal(settled.ok, false, `${what}: ${JSON.stringify(settled)}`);
+      assert.equal(settled.error.code, "InvalidInput", `${what}: ${settled.error.message}`);
+    }
+  });
+
   test("a 10 MB payload is stored and read back, without hanging", { timeout: 120_000 }, async () => {
     const r = await page.evaluate(async () => {
       const { settle } = window.t;

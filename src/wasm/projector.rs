@@ -93,6 +93,7 @@ impl JsProjector {
     }
 
     /// Adds projection `name`: `handler` receives arrays of events (length 1 unless batched).
+    /// Throws `InvalidInput` while the projector runs: stop it first.
     pub fn add(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
@@ -260,6 +261,13 @@ impl JsProjector {
         })?;
         let options = convert::projection_options(&options)?;
         options.validate()?;
+        if self.running.borrow().is_some() {
+            // The running projector has its projections; one added now would silently wait for
+            // the next start().
+            return Err(Error::invalid_input(format!(
+                "stop the projector before adding projection `{name}`"
+            )));
+        }
         let mut registrations = self.registrations.borrow_mut();
         if registrations.iter().any(|r| r.name == name) {
             return Err(Error::invalid_input(format!(
