@@ -211,6 +211,7 @@ function openEditor(id) {
   $("#edit-base").textContent = `You are editing version v${card.version} of card-${id}.`;
   $("#edit-title").value = card.title;
   $("#edit-warning").hidden = true;
+  $("#edit-dialog").returnValue = ""; // Escape must not repeat the last close's "save"
   $("#edit-dialog").showModal();
   $("#edit-title").select();
 }
@@ -619,6 +620,13 @@ async function main() {
   announceOtherTabs().catch((error) => console.warn("announcements stopped", error));
 
   $("#edit-dialog").addEventListener("close", onEditorClosed);
+  // Enter saves (the form's first button is Cancel, which implicit submission would pick).
+  $("#edit-title").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && $("#edit-title").value.trim()) {
+      event.preventDefault();
+      $("#edit-dialog").close("save");
+    }
+  });
   for (const tab of $$(".tabs button")) {
     tab.addEventListener("click", () => {
       app.view = tab.dataset.view;

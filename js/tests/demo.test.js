@@ -48,7 +48,7 @@ describe("the kanban demo", () => {
     // Rename it through the dialog.
     await moved.locator("button[data-act=edit]").click();
     await tabA.locator("#edit-title").fill("Write the npm README");
-    await tabA.locator("#edit-save").click();
+    await tabA.locator("#edit-title").press("Enter");
     const renamed = cardIn(tabA, "doing", "Write the npm README");
     await renamed.waitFor();
     assert.equal(await renamed.locator(".ver").textContent(), "v3");
