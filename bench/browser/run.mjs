@@ -1,0 +1,376 @@
+// `make bench-browser` (scripts/bench-browser.sh builds pkg/ first): runs bench/browser/ in
+// headless Chromium through playwright-core (installed in js/node_modules), evstore beside raw
+// IndexedDB in the same page, several interleaved runs per workload; prints the table and writes
+// the "browser" section of bench/results.json.
+//
+// Environment: BENCH_RUNS (default 5), BENCH_SCALE (default 1), CHROMIUM (default
+// /usr/bin/chromium), BENCH_OUT (default bench/results.json).
+import { spawn } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile, mkdir } from "node:fs/promises";
+import { createRequire } from "node:module";
+import os from "node:os";
+import { dirname, join } from "node:path";
+import { gzipSync } from "node:zlib";
+
+import { printTables, repoRoot, resultsPath } from "../report.mjs";
+
+const require = createRequire(join(repoRoot, "js", "package.json"));
+const { chromium } = require("playwright-core");
+
+const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 5) | 0);
+const SCALE = Number(process.env.BENCH_SCALE ?? 1) || 1;
+const OUT = process.env.BENCH_OUT ?? resultsPath;
+const count = (n) => Math.max(1, Math.round(n * SCALE));
+
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+// ------------------------------------------------------------------------------------------------
+// Statistics (as in benches/native/bench.rs)
+
+const median = (xs) => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const percentile = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const rank = Math.ceil((p / 100) * s.length);
+  return s[Math.min(Math.max(rank, 1), s.length) - 1];
+};
+const round = (v) => (Number.isFinite(v) ? Math.round(v * (Math.abs(v) >= 100 ? 10 : 10000)) / (Math.abs(v) >= 100 ? 10 : 10000) : null);
+const stats = (xs) => ({
+  median: round(median(xs)),
+  min: round(Math.min(...xs)),
+  max: round(Math.max(...xs)),
+  runs: xs.map(round),
+});
+
+const workloads = [];
+
+function record({ id, name, detail, unit, better, baselineLabel, evstore, baseline, target, note }) {
+  const ratios = baseline ? evstore.map((e, i) => e / baseline[i]) : null;
+  let met = null;
+  if (target) {
+    const v = target.on === "ratio" ? median(ratios) : median(evstore);
+    met = target.better === "higher" ? v >= target.value : target.strict ? v < target.value : v <= target.value;
+  }
+  workloads.push({
+    id,
+    name,
+    detail,
+    unit,
+    better,
+    evstore: stats(evstore),
+    baseline: baseline ? { label: baselineLabel, stats: stats(baseline) } : null,
+    ratio: ratios ? stats(ratios) : null,
+    target: target ? { text: target.text, on: target.on, better: target.better, value: target.value, met } : null,
+    note: note ?? null,
+  });
+}
+
+const progress = (text) => console.error(`  · ${text}`);
+
+/** Runs `evstore(run)` and `raw(run)` once per run, alternating which goes first. */
+async function paired(evstore, raw) {
+  const e = [];
+  const r = [];
+  for (let run = 0; run < RUNS; run++) {
+    if (run % 2 === 0) {
+      e.push(await evstore(run));
+      r.push(await raw(run));
+    } else {
+      r.push(await raw(run));
+      e.push(await evstore(run));
+    }
+  }
+  return [e, r];
+}
+
+// ------------------------------------------------------------------------------------------------
+// Server and browser
+
+function startServer() {
+  const child = spawn("python3", ["-u", "-m", "http.server", "0", "--bind", "127.0.0.1"], {
+    cwd: repoRoot,
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  return new Promise((resolve, reject) => {
+    let seen = "";
+    child.stdout.on("data", (chunk) => {
+      seen += chunk;
+      const match = /port (\d+)/.exec(seen);
+      if (match) resolve({ url: `http://127.0.0.1:${match[1]}`, child });
+    });
+    child.on("exit", (code) => reject(new Error(`static server exited (${code})`)));
+  });
+}
+
+async function openBenchPage(context, url) {
+  const page = await context.newPage();
+  page.on("pageerror", (error) => console.error(`pageerror: ${error.message}`));
+  page.on("console", (message) => {
+    if (message.type() === "error") console.error(`console.error: ${message.text()}`);
+  });
+  await page.goto(`${url}/bench/browser/index.html`);
+  await page.waitForFunction(() => window.benchReady === true, null, { timeout: 60_000 });
+  return page;
+}
+
+// ------------------------------------------------------------------------------------------------
+
+async function main() {
+  const started = performance.now();
+  const wasmPath = join(repoRoot, "pkg", "evstore_bg.wasm");
+  const wasm = await readFile(wasmPath).catch(() => {
+    throw new Error("pkg/evstore_bg.wasm is missing: run scripts/build-pkg.sh (make bench-browser does)");
+  });
+  const server = await startServer();
+  const userDataDir = await mkdtemp(join(os.tmpdir(), "evstore-bench-chromium-"));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    args: CHROMIUM_ARGS,
+  });
+  context.setDefaultTimeout(120_000);
+  const browserVersion = context.browser()?.version() ?? "";
+  try {
+    const page = await openBenchPage(context, server.url);
+    const pageB = await openBenchPage(context, server.url);
+    const userAgent = await page.evaluate(() => navigator.userAgent);
+    const payloadBytes = await page.evaluate(() => window.bench.payloadBytes());
+    console.error(`evstore browser benchmarks: ${RUNS} runs per workload, scale ${SCALE}, ${server.url}`);
+
+    // Batched append.
+    {
+      const total = count(10_000);
+      const per = Math.min(100, total);
+      const streams = 100;
+      console.error(`batched append: ${total} events, ${per} per append, ${streams} streams`);
+      const one = (kind) => async (run) => {
+        const ms = await page.evaluate(([k, n, t, p, s]) => window.bench.appendRun(k, n, t, p, s), [kind, `bench-append-${kind}-${run}`, total, per, streams]);
+        const eps = (total / ms) * 1000;
+        progress(`run ${run} ${kind} ${eps.toFixed(0)} ev/s`);
+        return eps;
+      };
+      const [e, r] = await paired(one("evstore"), one("raw"));
+      record({
+        id: "batched_append",
+        name: "batched append",
+        detail: `${total} events, ${per} per append (one read-write transaction each), ${streams} streams, ~${payloadBytes} B JSON`,
+        unit: "events/s",
+        better: "higher",
+        baselineLabel: "raw IndexedDB",
+        evstore: e,
+        baseline: r,
+        target: { text: "≥ 0.7× raw", on: "ratio", better: "higher", value: 0.7 },
+      });
+    }
+
+    // Single-event appends.
+    {
+      const total = count(1_000);
+      const streams = 100;
+      console.error(`single-event appends: ${total}`);
+      const one = (kind) => async (run) => {
+        const ms = await page.evaluate(([k, n, t, s]) => window.bench.appendRun(k, n, t, 1, s), [kind, `bench-single-${kind}-${run}`, total, streams]);
+        const aps = (total / ms) * 1000;
+        progress(`run ${run} ${kind} ${aps.toFixed(0)} appends/s`);
+        return aps;
+      };
+      const [e, r] = await paired(one("evstore"), one("raw"));
+      record({
+        id: "single_append",
+        name: "single-event appends",
+        detail: `${total} appends of one event, ${streams} streams`,
+        unit: "appends/s",
+        better: "higher",
+        baselineLabel: "raw IndexedDB",
+        evstore: e,
+        baseline: r,
+      });
+    }
+
+    // Reads, on one database written by evstore (the raw side opens the same database).
+    {
+      const total = count(10_000);
+      const big = count(1_000);
+      const name = "bench-read-fixture";
+      console.error(`building the read fixture: ${total} events + a stream of ${big}`);
+      const head = await page.evaluate(([n, t, b]) => window.bench.buildReadFixture(n, t, b), [name, total, big]);
+      // Warm both paths once.
+      await page.evaluate(([n, h]) => Promise.all([window.bench.readAll("evstore", n, h), window.bench.readAll("raw", n, h)]), [name, head]);
+
+      console.error(`read_all of ${head} events`);
+      const all = (kind) => async (run) => {
+        const ms = await page.evaluate(([k, n, h]) => window.bench.readAll(k, n, h), [kind, name, head]);
+        const eps = (head / ms) * 1000;
+        progress(`run ${run} ${kind} ${eps.toFixed(0)} ev/s`);
+        return eps;
+      };
+      let [e, r] = await paired(all("evstore"), all("raw"));
+      record({
+        id: "read_all",
+        name: "read_all",
+        detail: `all ${head} events (evstore: readAll(), paged by 500 inside; raw: one getAll + JSON.parse)`,
+        unit: "events/s",
+        better: "higher",
+        baselineLabel: "raw IndexedDB",
+        evstore: e,
+        baseline: r,
+      });
+
+      const reps = 5;
+      console.error(`read_stream of a ${big}-event stream, ${reps} times per run`);
+      const stream = (kind) => async (run) => {
+        const ms = await page.evaluate(([k, n, b, reps]) => window.bench.readStream(k, n, "big-0", b, reps), [kind, name, big, reps]);
+        const eps = ((big * reps) / ms) * 1000;
+        progress(`run ${run} ${kind} ${eps.toFixed(0)} ev/s`);
+        return eps;
+      };
+      [e, r] = await paired(stream("evstore"), stream("raw"));
+      record({
+        id: "read_stream",
+        name: "read_stream",
+        detail: `a ${big}-event stream in a store of ${head} events (raw: one index getAll + JSON.parse)`,
+        unit: "events/s",
+        better: "higher",
+        baselineLabel: "raw IndexedDB",
+        evstore: e,
+        baseline: r,
+      });
+    }
+
+    // Live latency, same tab.
+    {
+      const samples = Math.max(20, count(200));
+      console.error(`live latency, same tab: ${samples} appends per run`);
+      const one = (kind) => async (run) => {
+        const lat = await page.evaluate(([k, n, s]) => window.bench.liveSameTab(k, n, s), [kind, `bench-live-${kind}-${run}`, samples]);
+        progress(`run ${run} ${kind} p50 ${percentile(lat, 50).toFixed(2)} ms p99 ${percentile(lat, 99).toFixed(2)} ms`);
+        return lat;
+      };
+      const [e, r] = await paired(one("evstore"), one("raw"));
+      for (const p of [50, 99]) {
+        record({
+          id: `live_same_tab_p${p}`,
+          name: `live latency same tab p${p}`,
+          detail: `append of one event → a subscription in the same tab receives it; ${samples} samples per run`,
+          unit: "ms",
+          better: "lower",
+          baselineLabel: "raw commit + wake + getAll",
+          evstore: e.map((s) => percentile(s, p)),
+          baseline: r.map((s) => percentile(s, p)),
+          target: p === 50 ? { text: "p50 < 5 ms", on: "evstore", better: "lower", value: 5, strict: true } : null,
+        });
+      }
+    }
+
+    // Live latency across two tabs (BroadcastChannel).
+    {
+      const samples = Math.max(20, count(100));
+      const spacing = 20;
+      console.error(`live latency, two tabs: ${samples} appends per run, ~${spacing} ms apart`);
+      const one = (kind) => async (run) => {
+        const name = `bench-cross-${kind}-${run}`;
+        await page.evaluate((n) => window.bench.deleteDatabase(n), name);
+        await pageB.evaluate(([k, n]) => window.bench.listen(k, n), [kind, name]);
+        await page.evaluate(([k, n, s, sp]) => window.bench.write(k, n, s, sp), [kind, name, samples, spacing]);
+        const lat = await pageB.evaluate((s) => window.bench.collect(s), samples);
+        await page.evaluate((n) => window.bench.deleteDatabase(n), name);
+        if (lat.length < samples) throw new Error(`${kind}: only ${lat.length} of ${samples} events crossed the tabs`);
+        progress(`run ${run} ${kind} p50 ${percentile(lat, 50).toFixed(2)} ms p99 ${percentile(lat, 99).toFixed(2)} ms`);
+        return lat;
+      };
+      const [e, r] = await paired(one("evstore"), one("raw"));
+      for (const p of [50, 99]) {
+        record({
+          id: `live_cross_tab_p${p}`,
+          name: `live latency across tabs p${p}`,
+          detail: `append in tab A → a subscription in tab B (woken by BroadcastChannel); ${samples} samples per run, appends ${spacing / 2}–${spacing * 1.5} ms apart`,
+          unit: "ms",
+          better: "lower",
+          baselineLabel: "raw commit + BroadcastChannel + getAll",
+          evstore: e.map((s) => percentile(s, p)),
+          baseline: r.map((s) => percentile(s, p)),
+          target: p === 50 ? { text: "p50 < 50 ms", on: "evstore", better: "lower", value: 50, strict: true } : null,
+        });
+      }
+    }
+
+    // The .wasm size.
+    {
+      const raw = wasm.length / 1024;
+      const gz = gzipSync(wasm, { level: 9 }).length / 1024;
+      record({
+        id: "wasm_size_raw",
+        name: ".wasm size",
+        detail: "pkg/evstore_bg.wasm as built by scripts/build-pkg.sh (release, wasm-bindgen --target web, wasm-opt -Oz)",
+        unit: "KiB",
+        better: "lower",
+        evstore: [raw],
+      });
+      record({
+        id: "wasm_size_gzip",
+        name: ".wasm size gzipped",
+        detail: "gzip -9 of pkg/evstore_bg.wasm",
+        unit: "KiB",
+        better: "lower",
+        evstore: [gz],
+        target: { text: "≤ 150 KB gzipped", on: "evstore", better: "lower", value: 150 },
+        note: "target read as 150 KiB",
+      });
+    }
+
+    const section = {
+      generated_at: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+      command: "make bench-browser (scripts/bench-browser.sh)",
+      total_seconds: Math.round((performance.now() - started) / 100) / 10,
+      machine: {
+        cpu: os.cpus()[0]?.model ?? "unknown",
+        cores: os.availableParallelism?.() ?? os.cpus().length,
+        memory_gb: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+        os: `${os.platform()} ${os.release()}`,
+        load_average_at_start: null,
+        chromium: `Chromium ${browserVersion} (headless)`,
+        user_agent: userAgent,
+        node: process.versions.node,
+        runs: RUNS,
+        scale: SCALE,
+        payload_bytes: payloadBytes,
+      },
+      workloads,
+    };
+    section.machine.load_average_at_start = loadAtStart;
+    let all = {};
+    try {
+      all = JSON.parse(await readFile(OUT, "utf8"));
+    } catch {
+      all = {};
+    }
+    all.browser = section;
+    await mkdir(dirname(OUT), { recursive: true });
+    await writeFile(OUT, `${JSON.stringify(all, null, 2)}\n`);
+    printTables({ browser: section });
+    console.log(`\nwrote ${OUT}`);
+  } finally {
+    await context.close();
+    await rm(userDataDir, { recursive: true, force: true });
+    server.child.kill();
+  }
+}
+
+const loadAtStart = os.loadavg().map((l) => l.toFixed(2)).join(" ");
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
