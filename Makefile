@@ -2,17 +2,31 @@
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: test demo tools
+.PHONY: test demo tools pkg bench bench-browser
 
-## make test — install missing tools, lint both targets, run every test (native + headless Chromium)
+## make test — install what is missing, lint both targets, run every test: native (memory +
+## SQLite), wasm in headless Chromium (memory + IndexedDB), JS end-to-end of the npm package
 test:
 	scripts/test-all.sh
 
-## make demo — build and run the native examples (the bank runs twice to show resumption)
+## make demo — the native examples (the bank runs twice to show resumption), then the browser
+## demo served on http://127.0.0.1:8080 (Ctrl-C stops it)
 demo:
 	cargo run --quiet --example quickstart
 	cargo run --quiet --example bank -- --fresh
 	cargo run --quiet --example bank
+	scripts/demo-serve.sh
+
+## make pkg — the npm package in pkg/ (release, wasm-opt), with its .wasm size
+pkg:
+	scripts/build-pkg.sh
+
+## make bench — native benchmarks beside raw rusqlite; make bench-browser — beside raw IndexedDB
+bench:
+	scripts/bench-native.sh
+
+bench-browser:
+	scripts/bench-browser.sh
 
 ## make tools — only install what is missing
 tools:
