@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: installs what is missing, checks formatting and lints on both targets, runs the
-# native tests (memory + SQLite), then the browser tests (memory + IndexedDB in headless
-# Chromium), and prints how many tests ran where.
+# native tests (memory + SQLite), the browser tests (memory + IndexedDB in headless Chromium)
+# and the JavaScript end-to-end tests of the npm package, and prints how many tests ran where.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -11,8 +11,13 @@ scripts/ensure-tools.sh
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 step() { printf '\n==> %s\n' "$*"; }
-# Sums the "test result: ok. N passed; M failed" lines of a cargo/wasm-bindgen log.
-tally() { awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed", p, f }' "$1"; }
+# Sums the "test result: ok. N passed; M failed" lines of cargo/wasm-bindgen logs and the final
+# "N passed, M failed" line of the JS log.
+tally() {
+  awk '/^test result:/ { p += $4; f += $6 }
+       /^[0-9]+ passed, [0-9]+ failed$/ { p += $1; f += $3 }
+       END { printf "%d passed, %d failed", p, f }' "$@"
+}
 
 step "cargo fmt --check"
 cargo fmt --check
@@ -31,14 +36,19 @@ step "browser tests: memory + IndexedDB in headless Chromium"
 scripts/test-browser.sh 2>&1 | tee "$logs/browser.log"
 browser=$(tally "$logs/browser.log")
 
+step "JavaScript: tsc --strict + end-to-end tests of the npm package in headless Chromium"
+scripts/test-js.sh 2>&1 | tee "$logs/js.log"
+js=$(tail -n 1 "$logs/js.log")
+
 step "summary"
 echo "native (memory, SQLite):       $native"
 echo "browser (memory, IndexedDB):   $browser"
-for log in "$logs"/*.log; do
-  if ! grep -q '^test result:' "$log"; then
-    echo "no test ran in $(basename "$log" .log)" >&2
+echo "JavaScript (npm package, demo): $js"
+for log in native browser; do
+  if ! grep -q '^test result:' "$logs/$log.log"; then
+    echo "no test ran in $log" >&2
     exit 1
   fi
 done
-cat "$logs"/*.log | tally /dev/stdin
-echo
+grep -qE '^[1-9][0-9]* passed, 0 failed$' "$logs/js.log" || { echo "no JS test ran" >&2; exit 1; }
+echo "$native" "$browser" "$js" | awk '{ p = $1 + $5 + $9; f = $3 + $7 + $11 } END { printf "%d passed, %d failed\n", p, f }' 
