@@ -78,7 +78,7 @@ else
   files=("$root"/js/tests/*.test.js)
 fi
 status=0
-(cd js && node --test --test-concurrency=1 \
+(cd js && node --test --test-concurrency=1 --test-timeout=180000 \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination="$work/results.tap" \
   "${files[@]}") || status=$?
