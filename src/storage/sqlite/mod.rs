@@ -97,7 +97,9 @@ impl SqliteOptions {
 ///   owns one connection behind a mutex; calls run synchronously on the calling thread (there is
 ///   no await inside), so the futures are `Send` and the type is `Send + Sync`.
 /// - **Appends** run in one `BEGIN IMMEDIATE` transaction that reads the stream's version and
-///   the batch's ids, decides with [`decide_append`], and inserts: writers across processes are
+///   the batch's ids, decides with [`decide_append`], and inserts (when the version matches, the
+///   ids are checked by the `UNIQUE (id)` index while inserting, and only a refused id sends the
+///   append, rolled back, through the explicit lookups): writers across processes are
 ///   serialized by SQLite's write lock, so positions (`INTEGER PRIMARY KEY AUTOINCREMENT`)
 ///   increase in commit order and no event becomes visible below a position a reader passed.
 ///   `UNIQUE (stream_id, version)` and `UNIQUE (id)` back the checks up.
@@ -350,11 +352,51 @@ impl Storage for SqliteStorage {
 }
 
 /// The append transaction: read, decide, write, commit — all under SQLite's write lock.
+///
+/// The common case — an expected version the stream satisfies and ids never seen — is decided
+/// without looking the ids up one by one: the `UNIQUE (id)` index looks them up anyway while
+/// inserting, so the fast path inserts straight away and commits. If the index refuses an id, the
+/// transaction rolls back (nothing was written) and the append runs again on the full path, which
+/// looks every id up and lets [`decide_append`] tell an idempotent retry from a duplicate. Either
+/// way the decision and the write happen inside one transaction.
 fn append(conn: &mut Connection, batch: &AppendBatch) -> Result<AppendResult> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(|e| with_context("cannot start the append transaction", &e))?;
+    {
+        let tx = begin_append(conn)?;
+        let current = stream_version(&tx, &batch.stream_id)?;
+        if !batch.expected.accepts(current) {
+            // A mismatch, unless the batch is a retry or reuses ids: decide on the full path, in
+            // this same transaction.
+            return decide_and_write(tx, batch, current);
+        }
+        match insert_events(&tx, batch, current + 1) {
+            Ok(result) => return commit_append(tx, result),
+            // An id is taken: roll back (dropping `tx`) and decide on the full path.
+            Err(Refused::EventId(_)) => {}
+            Err(Refused::Other(error)) => return Err(error),
+        }
+    }
+    let tx = begin_append(conn)?;
     let current = stream_version(&tx, &batch.stream_id)?;
+    decide_and_write(tx, batch, current)
+}
+
+fn begin_append(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| with_context("cannot start the append transaction", &e))
+}
+
+fn commit_append(tx: rusqlite::Transaction<'_>, result: AppendResult) -> Result<AppendResult> {
+    tx.commit()
+        .map_err(|e| with_context("cannot commit the append", &e))?;
+    Ok(result)
+}
+
+/// The full path: look every id of the batch up, decide with [`decide_append`], write.
+fn decide_and_write(
+    tx: rusqlite::Transaction<'_>,
+    batch: &AppendBatch,
+    current: u64,
+) -> Result<AppendResult> {
     let existing = {
         let mut lookup = tx
             .prepare_cached("SELECT stream_id, version, position FROM events WHERE id = ?1")
@@ -391,50 +433,71 @@ fn append(conn: &mut Connection, batch: &AppendBatch) -> Result<AppendResult> {
         AppendDecision::AlreadyAppended(result) => return Ok(result),
         AppendDecision::Write { first_version } => first_version,
     };
-
-    let mut position = 0;
-    {
-        let mut insert = tx
-            .prepare_cached(
-                "INSERT INTO events (id, stream_id, version, category, event_type, data, \
-                 metadata, recorded_at, correlation_id, causation_id) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )
-            .map_err(sqlite_error)?;
-        for (offset, event) in batch.events.iter().enumerate() {
-            let version = first_version + offset as u64;
-            let inserted = insert.execute(params![
-                event.id,
-                batch.stream_id,
-                clamp(version),
-                batch.category,
-                event.event_type,
-                event.data,
-                event.metadata,
-                clamp(event.recorded_at),
-                event.correlation_id,
-                event.causation_id,
-            ]);
-            if let Err(error) = inserted {
-                return Err(match unique_conflict(&error) {
-                    // Cannot happen while SQLite serializes writers, but if the constraint is
-                    // what catches a conflict, report it as the typed error it is.
-                    Some(Conflict::StreamVersion) => Error::WrongExpectedVersion {
-                        stream: batch.stream_id.clone(),
-                        expected: batch.expected,
-                        actual: stream_version(&tx, &batch.stream_id)?,
-                    },
-                    Some(Conflict::EventId) => Error::DuplicateEventId {
-                        id: event.id.clone(),
-                    },
-                    None => with_context("cannot insert an event", &error),
-                });
-            }
-            position = to_u64(tx.last_insert_rowid(), "position")?;
-        }
+    match insert_events(&tx, batch, first_version) {
+        Ok(result) => commit_append(tx, result),
+        // Cannot happen after the lookups under SQLite's write lock, but if the index is what
+        // catches a reused id, report it as the typed error it is.
+        Err(Refused::EventId(id)) => Err(Error::DuplicateEventId { id }),
+        Err(Refused::Other(error)) => Err(error),
     }
-    tx.commit()
-        .map_err(|e| with_context("cannot commit the append", &e))?;
+}
+
+/// Why [`insert_events`] wrote nothing (its inserts are undone with the transaction).
+enum Refused {
+    /// `UNIQUE (id)` refused this event id of the batch.
+    EventId(String),
+    /// Any other failure, as the error to report.
+    Other(Error),
+}
+
+/// Inserts the batch's events at `first_version`, `first_version + 1`, ….
+fn insert_events(
+    tx: &rusqlite::Transaction<'_>,
+    batch: &AppendBatch,
+    first_version: u64,
+) -> std::result::Result<AppendResult, Refused> {
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO events (id, stream_id, version, category, event_type, data, \
+             metadata, recorded_at, correlation_id, causation_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )
+        .map_err(|e| Refused::Other(sqlite_error(e)))?;
+    let mut position = 0;
+    for (offset, event) in batch.events.iter().enumerate() {
+        let version = first_version + offset as u64;
+        let inserted = insert.execute(params![
+            event.id,
+            batch.stream_id,
+            clamp(version),
+            batch.category,
+            event.event_type,
+            event.data,
+            event.metadata,
+            clamp(event.recorded_at),
+            event.correlation_id,
+            event.causation_id,
+        ]);
+        if let Err(error) = inserted {
+            return Err(match unique_conflict(&error) {
+                Some(Conflict::EventId) => Refused::EventId(event.id.clone()),
+                // Cannot happen while SQLite serializes writers, but if the constraint is what
+                // catches a conflict, report it as the typed error it is.
+                Some(Conflict::StreamVersion) => {
+                    Refused::Other(match stream_version(tx, &batch.stream_id) {
+                        Ok(actual) => Error::WrongExpectedVersion {
+                            stream: batch.stream_id.clone(),
+                            expected: batch.expected,
+                            actual,
+                        },
+                        Err(error) => error,
+                    })
+                }
+                None => Refused::Other(with_context("cannot insert an event", &error)),
+            });
+        }
+        position = to_u64(tx.last_insert_rowid(), "position").map_err(Refused::Other)?;
+    }
     Ok(AppendResult {
         next_expected_version: first_version + batch.events.len() as u64 - 1,
         position,
