@@ -461,6 +461,27 @@ describe("Projector", () => {
     assert.deepEqual(second.rebuilt, [1, 2, 3, 4, 5, 6]);
   });
 
+  test("a projector whose store is closed stops running by itself and may not start again", async () => {
+    const r = await page.evaluate(async () => {
+      const { EventStore, Projector } = window.evstore;
+      const { until } = window.t;
+      const store = await EventStore.inMemory();
+      await store.append("s-1", [{ type: "A" }]);
+      const projector = new Projector(store);
+      projector.add("p", () => {});
+      await projector.start();
+      await until(async () => (await projector.checkpoint("p")) === 1, 5000, "the checkpoint");
+      store.close();
+      await until(async () => !projector.isRunning, 5000, "the run to end");
+      const restart = await projector.start().then(() => "started", (e) => e.code);
+      await projector.stop();
+      return { running: projector.isRunning, restart, state: projector.status("p").state };
+    });
+    assert.equal(r.running, false);
+    assert.equal(r.restart, "Closed");
+    assert.equal(r.state, "stopped");
+  });
+
   test("a failing projection retries, then skips (recorded) or stops, and the others go on", async () => {
     const r = await page.evaluate(async () => {
       const { EventStore, Projector } = window.evstore;

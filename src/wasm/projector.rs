@@ -27,6 +27,8 @@ struct Registration {
 struct Running {
     handle: ProjectorHandle<BrowserStorage>,
     done: oneshot::Receiver<Result<()>>,
+    /// Tells this run apart from a later one.
+    run: Rc<()>,
 }
 
 /// Runs named projections with durable checkpoints over a store.
@@ -115,7 +117,7 @@ impl JsProjector {
     pub fn stop(&self) -> Promise {
         let running = self.running.borrow_mut().take();
         promise(async move {
-            let Some(Running { handle, done }) = running else {
+            let Some(Running { handle, done, .. }) = running else {
                 return Ok(JsValue::UNDEFINED);
             };
             handle.stop();
@@ -306,11 +308,22 @@ impl JsProjector {
         }
         let handle = projector.handle();
         let (sender, done) = oneshot::channel();
+        let run = Rc::new(());
+        let (this_run, cell) = (Rc::clone(&run), Rc::clone(&self.running));
         spawn_local(async move {
             let _ = sender.send(projector.run().await);
+            // A run that ended by itself (the store closed, every projection failed) is no
+            // longer running: `isRunning` says so and `start()` may run it again.
+            let mut running = cell.borrow_mut();
+            if running
+                .as_ref()
+                .is_some_and(|r| Rc::ptr_eq(&r.run, &this_run))
+            {
+                *running = None;
+            }
         });
         *self.last.borrow_mut() = Some(handle.clone());
-        *running = Some(Running { handle, done });
+        *running = Some(Running { handle, done, run });
         Ok(())
     }
 }
