@@ -184,10 +184,11 @@ enum Written {
 impl Storage for IndexedDbStorage {
     async fn append(&self, batch: AppendBatch) -> Result<AppendResult> {
         // Encode everything before the transaction opens: inside it, only requests.
+        let shared = records::BatchFields::new(&batch.stream_id, &batch.category);
         let records = batch
             .events
             .iter()
-            .map(|event| records::encode_event(&batch.stream_id, &batch.category, event))
+            .map(|event| records::encode_event(&shared, event))
             .collect::<Result<Vec<_>>>()?;
         let ids: Vec<JsValue> = batch
             .events

@@ -6,6 +6,8 @@
 //! prepared, `position` is the object store's auto-incremented key. Checkpoint record:
 //! `{ name, position, skipped }` with `skipped` the JSON text of the skipped events.
 
+use std::cell::RefCell;
+
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::JsValue;
 
@@ -43,23 +45,54 @@ pub(super) fn pair_key(text: &str, number: f64) -> JsValue {
     Array::of2(&JsValue::from_str(text), &JsValue::from_f64(number)).into()
 }
 
-fn set(object: &Object, field: &str, value: &JsValue) -> Result<()> {
-    Reflect::set(object, &JsValue::from_str(field), value)
+thread_local! {
+    /// The field names as JavaScript strings, made once: building a JS string from Rust text
+    /// (UTF-8 decoding across the boundary) costs more than the property access it names, and
+    /// every record reads or writes ten of them.
+    static KEYS: RefCell<Vec<(&'static str, JsValue)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `use_key` with the JavaScript string of `field`.
+fn with_key<R>(field: &'static str, use_key: impl FnOnce(&JsValue) -> R) -> R {
+    KEYS.with(|keys| {
+        if let Some((_, key)) = keys.borrow().iter().find(|(name, _)| *name == field) {
+            return use_key(key);
+        }
+        let key = JsValue::from_str(field);
+        let result = use_key(&key);
+        keys.borrow_mut().push((field, key));
+        result
+    })
+}
+
+fn set(object: &Object, field: &'static str, value: &JsValue) -> Result<()> {
+    with_key(field, |key| Reflect::set(object, key, value))
         .map(|_| ())
         .map_err(|e| js_error("building a record", &e))
 }
 
+/// What the records of one append share, as JavaScript values made once per append.
+pub(super) struct BatchFields {
+    stream_id: JsValue,
+    category: JsValue,
+}
+
+impl BatchFields {
+    pub(super) fn new(stream_id: &str, category: &str) -> Self {
+        BatchFields {
+            stream_id: JsValue::from_str(stream_id),
+            category: JsValue::from_str(category),
+        }
+    }
+}
+
 /// The record of `event`, without its version (set inside the transaction, once known) and
 /// position (assigned by the object store).
-pub(super) fn encode_event(
-    stream_id: &str,
-    category: &str,
-    event: &PreparedEvent,
-) -> Result<Object> {
+pub(super) fn encode_event(shared: &BatchFields, event: &PreparedEvent) -> Result<Object> {
     let record = Object::new();
     set(&record, ID, &JsValue::from_str(&event.id))?;
-    set(&record, STREAM_ID, &JsValue::from_str(stream_id))?;
-    set(&record, CATEGORY, &JsValue::from_str(category))?;
+    set(&record, STREAM_ID, &shared.stream_id)?;
+    set(&record, CATEGORY, &shared.category)?;
     set(&record, EVENT_TYPE, &JsValue::from_str(&event.event_type))?;
     set(&record, DATA, &JsValue::from_str(&event.data))?;
     set(&record, METADATA, &JsValue::from_str(&event.metadata))?;
@@ -78,20 +111,35 @@ pub(super) fn set_version(record: &Object, version: u64) -> Result<()> {
     set(record, VERSION, &number(version))
 }
 
-fn get(record: &JsValue, field: &str) -> Result<JsValue> {
-    if !record.is_object() {
-        return Err(corrupt("a record is not an object"));
+fn ensure_object(record: &JsValue) -> Result<()> {
+    if record.is_object() {
+        Ok(())
+    } else {
+        Err(corrupt("a record is not an object"))
     }
-    Reflect::get(record, &JsValue::from_str(field)).map_err(|e| js_error("reading a record", &e))
 }
 
-pub(super) fn get_string(record: &JsValue, field: &str) -> Result<String> {
-    get(record, field)?
+/// A field of `record`, which the caller checked is an object.
+fn field(record: &JsValue, field: &'static str) -> Result<JsValue> {
+    with_key(field, |key| Reflect::get(record, key)).map_err(|e| js_error("reading a record", &e))
+}
+
+fn get(record: &JsValue, name: &'static str) -> Result<JsValue> {
+    ensure_object(record)?;
+    field(record, name)
+}
+
+pub(super) fn get_string(record: &JsValue, field: &'static str) -> Result<String> {
+    as_string(get(record, field)?, field)
+}
+
+fn as_string(value: JsValue, field: &str) -> Result<String> {
+    value
         .as_string()
         .ok_or_else(|| corrupt(format_args!("field `{field}` is not a string")))
 }
 
-fn get_optional_string(record: &JsValue, field: &str) -> Result<Option<String>> {
+fn get_optional_string(record: &JsValue, field: &'static str) -> Result<Option<String>> {
     let value = get(record, field)?;
     if value.is_undefined() || value.is_null() {
         return Ok(None);
@@ -109,8 +157,12 @@ pub(super) fn as_u64(value: &JsValue) -> Option<u64> {
         .then_some(number as u64)
 }
 
-pub(super) fn get_u64(record: &JsValue, field: &str) -> Result<u64> {
-    as_u64(&get(record, field)?).ok_or_else(|| {
+pub(super) fn get_u64(record: &JsValue, field: &'static str) -> Result<u64> {
+    to_u64(&get(record, field)?, field)
+}
+
+fn to_u64(value: &JsValue, field: &str) -> Result<u64> {
+    as_u64(value).ok_or_else(|| {
         corrupt(format_args!(
             "field `{field}` is not a non-negative integer"
         ))
@@ -119,15 +171,18 @@ pub(super) fn get_u64(record: &JsValue, field: &str) -> Result<u64> {
 
 /// Reads an event record back.
 pub(super) fn decode_event(record: &JsValue) -> Result<RecordedEvent> {
+    ensure_object(record)?;
+    let text = |name| as_string(field(record, name)?, name);
+    let number = |name| to_u64(&field(record, name)?, name);
     Ok(RecordedEvent {
-        id: get_string(record, ID)?,
-        stream_id: get_string(record, STREAM_ID)?,
-        version: get_u64(record, VERSION)?,
-        position: get_u64(record, POSITION)?,
-        event_type: get_string(record, EVENT_TYPE)?,
-        data: parse_stored_json(&get_string(record, DATA)?)?,
-        metadata: parse_stored_json(&get_string(record, METADATA)?)?,
-        recorded_at: get_u64(record, RECORDED_AT)?,
+        id: text(ID)?,
+        stream_id: text(STREAM_ID)?,
+        version: number(VERSION)?,
+        position: number(POSITION)?,
+        event_type: text(EVENT_TYPE)?,
+        data: parse_stored_json(&text(DATA)?)?,
+        metadata: parse_stored_json(&text(METADATA)?)?,
+        recorded_at: number(RECORDED_AT)?,
         correlation_id: get_optional_string(record, CORRELATION_ID)?,
         causation_id: get_optional_string(record, CAUSATION_ID)?,
     })
