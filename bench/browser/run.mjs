@@ -3,8 +3,9 @@
 // IndexedDB in the same page, several interleaved runs per workload; prints the table and writes
 // the "browser" section of bench/results.json.
 //
-// Environment: BENCH_RUNS (default 5), BENCH_SCALE (default 1), CHROMIUM (default
-// /usr/bin/chromium), BENCH_OUT (default bench/results.json).
+// Environment: BENCH_RUNS (default 5), BENCH_SCALE (default 1), BENCH_ONLY (groups: append,
+// single, read, live, cross, size), CHROMIUM (default /usr/bin/chromium), BENCH_OUT (default
+// bench/results.json).
 import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile, mkdir } from "node:fs/promises";
 import { createRequire } from "node:module";
@@ -21,6 +22,9 @@ const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 5) | 0);
 const SCALE = Number(process.env.BENCH_SCALE ?? 1) || 1;
 const OUT = process.env.BENCH_OUT ?? resultsPath;
 const count = (n) => Math.max(1, Math.round(n * SCALE));
+// BENCH_ONLY: comma-separated groups (append, single, read, live, cross, size); default all.
+const ONLY = (process.env.BENCH_ONLY ?? "").split(",").map((g) => g.trim()).filter(Boolean);
+const wants = (group) => ONLY.length === 0 || ONLY.includes(group);
 
 const CHROMIUM_ARGS = [
   "--headless",
@@ -151,7 +155,7 @@ async function main() {
     console.error(`evstore browser benchmarks: ${RUNS} runs per workload, scale ${SCALE}, ${server.url}`);
 
     // Batched append.
-    {
+    if (wants("append")) {
       const total = count(10_000);
       const per = Math.min(100, total);
       const streams = 100;
@@ -177,7 +181,7 @@ async function main() {
     }
 
     // Single-event appends.
-    {
+    if (wants("single")) {
       const total = count(1_000);
       const streams = 100;
       console.error(`single-event appends: ${total}`);
@@ -201,7 +205,7 @@ async function main() {
     }
 
     // Reads, on one database written by evstore (the raw side opens the same database).
-    {
+    if (wants("read")) {
       const total = count(10_000);
       const big = count(1_000);
       const name = "bench-read-fixture";
@@ -251,7 +255,7 @@ async function main() {
     }
 
     // Live latency, same tab.
-    {
+    if (wants("live")) {
       const samples = Math.max(20, count(200));
       console.error(`live latency, same tab: ${samples} appends per run`);
       const one = (kind) => async (run) => {
@@ -276,7 +280,7 @@ async function main() {
     }
 
     // Live latency across two tabs (BroadcastChannel).
-    {
+    if (wants("cross")) {
       const samples = Math.max(20, count(100));
       const spacing = 20;
       console.error(`live latency, two tabs: ${samples} appends per run, ~${spacing} ms apart`);
@@ -308,7 +312,7 @@ async function main() {
     }
 
     // The .wasm size.
-    {
+    if (wants("size")) {
       const raw = wasm.length / 1024;
       const gz = gzipSync(wasm, { level: 9 }).length / 1024;
       record({
