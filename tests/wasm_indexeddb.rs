@@ -4,7 +4,9 @@
 //! The generic contract is in `wasm_conformance.rs`.
 #![cfg(target_arch = "wasm32")]
 
+use std::cell::RefCell;
 use std::future::Future;
+use std::rc::Rc;
 use std::time::Duration;
 
 use evstore::{
@@ -15,7 +17,8 @@ use evstore::{
 use futures::future::{select, Either};
 use futures::StreamExt;
 use serde_json::json;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -51,6 +54,64 @@ async fn touch_raw_database(name: &str, version: u32) {
         .await
         .expect("open raw database");
     database.close();
+}
+
+/// Records the page's uncaught errors (`error` events on the global scope) while alive. An
+/// IndexedDB event handler that throws (a freed Rust closure: "closure invoked recursively or after
+/// being dropped") shows up here and nowhere else.
+struct PageErrors {
+    seen: Rc<RefCell<Vec<String>>>,
+    listener: Closure<dyn FnMut(JsValue)>,
+}
+
+impl PageErrors {
+    fn watch() -> Self {
+        let seen: Rc<RefCell<Vec<String>>> = Rc::default();
+        let sink = Rc::clone(&seen);
+        let listener = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+            let message = js_sys::Reflect::get(&event, &JsValue::from_str("message"))
+                .ok()
+                .and_then(|message| message.as_string())
+                .unwrap_or_else(|| format!("{event:?}"));
+            sink.borrow_mut().push(message);
+        });
+        Self::call("addEventListener", &listener);
+        PageErrors { seen, listener }
+    }
+
+    fn call(method: &str, listener: &Closure<dyn FnMut(JsValue)>) {
+        let global = js_sys::global();
+        let method: js_sys::Function = js_sys::Reflect::get(&global, &JsValue::from_str(method))
+            .expect("the global scope has event listeners")
+            .unchecked_into();
+        method
+            .call2(&global, &JsValue::from_str("error"), listener.as_ref())
+            .expect("listening to error events");
+    }
+
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.seen.borrow_mut())
+    }
+}
+
+impl Drop for PageErrors {
+    fn drop(&mut self) {
+        Self::call("removeEventListener", &self.listener);
+    }
+}
+
+/// Polls `future` until `after_ms` milliseconds passed (`None`: just once), then drops it, whether
+/// or not it finished: its IndexedDB requests are then typically still in flight.
+async fn abandon<T>(future: impl Future<Output = T>, after_ms: Option<u32>) -> bool {
+    let deadline = async move {
+        if let Some(ms) = after_ms {
+            gloo_timers::future::TimeoutFuture::new(ms).await;
+        }
+    };
+    matches!(
+        select(Box::pin(future), Box::pin(deadline)).await,
+        Either::Left(_)
+    )
 }
 
 async fn next(subscription: &mut evstore::Subscription) -> SubscriptionItem {
@@ -557,4 +618,205 @@ impl<S: Storage> AppendTo for EventStore<S> {
                 .expect("append");
         })
     }
+}
+
+/// Reads, cursor walks, appends, checkpoint writes and subscriptions dropped while their requests
+/// are in flight: the browser later fires those requests' events, which must not reach a freed
+/// closure (an uncaught page error), and the store keeps working.
+#[wasm_bindgen_test]
+async fn requests_dropped_mid_flight_leave_the_store_working_and_the_page_clean() {
+    let errors = PageErrors::watch();
+    let name = unique_name("dropped");
+    let options = StoreOptions {
+        poll_interval: Duration::from_millis(1),
+        ..StoreOptions::default()
+    };
+    let store = EventStore::with_options(open(&name).await, options);
+    for stream in 0..4u64 {
+        let events = (0..50).map(|n| event("Item", stream * 100 + n)).collect();
+        store
+            .append(&format!("item-{stream}"), ExpectedVersion::Any, events)
+            .await
+            .expect("append");
+    }
+    let storage = store.storage();
+    let everything = Filter::new();
+    let items = Filter::new().stream_prefix("item-");
+    let mut finished = 0;
+    for round in 0..24u32 {
+        // `None`: dropped right after the first requests went out; otherwise after a few ms, often
+        // in the middle of a cursor walk.
+        let after = (round % 4 != 0).then(|| round % 4 - 1);
+        let checkpoint = Checkpoint {
+            position: u64::from(round),
+            skipped: Vec::new(),
+        };
+        let outcomes = [
+            abandon(storage.head(), after).await,
+            abandon(
+                storage.read_all(0, Direction::Forward, 120, &everything),
+                after,
+            )
+            .await,
+            abandon(storage.read_all(0, Direction::Forward, 120, &items), after).await,
+            abandon(
+                storage.read_all(u64::MAX, Direction::Backward, 200, &items),
+                after,
+            )
+            .await,
+            abandon(
+                storage.read_stream("item-2", u64::MAX, Direction::Backward, 50),
+                after,
+            )
+            .await,
+            abandon(
+                storage.read_stream("item-1", 1, Direction::Forward, 50),
+                after,
+            )
+            .await,
+            abandon(storage.load_checkpoint("dropped"), after).await,
+            abandon(storage.save_checkpoint("dropped", &checkpoint), after).await,
+            abandon(
+                store.append(
+                    &format!("dropped-{round}"),
+                    ExpectedVersion::NoStream,
+                    vec![event("Dropped", 1), event("Dropped", 2)],
+                ),
+                after,
+            )
+            .await,
+        ];
+        finished += outcomes.iter().filter(|done| **done).count();
+    }
+    // Subscriptions dropped while waiting (their 1 ms polls read the head) or while reading.
+    let other = EventStore::new(open(&name).await);
+    for round in 0..12u32 {
+        let mut subscription = store
+            .subscribe_all(SubscribeOptions::from_end())
+            .await
+            .expect("subscribe");
+        assert_eq!(next(&mut subscription).await, SubscriptionItem::CaughtUp);
+        if round % 2 == 1 {
+            other
+                .append("wake-1", ExpectedVersion::Any, vec![event("Wake", 0)])
+                .await
+                .expect("append elsewhere");
+        }
+        abandon(subscription.next(), Some(round % 3)).await;
+    }
+    // Let every abandoned request settle (its events fire now, if they were going to).
+    gloo_timers::future::TimeoutFuture::new(100).await;
+    assert!(finished < 24 * 9, "nothing was dropped mid-flight");
+
+    // Dropped appends were all or nothing.
+    for round in 0..24u32 {
+        let events = storage
+            .read_stream(&format!("dropped-{round}"), 1, Direction::Forward, 10)
+            .await
+            .expect("read a dropped append's stream");
+        assert!(
+            events.is_empty() || events.len() == 2,
+            "round {round}: {} events",
+            events.len()
+        );
+    }
+    // Everything still works.
+    let written = store
+        .append(
+            "after-1",
+            ExpectedVersion::NoStream,
+            vec![event("After", 1)],
+        )
+        .await
+        .expect("append after the drops");
+    assert_eq!(store.head().await.expect("head"), written.position);
+    let all = storage
+        .read_all(0, Direction::Forward, usize::MAX, &everything)
+        .await
+        .expect("read all");
+    assert_eq!(all.last().map(|e| e.position), Some(written.position));
+    let backward = storage
+        .read_all(u64::MAX, Direction::Backward, 200, &items)
+        .await
+        .expect("read backward");
+    assert_eq!(backward.len(), 200);
+    let checkpoint = Checkpoint {
+        position: 7,
+        skipped: Vec::new(),
+    };
+    storage
+        .save_checkpoint("dropped", &checkpoint)
+        .await
+        .expect("save a checkpoint");
+    assert_eq!(
+        storage.load_checkpoint("dropped").await.expect("load"),
+        Some(checkpoint)
+    );
+    let mut subscription = store
+        .subscribe_to_stream("after-1", SubscribeOptions::from_start())
+        .await
+        .expect("subscribe");
+    match next(&mut subscription).await {
+        SubscriptionItem::Event(e) => assert_eq!(e.position, written.position),
+        other => panic!("expected the event, got {other:?}"),
+    }
+
+    let errors = errors.take();
+    assert!(
+        errors.is_empty(),
+        "{} uncaught page errors, the first: {:?}",
+        errors.len(),
+        errors.first()
+    );
+}
+
+/// Opening dropped before it finished: the browser still runs the open, so the schema upgrade
+/// must complete (never a new version without its object stores), the connection nobody took
+/// must not block a later upgrade, and no freed closure may be called.
+#[wasm_bindgen_test]
+async fn opens_dropped_mid_flight_leave_complete_schemas_and_the_page_clean() {
+    let errors = PageErrors::watch();
+    let names: Vec<String> = (0..8).map(|n| unique_name(&format!("open-{n}"))).collect();
+    for (n, name) in names.iter().enumerate() {
+        // A new database (the upgrade path), then the same one again (no upgrade).
+        let after = (n % 2 == 1).then_some(n as u32 / 2);
+        abandon(IndexedDbStorage::open(name), after).await;
+        abandon(IndexedDbStorage::open(name), after).await;
+    }
+    // Let every abandoned open finish.
+    gloo_timers::future::TimeoutFuture::new(100).await;
+
+    for name in &names {
+        let store = EventStore::new(open(name).await);
+        let written = store
+            .append(
+                "after-1",
+                ExpectedVersion::NoStream,
+                vec![event("After", 1)],
+            )
+            .await
+            .expect("append: the schema is complete");
+        assert_eq!(store.head().await.expect("head"), written.position);
+        store
+            .storage()
+            .save_checkpoint("p", &Checkpoint::default())
+            .await
+            .expect("checkpoints exist");
+        drop(store);
+        assert_eq!(raw_version(name).await, IndexedDbStorage::SCHEMA_VERSION);
+        // Blocked (and timed out) if an abandoned open had left its connection open.
+        within(touch_raw_database(
+            name,
+            IndexedDbStorage::SCHEMA_VERSION + 1,
+        ))
+        .await;
+    }
+
+    let errors = errors.take();
+    assert!(
+        errors.is_empty(),
+        "{} uncaught page errors, the first: {:?}",
+        errors.len(),
+        errors.first()
+    );
 }

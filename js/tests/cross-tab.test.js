@@ -77,12 +77,6 @@ describe("two tabs of one browser", () => {
 
   test(
     "closing a subscription while its wake-up read is in flight raises no uncaught error",
-    {
-      todo:
-        "known bug outside the JS layer: idb's store-request futures free their success/error " +
-        "closures when dropped mid-request, so IndexedDB later calls a freed closure " +
-        "(src/storage/indexeddb should keep them alive on drop, as completion.rs does)",
-    },
     async () => {
       pageB.problems.length = 0;
       for (let round = 0; round < 3; round++) {

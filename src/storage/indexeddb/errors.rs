@@ -23,6 +23,23 @@ impl DomFailure {
         }
     }
 
+    /// Any thrown JavaScript value: a `DOMException` as such, an `Error` by its name and message.
+    pub(super) fn from_js(value: &JsValue) -> Self {
+        if let Some(exception) = value.dyn_ref::<DomException>() {
+            return Self::from_exception(exception);
+        }
+        match value.dyn_ref::<js_sys::Error>() {
+            Some(error) => DomFailure {
+                name: String::from(error.name()),
+                message: String::from(error.message()),
+            },
+            None => DomFailure {
+                name: "Error".to_owned(),
+                message: format!("{value:?}"),
+            },
+        }
+    }
+
     /// The error this failure is for evstore, `context` saying what was being done.
     pub(super) fn into_error(self, context: &str) -> Error {
         if self.name == "QuotaExceededError" {

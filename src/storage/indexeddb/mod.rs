@@ -8,23 +8,29 @@
 //! the code only awaits requests of that same transaction (the browser commits a transaction as
 //! soon as it has no pending request at the end of a task). Continuations run in microtasks, while
 //! the transaction is still active.
+//!
+//! Every request is awaited through [`request::Request`], never through idb's request futures: a
+//! read abandoned mid-flight (a closed subscription) must not leave the browser a freed closure to
+//! call when the request settles.
 
 mod completion;
 mod errors;
 mod records;
+mod request;
 mod schema;
 
 use std::cell::Cell;
-use std::future::IntoFuture;
 use std::rc::Rc;
 
 use futures::future::join_all;
 use idb::{CursorDirection, Database, KeyRange, ObjectStore, Query, TransactionMode};
-use js_sys::Object;
-use wasm_bindgen::JsValue;
+use js_sys::{Array, Object};
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{IdbCursor, IdbCursorWithValue};
 
 use self::completion::Completion;
-use self::errors::{corrupt, dom_failure, idb_error, DomFailure};
+use self::errors::{corrupt, idb_error, js_error, DomFailure};
+use self::request::Request;
 use self::schema::{BY_CATEGORY, BY_ID, BY_STREAM_VERSION, BY_TYPE, CHECKPOINTS, EVENTS};
 use crate::error::{Error, Result};
 use crate::storage::{
@@ -244,18 +250,23 @@ impl Storage for IndexedDbStorage {
         let index = index(&object_store(&transaction, EVENTS)?, BY_STREAM_VERSION)?;
         match direction {
             Direction::Forward => {
-                let values = index
+                let context = "reading a stream";
+                let request = index
                     .get_all(Some(range.into()), request_limit(limit))
-                    .map_err(|e| idb_error("reading a stream", e))?
+                    .map_err(|e| idb_error(context, e))?;
+                let values = Request::new(request)
                     .await
-                    .map_err(|e| idb_error("reading a stream", e))?;
-                values.iter().map(records::decode_event).collect()
+                    .map_err(|failure| failure.into_error(context))?;
+                all_of(values, context)?
+                    .iter()
+                    .map(|value| records::decode_event(&value))
+                    .collect()
             }
             Direction::Backward => {
                 let request = index
                     .open_cursor(Some(range.into()), Some(CursorDirection::Prev))
                     .map_err(|e| idb_error("reading a stream", e))?;
-                scan_cursor(request, limit, &Filter::default()).await
+                scan_cursor(Request::new(request), limit, &Filter::default()).await
             }
         }
     }
@@ -280,24 +291,24 @@ impl Storage for IndexedDbStorage {
             }
             Direction::Backward => {
                 let request = source.open_cursor_before(&events, from_position)?;
-                scan_cursor(request, limit, filter).await
+                scan_cursor(Request::new(request), limit, filter).await
             }
         }
     }
 
     async fn head(&self) -> Result<u64> {
+        let context = "reading the head position";
         let transaction = self.transaction(EVENTS, TransactionMode::ReadOnly)?;
-        let last = object_store(&transaction, EVENTS)?
+        let request = object_store(&transaction, EVENTS)?
             .open_key_cursor(None, Some(CursorDirection::Prev))
-            .map_err(|e| idb_error("reading the head position", e))?
+            .map_err(|e| idb_error(context, e))?;
+        let last = Request::new(request)
             .await
-            .map_err(|e| idb_error("reading the head position", e))?;
-        match last {
+            .map_err(|failure| failure.into_error(context))?;
+        match cursor_of::<IdbCursor>(last, context)? {
             None => Ok(0),
             Some(cursor) => {
-                let key = cursor
-                    .key()
-                    .map_err(|e| idb_error("reading the head position", e))?;
+                let key = cursor.key().map_err(|e| js_error(context, &e))?;
                 records::as_u64(&key).ok_or_else(|| corrupt("an event key is not a position"))
             }
         }
@@ -305,13 +316,18 @@ impl Storage for IndexedDbStorage {
 
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
         let key = JsValue::from_str(name);
+        let context = "loading a checkpoint";
         let transaction = self.transaction(CHECKPOINTS, TransactionMode::ReadOnly)?;
-        let found = object_store(&transaction, CHECKPOINTS)?
+        let request = object_store(&transaction, CHECKPOINTS)?
             .get(key)
-            .map_err(|e| idb_error("loading a checkpoint", e))?
+            .map_err(|e| idb_error(context, e))?;
+        let found = Request::new(request)
             .await
-            .map_err(|e| idb_error("loading a checkpoint", e))?;
-        found.as_ref().map(records::decode_checkpoint).transpose()
+            .map_err(|failure| failure.into_error(context))?;
+        present(found)
+            .as_ref()
+            .map(records::decode_checkpoint)
+            .transpose()
     }
 
     async fn save_checkpoint(&self, name: &str, checkpoint: &Checkpoint) -> Result<()> {
@@ -320,13 +336,15 @@ impl Storage for IndexedDbStorage {
         let checkpoints = object_store(&transaction, CHECKPOINTS)?;
         let completion = Completion::new(transaction);
         let put = match checkpoints.put(&record, None) {
-            Ok(request) => request.await,
-            Err(error) => Err(error),
+            Ok(request) => Request::new(request)
+                .await
+                .map_err(|failure| failure.into_error("saving a checkpoint")),
+            Err(error) => Err(idb_error("saving a checkpoint", error)),
         };
         if let Err(error) = put {
             completion.abort();
             let _ = completion.await;
-            return Err(idb_error("saving a checkpoint", error));
+            return Err(error);
         }
         completion
             .await
@@ -366,6 +384,39 @@ fn request_limit(limit: usize) -> Option<u32> {
     u32::try_from(limit).ok()
 }
 
+/// A `get` result: `None` when nothing is stored under the key.
+fn present(value: JsValue) -> Option<JsValue> {
+    (!value.is_undefined() && !value.is_null()).then_some(value)
+}
+
+/// The records of a `getAll` result.
+fn all_of(value: JsValue, context: &str) -> Result<Array> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(Array::new());
+    }
+    value
+        .dyn_into::<Array>()
+        .map_err(|value| unexpected(context, &value))
+}
+
+/// The cursor of an `openCursor` or `openKeyCursor` result (again after each `continue()`):
+/// `None` past the last record.
+fn cursor_of<C: JsCast>(value: JsValue, context: &str) -> Result<Option<C>> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    value
+        .dyn_into::<C>()
+        .map(Some)
+        .map_err(|value| unexpected(context, &value))
+}
+
+fn unexpected(context: &str, value: &JsValue) -> Error {
+    Error::storage(format!(
+        "IndexedDB {context} failed: unexpected result {value:?}"
+    ))
+}
+
 /// Reads, inside the append transaction, the stream's current version and where each id of the
 /// batch is already stored. All requests go out at once.
 async fn read_append_state(
@@ -382,29 +433,28 @@ async fn read_append_state(
     )?;
     let last = index(events, BY_STREAM_VERSION)?
         .open_key_cursor(Some(versions.into()), Some(CursorDirection::Prev))
-        .map_err(|e| idb_error(context, e))?;
+        .map_err(|e| idb_error(context, e))
+        .map(Request::new)?;
     let by_id = index(events, BY_ID)?;
     let lookups = ids
         .iter()
-        .map(|id| by_id.get(id.clone()))
+        .map(|id| by_id.get(id.clone()).map(Request::new))
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| idb_error("looking up event ids", e))?;
-    let (last, found) = futures::join!(
-        last.into_future(),
-        join_all(lookups.into_iter().map(IntoFuture::into_future))
-    );
-    let current = match last.map_err(|e| idb_error(context, e))? {
+    let (last, found) = futures::join!(last, join_all(lookups));
+    let last = last.map_err(|failure| failure.into_error(context))?;
+    let current = match cursor_of::<IdbCursor>(last, context)? {
         None => 0,
         Some(cursor) => {
-            let key = cursor.key().map_err(|e| idb_error(context, e))?;
+            let key = cursor.key().map_err(|e| js_error(context, &e))?;
             version_of_key(&key)?
         }
     };
     let existing = found
         .into_iter()
         .map(|found| {
-            found
-                .map_err(|e| idb_error("looking up event ids", e))?
+            let found = found.map_err(|failure| failure.into_error("looking up event ids"))?;
+            present(found)
                 .as_ref()
                 .map(records::decode_existing)
                 .transpose()
@@ -439,10 +489,11 @@ async fn write_batch(
         let request = events
             .add(record, None)
             .map_err(|e| idb_error("appending", e))?;
-        requests.push(request);
+        requests.push(Request::new(request));
     }
-    // Await every request, so none is left with a freed callback.
-    let keys = join_all(requests.into_iter().map(IntoFuture::into_future)).await;
+    // Await every request (a failing one aborts the transaction, which fails those after it); the
+    // first failure in batch order decides.
+    let keys = join_all(requests).await;
     let mut position = 0;
     for key in keys {
         match key {
@@ -450,14 +501,10 @@ async fn write_batch(
                 position = records::as_u64(&key)
                     .ok_or_else(|| corrupt("the generated key is not a position"))?;
             }
-            Err(error) => {
-                return match dom_failure(&error) {
-                    Some(failure) if failure.name == "ConstraintError" => {
-                        Ok(Written::Conflict(failure))
-                    }
-                    _ => Err(idb_error("appending", error)),
-                }
+            Err(failure) if failure.name == "ConstraintError" => {
+                return Ok(Written::Conflict(failure))
             }
+            Err(failure) => return Err(failure.into_error("appending")),
         }
     }
     Ok(Written::Appended(AppendResult {
@@ -519,16 +566,18 @@ impl<'f> Source<'f> {
         events: &ObjectStore,
         position: u64,
         limit: Option<u32>,
-    ) -> Result<Vec<JsValue>> {
+    ) -> Result<Array> {
         let query = Some(Query::from(self.range_after(position)?));
+        let context = "reading events";
         let request = match self.index_of() {
             None => events.get_all(query, limit),
             Some((name, _)) => index(events, name)?.get_all(query, limit),
-        };
-        request
-            .map_err(|e| idb_error("reading events", e))?
+        }
+        .map_err(|e| idb_error(context, e))?;
+        let values = Request::new(request)
             .await
-            .map_err(|e| idb_error("reading events", e))
+            .map_err(|failure| failure.into_error(context))?;
+        all_of(values, context)
     }
 
     /// A cursor over the records strictly before `position` (> 1), newest first.
@@ -573,7 +622,10 @@ async fn scan_forward(
         let values = source
             .get_all_after(events, from_position, request_limit(limit))
             .await?;
-        return values.iter().map(records::decode_event).collect();
+        return values
+            .iter()
+            .map(|value| records::decode_event(&value))
+            .collect();
     }
     let mut found = Vec::new();
     let mut after = from_position;
@@ -581,43 +633,45 @@ async fn scan_forward(
         let values = source
             .get_all_after(events, after, Some(SCAN_CHUNK))
             .await?;
-        for value in &values {
-            after = records::get_u64(value, records::POSITION)?;
-            if matches(filter, value)? {
-                found.push(records::decode_event(value)?);
+        for value in values.iter() {
+            after = records::get_u64(&value, records::POSITION)?;
+            if matches(filter, &value)? {
+                found.push(records::decode_event(&value)?);
                 if found.len() >= limit {
                     return Ok(found);
                 }
             }
         }
-        if values.len() < SCAN_CHUNK as usize {
+        if values.length() < SCAN_CHUNK {
             return Ok(found);
         }
     }
 }
 
-/// Walks a cursor, keeping up to `limit` events that match `filter`.
+/// Walks a cursor (its `openCursor` request), keeping up to `limit` events that match `filter`.
 async fn scan_cursor(
-    request: idb::request::OpenCursorStoreRequest,
+    mut request: Request,
     limit: usize,
     filter: &Filter,
 ) -> Result<Vec<RecordedEvent>> {
     let context = "reading events";
     let mut found = Vec::new();
-    let mut cursor = request.await.map_err(|e| idb_error(context, e))?;
-    while let Some(current) = cursor {
-        let value = current.value().map_err(|e| idb_error(context, e))?;
+    loop {
+        // The opening, then each `continue()`, fires `success` on the same request.
+        let result = (&mut request)
+            .await
+            .map_err(|failure| failure.into_error(context))?;
+        let Some(cursor) = cursor_of::<IdbCursorWithValue>(result, context)? else {
+            break;
+        };
+        let value = cursor.value().map_err(|e| js_error(context, &e))?;
         if matches(filter, &value)? {
             found.push(records::decode_event(&value)?);
             if found.len() >= limit {
                 break;
             }
         }
-        cursor = current
-            .next(None)
-            .map_err(|e| idb_error(context, e))?
-            .await
-            .map_err(|e| idb_error(context, e))?;
+        cursor.continue_().map_err(|e| js_error(context, &e))?;
     }
     Ok(found)
 }

@@ -12,11 +12,14 @@ use std::rc::Rc;
 
 use idb::event::VersionChangeEvent;
 use idb::{
-    Database, DatabaseEvent, Event, Factory, IndexParams, KeyPath, ObjectStoreParams, Request,
+    Database, DatabaseEvent, Event, Factory, IndexParams, KeyPath, ObjectStoreParams, Request as _,
 };
+use wasm_bindgen::closure::Closure;
+use web_sys::IdbVersionChangeEvent;
 
-use super::errors::{dom_failure, idb_error};
+use super::errors::idb_error;
 use super::records;
+use super::request::{OpenRequest, UpgradeHandler};
 use crate::error::{Error, Result};
 
 /// The object store of events, keyed by their auto-incremented global position.
@@ -94,12 +97,13 @@ pub(super) async fn open(name: &str) -> Result<Database> {
     let factory = Factory::new().map_err(|_| {
         Error::storage("IndexedDB is not available here (no `indexedDB` in this global scope)")
     })?;
-    let mut request = factory
+    let request = factory
         .open(name, Some(SCHEMA_VERSION))
         .map_err(|e| idb_error("opening the database", e))?;
     let upgrade_failure: Rc<RefCell<Option<Error>>> = Rc::default();
     let failure = Rc::clone(&upgrade_failure);
-    request.on_upgrade_needed(move |event| {
+    let on_upgrade_needed: UpgradeHandler = Closure::new(move |event: IdbVersionChangeEvent| {
+        let event = VersionChangeEvent::from(event);
         if let Err(error) = upgrade(&event) {
             // Abort the versionchange transaction: the open fails and no step is half-applied.
             if let Some(transaction) = event.target().ok().and_then(|t| t.transaction()) {
@@ -108,17 +112,16 @@ pub(super) async fn open(name: &str) -> Result<Database> {
             *failure.borrow_mut() = Some(error);
         }
     });
-    match request.await {
-        Ok(database) => Ok(database),
-        Err(error) => {
+    match OpenRequest::new(request, Some(on_upgrade_needed)).await {
+        Ok(database) => Ok(Database::from(database)),
+        Err(failure) => {
             if let Some(failure) = upgrade_failure.borrow_mut().take() {
                 return Err(failure);
             }
-            match dom_failure(&error) {
-                Some(failure) if failure.name == "VersionError" => {
-                    Err(newer_schema(&factory, name, failure.message).await)
-                }
-                _ => Err(idb_error("opening the database", error)),
+            if failure.name == "VersionError" {
+                Err(newer_schema(&factory, name, failure.message).await)
+            } else {
+                Err(failure.into_error("opening the database"))
             }
         }
     }
@@ -128,8 +131,9 @@ pub(super) async fn open(name: &str) -> Result<Database> {
 /// version (no upgrade) to learn the version, then closes it.
 async fn newer_schema(factory: &Factory, name: &str, message: String) -> Error {
     let found = match factory.open(name, None) {
-        Ok(request) => match request.await {
+        Ok(request) => match OpenRequest::new(request, None).await {
             Ok(database) => {
+                let database = Database::from(database);
                 let version = database.version();
                 database.close();
                 version.ok()
