@@ -55,6 +55,8 @@ describe("the kanban demo", () => {
 
     // The inspector lists the card's stream with its versions.
     await renamed.locator(".ver").click();
+    // Wait for the stream view itself (the inspector shows the whole log until it replaces it).
+    await tabA.locator("#inspector-body .caption", { hasText: "version 3" }).first().waitFor();
     await tabA.locator("#inspector-body .event").first().waitFor();
     const rows = await tabA.locator("#inspector-body .event summary .type").allTextContents();
     assert.deepEqual(rows, ["CardRenamed v3", "CardMoved v2", "CardCreated v1"]);
@@ -98,7 +100,7 @@ describe("the kanban demo", () => {
     // Live across tabs: tab B adds a card, tab A shows it.
     await tabB.getByLabel("New card title").fill("Fix the flaky test");
     await tabB.getByLabel("New card title").press("Enter");
-    await cardIn(tabA, "todo", "Fix the flaky test").waitFor({ timeout: 2000 });
+    await cardIn(tabA, "todo", "Fix the flaky test").waitFor({ timeout: 5000 });
 
     // Tab A starts renaming the card…
     await cardIn(tabA, "doing", "Write the npm README").locator("button[data-act=edit]").click();
@@ -111,7 +113,7 @@ describe("the kanban demo", () => {
     await cardIn(tabB, "doing", "README: quick start first").waitFor();
 
     // Tab A's editor warns live, then its save is rejected and the conflict is shown.
-    await tabA.locator("#edit-warning").waitFor({ state: "visible", timeout: 2000 });
+    await tabA.locator("#edit-warning").waitFor({ state: "visible", timeout: 5000 });
     await tabA.locator("#edit-save").click();
     const conflict = tabA.locator("#conflict-dialog");
     await conflict.waitFor({ state: "visible" });
@@ -124,7 +126,7 @@ describe("the kanban demo", () => {
     // Tab A keeps its own title on top; both tabs show it, at version 5.
     await tabA.locator("#conflict-mine").click();
     await cardIn(tabA, "doing", "Write the README with examples").waitFor();
-    await cardIn(tabB, "doing", "Write the README with examples").waitFor({ timeout: 2000 });
+    await cardIn(tabB, "doing", "Write the README with examples").waitFor({ timeout: 5000 });
     assert.equal(await cardIn(tabB, "doing", "Write the README with examples").locator(".ver").textContent(), "v5");
 
     // A stale move from tab B (it still believes v5 when tab A moved the card) is refused too.
@@ -140,24 +142,24 @@ describe("the kanban demo", () => {
       }
     });
     assert.equal(stale, "WrongExpectedVersion");
-    await cardIn(tabA, "doing", "Fix the flaky test").waitFor({ timeout: 2000 });
+    await cardIn(tabA, "doing", "Fix the flaky test").waitFor({ timeout: 5000 });
     await screenshot(tabB, "demo-second-tab");
   });
   test("drag a card to Done, archive one, then reset the board: every tab starts empty", async () => {
     await cardIn(tabA, "doing", "Write the README with examples").dragTo(tabA.locator(".column[data-column=done]"));
     await cardIn(tabA, "done", "Write the README with examples").waitFor();
-    await cardIn(tabB, "done", "Write the README with examples").waitFor({ timeout: 2000 });
+    await cardIn(tabB, "done", "Write the README with examples").waitFor({ timeout: 5000 });
 
     await cardIn(tabA, "todo", "Record a screencast").locator("button[data-act=archive]").click();
-    await cardIn(tabB, "todo", "Record a screencast").waitFor({ state: "detached", timeout: 2000 });
+    await cardIn(tabB, "todo", "Record a screencast").waitFor({ state: "detached", timeout: 5000 });
     // Archived cards leave the board, not the log.
     const archived = await tabB.evaluate(() => window.kanban.store.readAll({ filter: { eventTypes: ["CardArchived"] } }));
     assert.equal(archived.length, 1);
 
     tabA.once("dialog", (dialog) => dialog.accept());
-    const reloadedB = tabB.waitForEvent("load", { timeout: 10_000 });
+    const reloadedB = tabB.waitForEvent("load", { timeout: 30_000 });
     await tabA.locator("#reset").click();
-    await tabA.waitForEvent("load", { timeout: 10_000 });
+    await tabA.waitForEvent("load", { timeout: 30_000 });
     await tabA.waitForSelector("body[data-ready=true]", { timeout: 20_000 });
     await reloadedB;
     await tabB.waitForSelector("body[data-ready=true]", { timeout: 20_000 });
@@ -168,6 +170,6 @@ describe("the kanban demo", () => {
     // The fresh board works.
     await tabB.getByLabel("New card title").fill("A fresh start");
     await tabB.getByLabel("New card title").press("Enter");
-    await cardIn(tabA, "todo", "A fresh start").waitFor({ timeout: 2000 });
+    await cardIn(tabA, "todo", "A fresh start").waitFor({ timeout: 5000 });
   });
 });
