@@ -151,9 +151,11 @@ impl IndexedDbStorage {
             .map_err(|e| idb_error("starting a transaction", e))
     }
 
-    /// After a unique index refused a write (a writer that IndexedDB did not serialize with this
-    /// one, or a record written outside evstore): decide again from what is stored now, so the
-    /// caller gets the typed error (or the earlier result of an identical append).
+    /// After a unique index refused a write — an id of the batch is already stored (a retry, or
+    /// a reused id: the fast path of [`write_batch`] lets the `id` index find them), or a writer
+    /// IndexedDB did not serialize with this one, or a record written outside evstore — decide
+    /// again from what is stored now, so the caller gets the typed error (or the earlier result
+    /// of an identical append).
     async fn explain_conflict(
         &self,
         batch: &AppendBatch,
@@ -424,6 +426,16 @@ async fn read_append_state(
     stream_id: &str,
     ids: &[JsValue],
 ) -> Result<(u64, Vec<Option<ExistingEvent>>)> {
+    let (current, existing) = futures::join!(
+        read_stream_version(events, stream_id),
+        look_up_ids(events, ids)
+    );
+    Ok((current?, existing?))
+}
+
+/// The stream's current version (0 when it has no events): the last key of its range of the
+/// `stream_version` index.
+async fn read_stream_version(events: &ObjectStore, stream_id: &str) -> Result<u64> {
     let context = "reading a stream's version";
     let versions = key_range(
         &records::pair_key(stream_id, 0.0),
@@ -434,33 +446,38 @@ async fn read_append_state(
     let last = index(events, BY_STREAM_VERSION)?
         .open_key_cursor(Some(versions.into()), Some(CursorDirection::Prev))
         .map_err(|e| idb_error(context, e))
-        .map(Request::new)?;
+        .map(Request::new)?
+        .await
+        .map_err(|failure| failure.into_error(context))?;
+    match cursor_of::<IdbCursor>(last, context)? {
+        None => Ok(0),
+        Some(cursor) => {
+            let key = cursor.key().map_err(|e| js_error(context, &e))?;
+            version_of_key(&key)
+        }
+    }
+}
+
+/// Where each of `ids` is already stored (`None` when it is new). All requests go out at once.
+async fn look_up_ids(events: &ObjectStore, ids: &[JsValue]) -> Result<Vec<Option<ExistingEvent>>> {
+    let context = "looking up event ids";
     let by_id = index(events, BY_ID)?;
     let lookups = ids
         .iter()
         .map(|id| by_id.get(id.clone()).map(Request::new))
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| idb_error("looking up event ids", e))?;
-    let (last, found) = futures::join!(last, join_all(lookups));
-    let last = last.map_err(|failure| failure.into_error(context))?;
-    let current = match cursor_of::<IdbCursor>(last, context)? {
-        None => 0,
-        Some(cursor) => {
-            let key = cursor.key().map_err(|e| js_error(context, &e))?;
-            version_of_key(&key)?
-        }
-    };
-    let existing = found
+        .map_err(|e| idb_error(context, e))?;
+    join_all(lookups)
+        .await
         .into_iter()
         .map(|found| {
-            let found = found.map_err(|failure| failure.into_error("looking up event ids"))?;
+            let found = found.map_err(|failure| failure.into_error(context))?;
             present(found)
                 .as_ref()
                 .map(records::decode_existing)
                 .transpose()
         })
-        .collect::<Result<Vec<_>>>()?;
-    Ok((current, existing))
+        .collect()
 }
 
 /// The version in a `stream_version` index key `[streamId, version]`.
@@ -472,16 +489,28 @@ fn version_of_key(key: &JsValue) -> Result<u64> {
 }
 
 /// The body of the append transaction: read, decide, write.
+///
+/// When the stream's version satisfies the expectation, the ids are not looked up one by one: the
+/// unique `id` index checks them while the records are added, and a refused id aborts the
+/// transaction (nothing written) and comes back as [`Written::Conflict`], which
+/// [`IndexedDbStorage::explain_conflict`] turns into the earlier result of an identical append or
+/// a `DuplicateEventId`, as [`decide_append`] would have. On a version mismatch the ids are looked
+/// up in this transaction and [`decide_append`] tells a retry or a reused id from a conflict.
 async fn write_batch(
     events: &ObjectStore,
     batch: &AppendBatch,
     records: &[Object],
     ids: &[JsValue],
 ) -> Result<Written> {
-    let (current, existing) = read_append_state(events, &batch.stream_id, ids).await?;
-    let first_version = match decide_append(batch, current, &existing)? {
-        AppendDecision::AlreadyAppended(result) => return Ok(Written::AlreadyAppended(result)),
-        AppendDecision::Write { first_version } => first_version,
+    let current = read_stream_version(events, &batch.stream_id).await?;
+    let first_version = if batch.expected.accepts(current) {
+        current + 1
+    } else {
+        let existing = look_up_ids(events, ids).await?;
+        match decide_append(batch, current, &existing)? {
+            AppendDecision::AlreadyAppended(result) => return Ok(Written::AlreadyAppended(result)),
+            AppendDecision::Write { first_version } => first_version,
+        }
     };
     let mut requests = Vec::with_capacity(records.len());
     for (offset, record) in records.iter().enumerate() {
