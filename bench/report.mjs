@@ -84,9 +84,15 @@ function markdown(section) {
     `| ${HEADER.map((_, i) => (i >= 2 && i <= 4 ? "---:" : "---")).join(" | ")} |`,
     ...rows(section).map((r) => `| ${r.map(esc).join(" | ")} |`),
   ];
-  const notes = section.workloads
-    .filter((w) => w.note || w.detail)
-    .map((w) => `- **${w.name}**: ${w.detail ?? ""}${w.note ? ` — ${w.note}` : ""}`);
+  // One line per distinct description (the p50 and p99 rows of a latency share theirs).
+  const seen = new Set();
+  const notes = [];
+  for (const w of section.workloads) {
+    const text = `${w.detail ?? ""}${w.note ? ` — ${w.note}` : ""}`;
+    if (!text || seen.has(text)) continue;
+    seen.add(text);
+    notes.push(`- **${w.name.replace(/,? p(50|99)$/, "")}**: ${text}`);
+  }
   return [
     `Run of ${section.generated_at} (${section.command ?? ""}, ${section.total_seconds ?? "?"} s).`,
     "",

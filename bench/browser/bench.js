@@ -14,7 +14,7 @@ import init, { EventStore } from "evstore";
 
 await init();
 
-const MEMO = "lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore";
+const MEMO = "lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua";
 const TYPES = ["Deposited", "Withdrawn", "Transferred", "Noted"];
 
 /** The same ~200-byte payload as the native benchmarks. */

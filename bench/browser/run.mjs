@@ -170,7 +170,7 @@ async function main() {
       record({
         id: "batched_append",
         name: "batched append",
-        detail: `${total} events, ${per} per append (one read-write transaction each), ${streams} streams, ~${payloadBytes} B JSON`,
+        detail: `${total} events, ${per} per append (one read-write transaction each), ${streams} streams, ${payloadBytes} B JSON payloads`,
         unit: "events/s",
         better: "higher",
         baselineLabel: "raw IndexedDB",

@@ -98,7 +98,7 @@ const EVENT_TYPES: [&str; 4] = ["Deposited", "Withdrawn", "Transferred", "Noted"
 const STREAMS: usize = 1000;
 const MEMO: &str =
     "lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor \
-                    incididunt ut labore";
+                    incididunt ut labore et dolore magna aliqua";
 
 fn stream_name(i: usize) -> String {
     format!("account-{i}")
@@ -113,6 +113,13 @@ fn payload(seq: u64, stream: &str) -> Value {
         "currency": "EUR",
         "memo": MEMO,
     })
+}
+
+/// The size of a typical payload's JSON text.
+fn payload_bytes() -> usize {
+    serde_json::to_string(&payload(12345, &stream_name(123)))
+        .unwrap()
+        .len()
 }
 
 fn event_type(seq: u64) -> &'static str {
@@ -675,9 +682,7 @@ fn machine_info(config: &Config) -> Value {
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_default();
-    let payload_bytes = serde_json::to_string(&payload(12345, &stream_name(123)))
-        .unwrap()
-        .len();
+    let payload_bytes = payload_bytes();
     json!({
         "cpu": cpu,
         "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -836,7 +841,10 @@ impl Bench {
         self.workloads.push(Workload {
             id: "batched_append",
             name: "batched append".into(),
-            detail: format!("{total} events, {per} per append, {STREAMS} streams, ~200 B JSON"),
+            detail: format!(
+                "{total} events, {per} per append, {STREAMS} streams, {} B JSON payloads",
+                payload_bytes()
+            ),
             unit: "events/s",
             better: Better::Higher,
             baseline_label: "raw rusqlite",
