@@ -28,6 +28,9 @@ cargo clippy --quiet --all-targets -- -D warnings
 step "clippy (wasm32-unknown-unknown)"
 cargo clippy --quiet --target wasm32-unknown-unknown --all-targets -- -D warnings
 
+step "rustdoc (broken links are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps
+
 step "native tests: memory + SQLite (cargo test)"
 cargo test 2>&1 | tee "$logs/native.log"
 native=$(tally "$logs/native.log")

@@ -1,19 +1,5 @@
 //! The [`Projector`]: named projections over [`subscribe_all`](crate::EventStore::subscribe_all)
 //! with durable checkpoints, retries with exponential backoff, a failure policy and batching.
-//!
-//! Each projection keeps a [`Checkpoint`] — the last position it handled — in the same backend as
-//! the events (a SQLite table, an IndexedDB object store, a map in memory). When the projector
-//! starts again, after a restart or a page reload, every projection resumes after its checkpoint.
-//!
-//! Delivery is at-least-once and in position order: a handler that succeeded may see its last
-//! batch again only if the process died before the checkpoint was saved. Projections progress
-//! independently: one failing, retrying or slow projection does not hold the others back.
-//!
-//! Batching: a projection with `batch_size` N and `flush_after` T hands its handler a batch as
-//! soon as N events are buffered **or** T has passed since the first buffered event, whichever
-//! comes first — also while events keep arriving. Without `flush_after`, a partial batch is
-//! flushed as soon as the projection has caught up. The checkpoint advances only after a
-//! successful flush.
 
 use std::collections::HashMap;
 use std::fmt::Display;
@@ -219,7 +205,22 @@ struct Projection {
     handler: Box<dyn Handler>,
 }
 
-/// Runs named projections over a store. See the [module docs](self).
+/// Runs named projections over a store, each with a durable checkpoint, retries with
+/// exponential backoff, a failure policy and batching.
+///
+/// Each projection keeps a [`Checkpoint`] — the last position it handled — in the same backend as
+/// the events (a SQLite table, an IndexedDB object store, a map in memory). When the projector
+/// starts again, after a restart or a page reload, every projection resumes after its checkpoint.
+///
+/// Delivery is at-least-once and in position order: a handler that succeeded may see its last
+/// batch again only if the process died before the checkpoint was saved. Projections progress
+/// independently: one failing, retrying or slow projection does not hold the others back.
+///
+/// Batching: a projection with `batch_size` N and `flush_after` T hands its handler a batch as
+/// soon as N events are buffered **or** T has passed since the first buffered event, whichever
+/// comes first — also while events keep arriving. Without `flush_after`, a partial batch is
+/// flushed as soon as the projection has caught up. The checkpoint advances only after a
+/// successful flush.
 ///
 /// ```
 /// # futures::executor::block_on(async {
