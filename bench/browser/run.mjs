@@ -313,8 +313,9 @@ async function main() {
 
     // The .wasm size.
     if (wants("size")) {
+      const gzBytes = gzipSync(wasm, { level: 9 }).length;
       const raw = wasm.length / 1024;
-      const gz = gzipSync(wasm, { level: 9 }).length / 1024;
+      const gz = gzBytes / 1024;
       record({
         id: "wasm_size_raw",
         name: ".wasm size",
@@ -326,12 +327,12 @@ async function main() {
       record({
         id: "wasm_size_gzip",
         name: ".wasm size gzipped",
-        detail: "gzip -9 of pkg/evstore_bg.wasm",
+        detail: `pkg/evstore_bg.wasm through gzip level 9 (node zlib): ${gzBytes} bytes (${wasm.length} raw)`,
         unit: "KiB",
         better: "lower",
         evstore: [gz],
         target: { text: "≤ 150 KB gzipped", on: "evstore", better: "lower", value: 150 },
-        note: "target read as 150 KiB",
+        note: "target read as 150 KiB (153,600 bytes)",
       });
     }
 

@@ -19,7 +19,8 @@
 //! - `BENCH_TMP`: where the databases are created (default: the system temp dir).
 //!
 //! With `EVSTORE_BENCH_CHILD` set, the binary is the second process of the cross-process
-//! latency workload instead.
+//! latency workload instead. Without `--bench` (which `cargo bench` passes) it does nothing, so
+//! `cargo test --all-targets` does not run the benchmarks.
 
 use std::hint::black_box;
 use std::io::{BufRead, BufReader, Write};
@@ -1656,6 +1657,12 @@ fn child(kind: &str) {
 pub fn main() {
     if let Ok(kind) = std::env::var("EVSTORE_BENCH_CHILD") {
         child(&kind);
+        return;
+    }
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it,
+    // and must not start a two-minute benchmark.
+    if !std::env::args().any(|arg| arg == "--bench") {
+        eprintln!("evstore native benchmarks: run `cargo bench --bench native` (or pass --bench)");
         return;
     }
     epoch();
