@@ -16,7 +16,7 @@ use crate::platform::{now_millis, sleep, BoxFuture, MaybeSend};
 use crate::storage::{Checkpoint, SkippedEvent, Storage};
 use crate::store::EventStore;
 use crate::subscription::SubscribeOptions;
-use crate::types::{Filter, RecordedEvent, StartFrom, SubscriptionItem};
+use crate::types::{Direction, Filter, RecordedEvent, StartFrom, SubscriptionItem};
 
 /// What a projection handler returns: `Ok(())` or an error message.
 pub type HandlerResult = std::result::Result<(), String>;
@@ -556,28 +556,32 @@ impl<S: Storage> Runner<S> {
         batch: &mut Vec<RecordedEvent>,
         checkpoint: &mut Checkpoint,
     ) -> Result<Option<Failure>> {
-        let Some(last) = batch.last().map(|e| e.position) else {
+        let Some(span) = BatchSpan::of(batch) else {
             return Ok(None);
         };
         let events = std::mem::take(batch);
-        if let Err(error) = self.attempt(&events).await {
+        if let Err(error) = self.attempt(events, span).await? {
             match self.projection.options.on_failure {
                 FailurePolicy::Stop => {
                     return Ok(Some(Failure {
-                        position: events[0].position,
+                        position: span.after + 1,
                         error,
                     }))
                 }
-                FailurePolicy::Skip => self.skip_failing(events, error, checkpoint).await,
+                FailurePolicy::Skip => {
+                    let events = self.reload(span).await?;
+                    self.skip_failing(events, error, checkpoint).await?;
+                }
             }
         }
-        checkpoint.position = last;
+        checkpoint.position = span.last;
         self.store
             .storage()
             .save_checkpoint(&self.projection.name, checkpoint)
             .await?;
-        self.shared
-            .update(&self.projection.name, |status| status.checkpoint = last);
+        self.shared.update(&self.projection.name, |status| {
+            status.checkpoint = span.last
+        });
         Ok(None)
     }
 
@@ -588,13 +592,14 @@ impl<S: Storage> Runner<S> {
         events: Vec<RecordedEvent>,
         error: String,
         checkpoint: &mut Checkpoint,
-    ) {
+    ) -> Result<()> {
         let single = events.len() == 1;
         for event in events {
             let failed = if single {
                 Some(error.clone())
             } else {
-                self.attempt(std::slice::from_ref(&event)).await.err()
+                let span = BatchSpan::of(std::slice::from_ref(&event)).expect("one event");
+                self.attempt(vec![event.clone()], span).await?.err()
             };
             if let Some(error) = failed {
                 checkpoint.skipped.push(SkippedEvent {
@@ -607,30 +612,78 @@ impl<S: Storage> Runner<S> {
                 });
             }
         }
+        Ok(())
     }
 
-    /// Calls the handler until it succeeds or the retry policy gives up; the last error.
-    async fn attempt(&mut self, events: &[RecordedEvent]) -> std::result::Result<(), String> {
+    /// Calls the handler until it succeeds or the retry policy gives up (`Ok(Err(last error))`).
+    ///
+    /// The handler takes the batch itself; a retry reads the same events again from storage
+    /// (positions never change) instead of every attempt paying for a copy of the batch.
+    async fn attempt(
+        &mut self,
+        mut events: Vec<RecordedEvent>,
+        span: BatchSpan,
+    ) -> Result<std::result::Result<(), String>> {
         let retry = self.projection.options.retry;
         let mut attempt = 1;
         loop {
-            match self.projection.handler.handle(events.to_vec()).await {
+            match self.projection.handler.handle(events).await {
                 Ok(()) => {
-                    let count = events.len() as u64;
+                    let count = span.len as u64;
                     self.shared
                         .update(&self.projection.name, |status| status.handled += count);
-                    return Ok(());
+                    return Ok(Ok(()));
                 }
                 Err(error) => {
                     self.shared
                         .update(&self.projection.name, |status| status.failed_attempts += 1);
                     if attempt >= retry.max_attempts {
-                        return Err(error);
+                        return Ok(Err(error));
                     }
                     sleep(retry.delay_after(attempt)).await;
                     attempt += 1;
+                    events = self.reload(span).await?;
                 }
             }
         }
+    }
+
+    /// Reads a batch again: the `span.len` events matching the projection's filter after
+    /// `span.after` — the same events the subscription delivered. (`&mut self` keeps the future
+    /// `Send` without requiring handlers to be `Sync`.)
+    async fn reload(&mut self, span: BatchSpan) -> Result<Vec<RecordedEvent>> {
+        let filter = &self.projection.options.filter;
+        let events = self
+            .store
+            .storage()
+            .read_all(span.after, Direction::Forward, span.len, filter)
+            .await?;
+        if events.last().map(|e| e.position) != Some(span.last) || events.len() != span.len {
+            return Err(Error::storage(format!(
+                "the events at positions {}..={} changed while projection `{}` retried them",
+                span.after + 1,
+                span.last,
+                self.projection.name
+            )));
+        }
+        Ok(events)
+    }
+}
+
+/// Where a batch lies: its events are the `len` matching ones after `after`, up to `last`.
+#[derive(Debug, Clone, Copy)]
+struct BatchSpan {
+    after: u64,
+    last: u64,
+    len: usize,
+}
+
+impl BatchSpan {
+    fn of(events: &[RecordedEvent]) -> Option<Self> {
+        Some(BatchSpan {
+            after: events.first()?.position - 1,
+            last: events.last()?.position,
+            len: events.len(),
+        })
     }
 }
