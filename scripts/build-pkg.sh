@@ -30,9 +30,11 @@ fi
 scripts/js-deps.sh
 wasm_opt="$root/js/node_modules/.bin/wasm-opt"
 
-step "cargo build --release --target wasm32-unknown-unknown --lib"
-cargo build --quiet --release --target wasm32-unknown-unknown --lib
-raw_wasm="$root/target/wasm32-unknown-unknown/release/evstore.wasm"
+# The `wasm-release` profile (Cargo.toml) is the release profile optimizing for size.
+step "cargo build --profile wasm-release --target wasm32-unknown-unknown --lib"
+cargo build --quiet --profile wasm-release --target wasm32-unknown-unknown --lib
+target_dir=${CARGO_TARGET_DIR:-$root/target}
+raw_wasm="$target_dir/wasm32-unknown-unknown/wasm-release/evstore.wasm"
 
 # Everything pkg/ is made from; when none of it changed, pkg/ is up to date.
 stamp=$(
@@ -46,8 +48,8 @@ stamp=$(
 if ! $force && [ -f pkg/.build-stamp ] && [ "$(cat pkg/.build-stamp)" = "$stamp" ]; then
   step "pkg/ is up to date"
 else
-  mkdir -p target
-  out=$(mktemp -d "$root/target/pkg-build.XXXXXX")
+  mkdir -p "$target_dir"
+  out=$(mktemp -d "$target_dir/pkg-build.XXXXXX")
   chmod 755 "$out"
   trap 'rm -rf "$out"' EXIT
   step "wasm-bindgen --target web"
