@@ -157,8 +157,9 @@ enum IteratorState {
 }
 
 /// The source behind `subscribeAll`'s async iterator: `next()` resolves to the next event, or
-/// `undefined` once closed.
-#[wasm_bindgen]
+/// `undefined` once closed. Internal: JS sees it only wrapped as an `EventSubscription`, so it
+/// stays out of the TypeScript declarations.
+#[wasm_bindgen(skip_typescript)]
 pub struct SubscriptionIterator {
     state: Rc<RefCell<IteratorState>>,
     /// Aborts the wait of the `next()` in flight, so `close()` ends a waiting `for await` at
