@@ -7,12 +7,12 @@
 //
 // Workloads: append, single, readAll, readStream. Kinds: evstore (default), raw.
 // Set PROFILE_OUT=file.cpuprofile to keep the profile (open it in Chrome DevTools).
-import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import os from "node:os";
 import { join } from "node:path";
 
+import { CHROMIUM_ARGS, startStaticServer } from "../../js/tests/helpers.js";
 import { repoRoot } from "../report.mjs";
 
 const require = createRequire(join(repoRoot, "js", "package.json"));
@@ -20,24 +20,12 @@ const { chromium } = require("playwright-core");
 
 const [workload = "append", kind = "evstore"] = process.argv.slice(2);
 
-const server = await new Promise((resolve, reject) => {
-  const child = spawn("python3", ["-u", "-m", "http.server", "0", "--bind", "127.0.0.1"], {
-    cwd: repoRoot,
-    stdio: ["ignore", "pipe", "ignore"],
-  });
-  let seen = "";
-  child.stdout.on("data", (chunk) => {
-    seen += chunk;
-    const match = /port (\d+)/.exec(seen);
-    if (match) resolve({ url: `http://127.0.0.1:${match[1]}`, child });
-  });
-  child.on("exit", (code) => reject(new Error(`static server exited (${code})`)));
-});
+const server = await startStaticServer();
 const userDataDir = await mkdtemp(join(os.tmpdir(), "evstore-profile-chromium-"));
 const context = await chromium.launchPersistentContext(userDataDir, {
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   headless: true,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
+  args: CHROMIUM_ARGS,
 });
 context.setDefaultTimeout(300_000);
 try {

@@ -6,13 +6,13 @@
 // Environment: BENCH_RUNS (default 5), BENCH_SCALE (default 1), BENCH_ONLY (groups: append,
 // single, read, live, cross, size), CHROMIUM (default /usr/bin/chromium), BENCH_OUT (default
 // bench/results.json).
-import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile, mkdir } from "node:fs/promises";
 import { createRequire } from "node:module";
 import os from "node:os";
 import { dirname, join } from "node:path";
 import { gzipSync } from "node:zlib";
 
+import { CHROMIUM_ARGS, startStaticServer } from "../../js/tests/helpers.js";
 import { printTables, repoRoot, resultsPath } from "../report.mjs";
 
 const require = createRequire(join(repoRoot, "js", "package.json"));
@@ -26,16 +26,6 @@ const count = (n) => Math.max(1, Math.round(n * SCALE));
 const ONLY = (process.env.BENCH_ONLY ?? "").split(",").map((g) => g.trim()).filter(Boolean);
 const wants = (group) => ONLY.length === 0 || ONLY.includes(group);
 
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 // ------------------------------------------------------------------------------------------------
 // Statistics (as in benches/native/bench.rs)
@@ -103,22 +93,6 @@ async function paired(evstore, raw) {
 // ------------------------------------------------------------------------------------------------
 // Server and browser
 
-function startServer() {
-  const child = spawn("python3", ["-u", "-m", "http.server", "0", "--bind", "127.0.0.1"], {
-    cwd: repoRoot,
-    stdio: ["ignore", "pipe", "ignore"],
-  });
-  return new Promise((resolve, reject) => {
-    let seen = "";
-    child.stdout.on("data", (chunk) => {
-      seen += chunk;
-      const match = /port (\d+)/.exec(seen);
-      if (match) resolve({ url: `http://127.0.0.1:${match[1]}`, child });
-    });
-    child.on("exit", (code) => reject(new Error(`static server exited (${code})`)));
-  });
-}
-
 async function openBenchPage(context, url) {
   const page = await context.newPage();
   page.on("pageerror", (error) => console.error(`pageerror: ${error.message}`));
@@ -138,7 +112,7 @@ async function main() {
   const wasm = await readFile(wasmPath).catch(() => {
     throw new Error("pkg/evstore_bg.wasm is missing: run scripts/build-pkg.sh (make bench-browser does)");
   });
-  const server = await startServer();
+  const server = await startStaticServer();
   const userDataDir = await mkdtemp(join(os.tmpdir(), "evstore-bench-chromium-"));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",

@@ -12,7 +12,8 @@ import { chromium } from "playwright-core";
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const outputDir = process.env.EVSTORE_TEST_OUTPUT ?? join(repoRoot, "test-output");
 
-const CHROMIUM_ARGS = [
+/** The flags Debian's Chromium needs here (headless, as root, on a closed network). */
+export const CHROMIUM_ARGS = [
   "--headless",
   "--no-sandbox",
   "--disable-gpu",
@@ -32,24 +33,29 @@ export async function baseUrl() {
   return (await server).url;
 }
 
-async function startServer() {
+/** Starts `python3 -m http.server` for the repository root on a free 127.0.0.1 port. */
+export function startStaticServer() {
   const child = spawn("python3", ["-u", "-m", "http.server", "0", "--bind", "127.0.0.1"], {
     cwd: repoRoot,
     stdio: ["ignore", "pipe", "ignore"],
   });
-  const url = await new Promise((resolvePort, reject) => {
+  return new Promise((resolvePort, reject) => {
     let seen = "";
     child.stdout.on("data", (chunk) => {
       seen += chunk;
       const match = /port (\d+)/.exec(seen);
-      if (match) resolvePort(`http://127.0.0.1:${match[1]}`);
+      if (match) resolvePort({ url: `http://127.0.0.1:${match[1]}`, child });
     });
     child.on("exit", (code) => reject(new Error(`static server exited (${code})`)));
   });
-  process.on("exit", () => child.kill());
-  child.unref();
-  child.stdout.unref?.();
-  return { url, child };
+}
+
+async function startServer() {
+  const started = await startStaticServer();
+  process.on("exit", () => started.child.kill());
+  started.child.unref();
+  started.child.stdout.unref?.();
+  return started;
 }
 
 /**
