@@ -454,38 +454,19 @@ pub async fn projector_checkpoint_stays_when_a_flush_fails<S: Storage>(store: Ev
 
 /// A projection's filter limits what it sees; a reset rebuilds it from the start.
 pub async fn projector_filter_and_reset<S: Storage>(store: EventStore<S>) {
-    store
-        .append(
-            "account-1",
-            ExpectedVersion::Any,
-            vec![NewEvent::new("Deposited", serde_json::json!({}))],
-        )
-        .await
-        .unwrap();
-    store
-        .append(
-            "order-1",
-            ExpectedVersion::Any,
-            vec![NewEvent::new("Deposited", serde_json::json!({}))],
-        )
-        .await
-        .unwrap();
-    store
-        .append(
-            "account-2",
-            ExpectedVersion::Any,
-            vec![NewEvent::new("Opened", serde_json::json!({}))],
-        )
-        .await
-        .unwrap();
-    store
-        .append(
-            "account-2",
-            ExpectedVersion::Any,
-            vec![NewEvent::new("Deposited", serde_json::json!({}))],
-        )
-        .await
-        .unwrap();
+    let appends = [
+        ("account-1", "Deposited"),
+        ("order-1", "Deposited"),
+        ("account-2", "Opened"),
+        ("account-2", "Deposited"),
+    ];
+    for (stream, event_type) in appends {
+        let event = NewEvent::new(event_type, serde_json::json!({}));
+        store
+            .append(stream, ExpectedVersion::Any, vec![event])
+            .await
+            .unwrap();
+    }
     let filter = Filter::new().category("account").event_type("Deposited");
     let seen = log();
     let mut projector = Projector::new(store.clone());
