@@ -42,11 +42,13 @@ mod aggregate;
 mod aggregate_test;
 mod codec;
 mod error;
+pub mod json;
 pub mod platform;
 mod projector;
 pub mod storage;
 mod store;
 mod subscription;
+pub mod sync;
 mod types;
 
 /// The README's examples, compiled and run as doctests.

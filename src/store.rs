@@ -304,6 +304,13 @@ impl<S: Storage> EventStore<S> {
         self.inner.storage.head().await
     }
 
+    /// The store's id (see [`Storage::store_id`]): sync clients compare it to notice that a
+    /// server's store was replaced.
+    pub async fn store_id(&self) -> Result<String> {
+        self.ensure_open()?;
+        self.inner.storage.store_id().await
+    }
+
     /// Wakes this store's idle subscriptions now, to look for appends another process or tab
     /// made (otherwise they notice on their next poll). The browser package calls it when a
     /// `BroadcastChannel` message says another tab appended.
@@ -381,7 +388,7 @@ fn validate_max_count(max_count: Option<usize>) -> Result<usize> {
 
 /// Validates an append and turns it into what a backend writes: ids assigned (UUIDv7) or
 /// normalized, JSON encoded, timestamp set.
-fn prepare_batch(
+pub(crate) fn prepare_batch(
     stream: &str,
     expected: ExpectedVersion,
     events: Vec<NewEvent>,

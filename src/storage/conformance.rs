@@ -14,8 +14,10 @@
 //! shared in-memory store) and tells `reopen_store` what to reopen.
 
 mod projector;
+mod sync;
 
 pub use projector::*;
+pub use sync::*;
 
 use std::future::Future;
 use std::time::Duration;

@@ -24,6 +24,7 @@ mod append_decision;
 pub mod conformance;
 mod memory;
 mod prepared;
+mod sync;
 
 #[cfg(target_arch = "wasm32")]
 mod indexeddb;
@@ -35,6 +36,10 @@ pub use append_decision::{decide_append, AppendDecision, ExistingEvent};
 pub use indexeddb::IndexedDbStorage;
 pub use memory::MemoryStorage;
 pub use prepared::{AppendBatch, PreparedEvent};
+pub use sync::{
+    decide_enqueue, pending_as_recorded, stream_entries, EnqueueDecision, LocalAppend, OutboxEntry,
+    OutboxState, SyncChange, SyncSnapshot, SyncState, SyncStorage,
+};
 #[cfg(not(target_arch = "wasm32"))]
 pub use sqlite::{Durability, SqliteOptions, SqliteStorage};
 
@@ -88,6 +93,24 @@ pub trait Storage: MaybeSend + MaybeSync + 'static {
         name: &str,
         checkpoint: &Checkpoint,
     ) -> impl Future<Output = Result<()>> + MaybeSend;
+
+    /// A stable id of this store, which sync clients compare to notice that the server's store
+    /// was replaced (a new or reset store has a new id, and a client then rebuilds its mirror).
+    ///
+    /// Default: derived from the id of the store's first event (`"empty"` while there is none),
+    /// so a reset store gets a new one. Backends with a metadata record (memory, SQLite) keep a
+    /// random id created with the store instead.
+    fn store_id(&self) -> impl Future<Output = Result<String>> + MaybeSend {
+        async move {
+            let everything = Filter::default();
+            let first = self
+                .read_all(0, Direction::Forward, 1, &everything)
+                .await?;
+            Ok(first
+                .first()
+                .map_or_else(|| "empty".to_owned(), |event| format!("first-{}", event.id)))
+        }
+    }
 
     /// Releases the backend's resources (connections, database handles). Later calls may fail.
     fn close(&self) {}

@@ -19,6 +19,7 @@ use crate::types::{AppendResult, Direction, Filter, RecordedEvent};
 
 mod errors;
 mod schema;
+mod sync;
 
 use errors::{sqlite_error, unique_conflict, with_context, Conflict};
 use schema::{open_connection, Location};
@@ -342,6 +343,10 @@ impl Storage for SqliteStorage {
         })
     }
 
+    async fn store_id(&self) -> Result<String> {
+        self.with_handle(|handle| sync::store_id(&handle.conn))
+    }
+
     fn close(&self) {
         if let Some(handle) = self.lock().take() {
             // Closing finalizes cached statements and, for the last connection, checkpoints the
@@ -397,36 +402,7 @@ fn decide_and_write(
     batch: &AppendBatch,
     current: u64,
 ) -> Result<AppendResult> {
-    let existing = {
-        let mut lookup = tx
-            .prepare_cached("SELECT stream_id, version, position FROM events WHERE id = ?1")
-            .map_err(sqlite_error)?;
-        batch
-            .events
-            .iter()
-            .map(|event| {
-                let found = lookup
-                    .query_row([&event.id], |row| {
-                        Ok((
-                            row.get::<_, String>(0)?,
-                            row.get::<_, i64>(1)?,
-                            row.get::<_, i64>(2)?,
-                        ))
-                    })
-                    .optional()
-                    .map_err(sqlite_error)?;
-                found
-                    .map(|(stream_id, version, position)| {
-                        Ok(ExistingEvent {
-                            stream_id,
-                            version: to_u64(version, "version")?,
-                            position: to_u64(position, "position")?,
-                        })
-                    })
-                    .transpose()
-            })
-            .collect::<Result<Vec<_>>>()?
-    };
+    let existing = lookup_ids(&tx, batch)?;
     let first_version = match decide_append(batch, current, &existing)? {
         // A retry of an append that already happened: write nothing (the transaction rolls
         // back when dropped).
@@ -440,6 +416,38 @@ fn decide_and_write(
         Err(Refused::EventId(id)) => Err(Error::DuplicateEventId { id }),
         Err(Refused::Other(error)) => Err(error),
     }
+}
+
+/// Where each event id of `batch` is already stored (`None` when it is new).
+fn lookup_ids(conn: &Connection, batch: &AppendBatch) -> Result<Vec<Option<ExistingEvent>>> {
+    let mut lookup = conn
+        .prepare_cached("SELECT stream_id, version, position FROM events WHERE id = ?1")
+        .map_err(sqlite_error)?;
+    batch
+        .events
+        .iter()
+        .map(|event| {
+            let found = lookup
+                .query_row([&event.id], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, i64>(2)?,
+                    ))
+                })
+                .optional()
+                .map_err(sqlite_error)?;
+            found
+                .map(|(stream_id, version, position)| {
+                    Ok(ExistingEvent {
+                        stream_id,
+                        version: to_u64(version, "version")?,
+                        position: to_u64(position, "position")?,
+                    })
+                })
+                .transpose()
+        })
+        .collect()
 }
 
 /// Why [`insert_events`] wrote nothing (its inserts are undone with the transaction).
