@@ -112,7 +112,8 @@ impl Inner {
 
     /// The index of the first event with a position above `position`.
     fn after(&self, position: u64) -> usize {
-        self.events.partition_point(|event| event.position <= position)
+        self.events
+            .partition_point(|event| event.position <= position)
     }
 }
 
@@ -241,7 +242,13 @@ impl SyncStorage for MemoryStorage {
                 "batch id {batch_id} is already in the outbox"
             )));
         }
-        match decide_enqueue(&batch, mirror_version, &stream_outbox, &batch_id, &in_mirror)? {
+        match decide_enqueue(
+            &batch,
+            mirror_version,
+            &stream_outbox,
+            &batch_id,
+            &in_mirror,
+        )? {
             EnqueueDecision::AlreadyDone(result) => Ok(result),
             EnqueueDecision::Write(result) => {
                 inner.outbox.push(OutboxEntry {
@@ -258,9 +265,11 @@ impl SyncStorage for MemoryStorage {
         let mut inner = self.lock();
         let head = if change.reset_mirror { 0 } else { inner.head() };
         change.check_events(head)?;
-        if let Some(event) = change.events.iter().find(|event| {
-            !change.reset_mirror && inner.ids.contains_key(&event.id)
-        }) {
+        if let Some(event) = change
+            .events
+            .iter()
+            .find(|event| !change.reset_mirror && inner.ids.contains_key(&event.id))
+        {
             return Err(Error::DuplicateEventId {
                 id: event.id.clone(),
             });

@@ -36,12 +36,12 @@ pub use append_decision::{decide_append, AppendDecision, ExistingEvent};
 pub use indexeddb::IndexedDbStorage;
 pub use memory::MemoryStorage;
 pub use prepared::{AppendBatch, PreparedEvent};
+#[cfg(not(target_arch = "wasm32"))]
+pub use sqlite::{Durability, SqliteOptions, SqliteStorage};
 pub use sync::{
     decide_enqueue, pending_as_recorded, stream_entries, EnqueueDecision, LocalAppend, OutboxEntry,
     OutboxState, SyncChange, SyncSnapshot, SyncState, SyncStorage,
 };
-#[cfg(not(target_arch = "wasm32"))]
-pub use sqlite::{Durability, SqliteOptions, SqliteStorage};
 
 /// What a backend implements.
 ///
@@ -103,9 +103,7 @@ pub trait Storage: MaybeSend + MaybeSync + 'static {
     fn store_id(&self) -> impl Future<Output = Result<String>> + MaybeSend {
         async move {
             let everything = Filter::default();
-            let first = self
-                .read_all(0, Direction::Forward, 1, &everything)
-                .await?;
+            let first = self.read_all(0, Direction::Forward, 1, &everything).await?;
             Ok(first
                 .first()
                 .map_or_else(|| "empty".to_owned(), |event| format!("first-{}", event.id)))

@@ -99,7 +99,7 @@ pub enum OutboxState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalAppend {
     /// The stream's version after the append, counting pending events: pass it as
-    /// [`ExpectedVersion::Exact`] next time.
+    /// [`ExpectedVersion::Exact`](crate::ExpectedVersion::Exact) next time.
     pub next_expected_version: u64,
     /// The outbox batch holding the events (`None` when a retried append's events are already
     /// confirmed in the mirror).
@@ -280,4 +280,3 @@ pub fn stream_entries(outbox: &[OutboxEntry], stream: &str) -> Vec<OutboxEntry> 
         .cloned()
         .collect()
 }
-

@@ -363,7 +363,9 @@ fn pending_count(outbox: &[OutboxEntry]) -> usize {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl<S, T> SyncClient<S, T> {
@@ -467,18 +469,25 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
     ) -> Result<LocalAppend> {
         self.inner.store.ensure_open()?;
         let batch = prepare_batch(stream, expected, events)?;
-        let filter = &self.inner.options.filter;
-        if !(filter.stream_prefixes.is_empty() && filter.categories.is_empty())
-            && !filter.matches(stream, "")
-        {
+        // The filter has no event types (checked at open): it matches whole streams.
+        if !self.inner.options.filter.matches(stream, "") {
             return Err(Error::invalid_input(format!(
                 "stream `{stream}` is outside this store's sync filter"
             )));
         }
         let batch_id = uuid::Uuid::now_v7().to_string();
-        let result = self.inner.store.storage().enqueue(batch_id, batch).await?;
-        self.refresh_pending().await?;
-        self.inner.wake.notify(usize::MAX);
+        let added = batch.events.len();
+        let result = self
+            .inner
+            .store
+            .storage()
+            .enqueue(batch_id.clone(), batch)
+            .await?;
+        // A retry returns the earlier batch's id (or none): only a new batch adds pending events.
+        if result.batch_id.as_deref() == Some(batch_id.as_str()) {
+            self.update_status(|status| status.pending += added);
+            self.inner.wake.notify(usize::MAX);
+        }
         Ok(result)
     }
 
@@ -561,15 +570,6 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
         Ok(self.inner.store.storage().load_sync().await?.outbox)
     }
 
-    async fn refresh_pending(&self) -> Result<()> {
-        let snapshot = self.inner.store.storage().load_sync().await?;
-        let pending = pending_count(&snapshot.outbox);
-        if self.status().pending != pending {
-            self.update_status(|status| status.pending = pending);
-        }
-        Ok(())
-    }
-
     /// One sync round: push every pending batch (in pages of
     /// [`SyncOptions::push_batches`]), settle conflicts, pull until caught up. Rounds never
     /// overlap (a second caller waits for the first).
@@ -631,7 +631,15 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
         };
         loop {
             self.sync_once().await?;
-            if self.inner.store.storage().load_sync().await?.outbox.is_empty() {
+            if self
+                .inner
+                .store
+                .storage()
+                .load_sync()
+                .await?
+                .outbox
+                .is_empty()
+            {
                 break;
             }
         }
@@ -809,7 +817,10 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
             let request = PushRequest {
                 store_id: state.store_id.clone(),
                 client_id: state.client_id.clone(),
-                batches: page.iter().map(|entry| push_batch(entry)).collect::<Result<_>>()?,
+                batches: page
+                    .iter()
+                    .map(|entry| push_batch(entry))
+                    .collect::<Result<_>>()?,
             };
             let response = self.call_push(request).await?;
             if state.store_id.as_ref() != Some(&response.store_id) && state.store_id.is_some() {
@@ -820,7 +831,8 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
                 self.reset_mirror(&state, response.store_id).await?;
                 continue;
             }
-            self.record_results(&snapshot.outbox, state, response).await?;
+            self.record_results(&snapshot.outbox, state, response)
+                .await?;
         }
     }
 
@@ -845,7 +857,8 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
                 continue;
             };
             match result {
-                BatchResult::Appended { position, .. } | BatchResult::Duplicate { position, .. } => {
+                BatchResult::Appended { position, .. }
+                | BatchResult::Duplicate { position, .. } => {
                     change.confirm.push((entry.batch_id.clone(), position));
                 }
                 BatchResult::Rejected { code, message, .. } => {
@@ -864,7 +877,10 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
                 } => conflicts.push((
                     entry.batch.stream_id.clone(),
                     current_version,
-                    since.into_iter().map(RecordedEvent::from).collect::<Vec<_>>(),
+                    since
+                        .into_iter()
+                        .map(RecordedEvent::from)
+                        .collect::<Vec<_>>(),
                 )),
                 BatchResult::Skipped { .. } => {}
             }
@@ -943,7 +959,10 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
                 .ok_or_else(|| Error::storage("the sync state is missing"))?;
             let response = self.call_pull(self.pull_request(state.pulled)).await?;
             // Another store, or the same id gone back in time (a restored copy): rebuild.
-            let replaced = state.store_id.as_ref().is_some_and(|id| *id != response.store_id)
+            let replaced = state
+                .store_id
+                .as_ref()
+                .is_some_and(|id| *id != response.store_id)
                 || response.head < state.pulled;
             if replaced {
                 resets += 1;
@@ -962,12 +981,15 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
                 .collect();
             let caught_up = response.next >= response.head;
             let next = response.next.max(state.pulled);
-            let confirmed_done = snapshot.outbox.iter().filter_map(|entry| match entry.state {
-                OutboxState::Confirmed { position } if position <= next => {
-                    Some(entry.batch_id.clone())
-                }
-                _ => None,
-            });
+            let confirmed_done = snapshot
+                .outbox
+                .iter()
+                .filter_map(|entry| match entry.state {
+                    OutboxState::Confirmed { position } if position <= next => {
+                        Some(entry.batch_id.clone())
+                    }
+                    _ => None,
+                });
             let got_events = !events.is_empty();
             self.inner
                 .store

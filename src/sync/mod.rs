@@ -46,8 +46,7 @@ mod transport;
 
 pub use client::{
     ConflictContext, ConflictHandler, ReauthHandler, Resolution, StatusListener, SyncClient,
-    SyncClientBuilder, SyncConflict, SyncError, SyncOptions, SyncPhase, SyncRejection,
-    SyncStatus,
+    SyncClientBuilder, SyncConflict, SyncError, SyncOptions, SyncPhase, SyncRejection, SyncStatus,
 };
 pub use protocol::{
     BatchResult, PullRequest, PullResponse, PushBatch, PushRequest, PushResponse, PROTOCOL,

@@ -12,8 +12,12 @@ use crate::json::RecordedEventJson;
 use crate::platform::{now_millis, sleep};
 use crate::storage::Storage;
 use crate::store::EventStore;
-use crate::sync::protocol::{BatchResult, PullRequest, PullResponse, PushBatch, PushRequest, PushResponse};
-use crate::types::{validate_stream_id, Direction, ExpectedVersion, Filter, NewEvent, ReadStreamOptions};
+use crate::sync::protocol::{
+    BatchResult, PullRequest, PullResponse, PushBatch, PushRequest, PushResponse,
+};
+use crate::types::{
+    validate_stream_id, Direction, ExpectedVersion, Filter, NewEvent, ReadStreamOptions,
+};
 
 /// What a caller may do, by stream-id prefix (`None` = every stream): the rights of a token.
 ///
@@ -92,9 +96,9 @@ impl SyncAccess {
 }
 
 fn allowed(rights: &Option<Vec<String>>, stream: &str) -> bool {
-    rights
-        .as_ref()
-        .map_or(true, |prefixes| prefixes.iter().any(|p| stream.starts_with(p.as_str())))
+    rights.as_ref().map_or(true, |prefixes| {
+        prefixes.iter().any(|p| stream.starts_with(p.as_str()))
+    })
 }
 
 /// Limits of the sync endpoints.

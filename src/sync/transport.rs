@@ -154,7 +154,12 @@ impl<S: Storage> InProcessTransport<S> {
     pub fn with_options(self, options: SyncServerOptions) -> Self {
         let server = self.server();
         let tokens = self.inner.tokens.clone();
-        let token = self.inner.token.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let token = self
+            .inner
+            .token
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let transport = Self::build(server, tokens, options);
         transport.set_token(token);
         transport
@@ -214,7 +219,12 @@ impl<S: Storage> InProcessTransport<S> {
         let Some(tokens) = &self.inner.tokens else {
             return Ok(SyncAccess::full());
         };
-        let token = self.inner.token.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let token = self
+            .inner
+            .token
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         token
             .and_then(|token| tokens.get(&token).cloned())
             .ok_or_else(|| {

@@ -23,12 +23,12 @@ use crate::platform::sleep;
 use crate::storage::{OutboxState, SyncStorage};
 use crate::sync::{
     handle_pull, handle_push, BatchResult, ConflictContext, InProcessTransport, PullRequest,
-    PushBatch, PushRequest, Resolution, SyncAccess, SyncClient, SyncError, SyncOptions,
-    SyncPhase, SyncServerOptions, TransportErrorKind,
+    PushBatch, PushRequest, Resolution, SyncAccess, SyncClient, SyncError, SyncOptions, SyncPhase,
+    SyncServerOptions, TransportErrorKind,
 };
 use crate::{
-    ErrorKind, EventStore, ExpectedVersion, Filter, NewEvent, ProjectionOptions,
-    Projector, ReadAllOptions, ReadStreamOptions, RecordedEvent,
+    ErrorKind, EventStore, ExpectedVersion, Filter, NewEvent, ProjectionOptions, Projector,
+    ReadAllOptions, ReadStreamOptions, RecordedEvent,
 };
 
 /// Stamps one test per sync conformance function into the calling module (see the module docs).
@@ -81,7 +81,11 @@ fn with_id(event: NewEvent) -> NewEvent {
 }
 
 fn wire(events: Vec<NewEvent>) -> Vec<NewEventJson> {
-    events.into_iter().map(with_id).map(NewEventJson::from).collect()
+    events
+        .into_iter()
+        .map(with_id)
+        .map(NewEventJson::from)
+        .collect()
 }
 
 fn batch(stream: &str, expected: ExpectedVersion, events: Vec<NewEventJson>) -> PushBatch {
@@ -125,14 +129,22 @@ where
     let (server, _guard) = make().await;
     let options = SyncServerOptions::default();
     let full = SyncAccess::full();
-    let first = batch("a-1", ExpectedVersion::NoStream, wire(vec![ev("A", 1), ev("A", 2)]));
+    let first = batch(
+        "a-1",
+        ExpectedVersion::NoStream,
+        wire(vec![ev("A", 1), ev("A", 2)]),
+    );
     let response = handle_push(&server, &full, push(vec![first.clone()]), &options)
         .await
         .unwrap();
     assert_eq!(response.store_id, server.store_id().await.unwrap());
     assert!(matches!(
         response.results[..],
-        [BatchResult::Appended { position: 2, next_expected_version: 2, .. }]
+        [BatchResult::Appended {
+            position: 2,
+            next_expected_version: 2,
+            ..
+        }]
     ));
     // The same batch again (a retry after a lost response): a duplicate, nothing written.
     let again = handle_push(&server, &full, push(vec![first.clone()]), &options)
@@ -140,7 +152,11 @@ where
         .unwrap();
     assert!(matches!(
         again.results[..],
-        [BatchResult::Duplicate { position: 2, next_expected_version: 2, .. }]
+        [BatchResult::Duplicate {
+            position: 2,
+            next_expected_version: 2,
+            ..
+        }]
     ));
     assert_eq!(server.head().await.unwrap(), 2);
 
@@ -194,7 +210,10 @@ where
             batch_id: after_stale.batch_id.clone()
         }
     );
-    assert!(matches!(results[2], BatchResult::Appended { position: 3, .. }));
+    assert!(matches!(
+        results[2],
+        BatchResult::Appended { position: 3, .. }
+    ));
     assert!(matches!(&results[3], BatchResult::Rejected { code, .. } if code == "InvalidInput"));
     assert!(matches!(results[4], BatchResult::Skipped { .. }));
     assert!(
@@ -202,24 +221,40 @@ where
     );
     assert!(matches!(&results[6], BatchResult::Rejected { code, .. } if code == "InvalidInput"));
     assert!(matches!(&results[7], BatchResult::Rejected { code, .. } if code == "InvalidInput"));
-    assert_eq!(server.head().await.unwrap(), 3, "only the good batch was written");
+    assert_eq!(
+        server.head().await.unwrap(),
+        3,
+        "only the good batch was written"
+    );
 
     // Outside the token's rights: rejected as Forbidden.
     let limited = SyncAccess::prefixes(None, Some(vec!["a-".into()]));
     let response = handle_push(
         &server,
         &limited,
-        push(vec![batch("b-2", ExpectedVersion::Any, wire(vec![ev("B", 1)]))]),
+        push(vec![batch(
+            "b-2",
+            ExpectedVersion::Any,
+            wire(vec![ev("B", 1)]),
+        )]),
         &options,
     )
     .await
     .unwrap();
-    assert!(matches!(&response.results[0], BatchResult::Rejected { code, .. } if code == "Forbidden"));
+    assert!(
+        matches!(&response.results[0], BatchResult::Rejected { code, .. } if code == "Forbidden")
+    );
 
     // A push made against another store processes nothing.
-    let mut elsewhere = push(vec![batch("a-9", ExpectedVersion::Any, wire(vec![ev("A", 1)]))]);
+    let mut elsewhere = push(vec![batch(
+        "a-9",
+        ExpectedVersion::Any,
+        wire(vec![ev("A", 1)]),
+    )]);
     elsewhere.store_id = Some("another-store".into());
-    let response = handle_push(&server, &full, elsewhere, &options).await.unwrap();
+    let response = handle_push(&server, &full, elsewhere, &options)
+        .await
+        .unwrap();
     assert!(response.results.is_empty());
     assert_eq!(server.head().await.unwrap(), 3);
 
@@ -278,14 +313,18 @@ where
         stream_prefixes: vec!["a-".into()],
         ..PullRequest::default()
     };
-    let page = handle_pull(&server, &full, &request, &options).await.unwrap();
+    let page = handle_pull(&server, &full, &request, &options)
+        .await
+        .unwrap();
     let positions: Vec<u64> = page.events.iter().map(|e| e.position).collect();
     assert_eq!(positions, vec![5, 7, 9]);
     assert_eq!(page.next, 10, "nothing more matched up to the head");
 
     // A token that reads b- only: the same request yields nothing, a plain one only b-*.
     let b_only = SyncAccess::prefixes(Some(vec!["b-".into()]), None);
-    let page = handle_pull(&server, &b_only, &request, &options).await.unwrap();
+    let page = handle_pull(&server, &b_only, &request, &options)
+        .await
+        .unwrap();
     assert!(page.events.is_empty());
     assert_eq!(page.next, 10);
     let page = handle_pull(&server, &b_only, &PullRequest::default(), &options)
@@ -315,11 +354,15 @@ where
             .unwrap();
     assert_eq!(parsed, asked);
     assert_eq!(
-        PullRequest::from_query_pairs([("after", "x")]).unwrap_err().kind(),
+        PullRequest::from_query_pairs([("after", "x")])
+            .unwrap_err()
+            .kind(),
         ErrorKind::InvalidInput
     );
     assert_eq!(
-        PullRequest::from_query_pairs([("eventType", "A")]).unwrap_err().kind(),
+        PullRequest::from_query_pairs([("eventType", "A")])
+            .unwrap_err()
+            .kind(),
         ErrorKind::InvalidInput
     );
 
@@ -392,20 +435,31 @@ where
     });
 
     let appended = client
-        .append("todo-1", ExpectedVersion::NoStream, vec![ev("Added", 1), ev("Added", 2)])
+        .append(
+            "todo-1",
+            ExpectedVersion::NoStream,
+            vec![ev("Added", 1), ev("Added", 2)],
+        )
         .await
         .unwrap();
     assert_eq!(appended.next_expected_version, 2);
     assert_eq!(appended.position, None);
     assert!(appended.batch_id.is_some());
     assert_eq!(client.status().pending, 2);
-    assert_eq!(client.mirror().head().await.unwrap(), 0, "not in the mirror yet");
+    assert_eq!(
+        client.mirror().head().await.unwrap(),
+        0,
+        "not in the mirror yet"
+    );
     let with_pending = client
         .read_stream("todo-1", ReadStreamOptions::new(), true)
         .await
         .unwrap();
     assert_eq!(
-        with_pending.iter().map(|e| (e.version, e.position)).collect::<Vec<_>>(),
+        with_pending
+            .iter()
+            .map(|e| (e.version, e.position))
+            .collect::<Vec<_>>(),
         vec![(1, 0), (2, 0)]
     );
     let backward = client
@@ -447,7 +501,8 @@ where
 
 /// Local appends are checked against confirmed + pending; retries are idempotent; bad input is
 /// refused with nothing written.
-pub async fn sync_local_append_checks_confirmed_plus_pending<S, G, M, MF>(make: M) where
+pub async fn sync_local_append_checks_confirmed_plus_pending<S, G, M, MF>(make: M)
+where
     S: SyncStorage,
     M: Fn() -> MF,
     MF: Future<Output = (EventStore<S>, G)>,
@@ -464,7 +519,11 @@ pub async fn sync_local_append_checks_confirmed_plus_pending<S, G, M, MF>(make: 
 
     let kind = |r: crate::Result<crate::storage::LocalAppend>| r.unwrap_err().kind();
     assert_eq!(
-        kind(client.append("acc-1", ExpectedVersion::NoStream, vec![ev("X", 1)]).await),
+        kind(
+            client
+                .append("acc-1", ExpectedVersion::NoStream, vec![ev("X", 1)])
+                .await
+        ),
         ErrorKind::WrongExpectedVersion
     );
     let first = with_id(ev("Deposited", 1));
@@ -475,7 +534,11 @@ pub async fn sync_local_append_checks_confirmed_plus_pending<S, G, M, MF>(make: 
     assert_eq!(r.next_expected_version, 2);
     // Against confirmed only (1) is now stale: the pending event counts.
     assert_eq!(
-        kind(client.append("acc-1", ExpectedVersion::Exact(1), vec![ev("X", 1)]).await),
+        kind(
+            client
+                .append("acc-1", ExpectedVersion::Exact(1), vec![ev("X", 1)])
+                .await
+        ),
         ErrorKind::WrongExpectedVersion
     );
     // The same append again (a retry): the same result, nothing added.
@@ -486,7 +549,15 @@ pub async fn sync_local_append_checks_confirmed_plus_pending<S, G, M, MF>(make: 
     assert_eq!(retry, r);
     // Its id reused in another batch: a duplicate.
     assert_eq!(
-        kind(client.append("acc-1", ExpectedVersion::Any, vec![first.clone()]).await),
+        kind(
+            client
+                .append(
+                    "acc-1",
+                    ExpectedVersion::Any,
+                    vec![ev("X", 1), first.clone()]
+                )
+                .await
+        ),
         ErrorKind::DuplicateEventId
     );
     let r = client
@@ -495,10 +566,18 @@ pub async fn sync_local_append_checks_confirmed_plus_pending<S, G, M, MF>(make: 
         .unwrap();
     assert_eq!(r.next_expected_version, 3);
     for bad in [
-        client.append("", ExpectedVersion::Any, vec![ev("X", 1)]).await,
-        client.append("acc-2", ExpectedVersion::Any, Vec::new()).await,
         client
-            .append("acc-2", ExpectedVersion::Any, vec![NewEvent::new("", json!(1))])
+            .append("", ExpectedVersion::Any, vec![ev("X", 1)])
+            .await,
+        client
+            .append("acc-2", ExpectedVersion::Any, Vec::new())
+            .await,
+        client
+            .append(
+                "acc-2",
+                ExpectedVersion::Any,
+                vec![NewEvent::new("", json!(1))],
+            )
             .await,
     ] {
         assert_eq!(kind(bad), ErrorKind::InvalidInput);
@@ -525,7 +604,11 @@ pub async fn sync_local_append_checks_confirmed_plus_pending<S, G, M, MF>(make: 
         .await
         .unwrap();
     assert_eq!(
-        kind(filtered.append("todo-1", ExpectedVersion::Any, vec![ev("X", 1)]).await),
+        kind(
+            filtered
+                .append("todo-1", ExpectedVersion::Any, vec![ev("X", 1)])
+                .await
+        ),
         ErrorKind::InvalidInput
     );
     let (typed, _g4) = make().await;
@@ -537,7 +620,8 @@ pub async fn sync_local_append_checks_confirmed_plus_pending<S, G, M, MF>(make: 
 }
 
 /// A push whose response is lost is retried: the server says duplicate, nothing is doubled.
-pub async fn sync_retry_after_a_lost_response_is_a_duplicate<S, G, M, MF>(make: M) where
+pub async fn sync_retry_after_a_lost_response_is_a_duplicate<S, G, M, MF>(make: M)
+where
     S: SyncStorage,
     M: Fn() -> MF,
     MF: Future<Output = (EventStore<S>, G)>,
@@ -547,7 +631,11 @@ pub async fn sync_retry_after_a_lost_response_is_a_duplicate<S, G, M, MF>(make: 
     let transport = InProcessTransport::new(server.clone());
     let client = client(local, &transport).await;
     client
-        .append("a-1", ExpectedVersion::NoStream, vec![ev("A", 1), ev("A", 2)])
+        .append(
+            "a-1",
+            ExpectedVersion::NoStream,
+            vec![ev("A", 1), ev("A", 2)],
+        )
         .await
         .unwrap();
     transport.lose_responses(1);
@@ -556,7 +644,11 @@ pub async fn sync_retry_after_a_lost_response_is_a_duplicate<S, G, M, MF>(make: 
     assert_eq!(client.status().phase, SyncPhase::Offline);
     assert!(client.status().last_error.is_some());
     assert_eq!(server.head().await.unwrap(), 2, "the server has the batch");
-    assert_eq!(client.status().pending, 2, "the client does not know it yet");
+    assert_eq!(
+        client.status().pending,
+        2,
+        "the client does not know it yet"
+    );
 
     // The retry: the server reports a duplicate (checked on the wire below), the events once.
     let outbox = client.pending().await.unwrap();
@@ -589,7 +681,10 @@ pub async fn sync_retry_after_a_lost_response_is_a_duplicate<S, G, M, MF>(make: 
     )
     .await
     .unwrap();
-    assert!(matches!(retried.results[0], BatchResult::Duplicate { position: 2, .. }));
+    assert!(matches!(
+        retried.results[0],
+        BatchResult::Duplicate { position: 2, .. }
+    ));
     within(client.flush()).await.unwrap();
     assert_eq!(server.head().await.unwrap(), 2);
     let mirrored = all(client.mirror(), Filter::default()).await;
@@ -636,7 +731,11 @@ where
     let conflict = &conflicts[0];
     assert_eq!(conflict.stream, "card-1");
     assert_eq!(conflict.current_version, 1);
-    let dropped: Vec<&str> = conflict.dropped.iter().map(|e| e.event_type.as_str()).collect();
+    let dropped: Vec<&str> = conflict
+        .dropped
+        .iter()
+        .map(|e| e.event_type.as_str())
+        .collect();
     assert_eq!(dropped, vec!["Mine", "Mine"]);
     assert!(conflict.dropped.iter().all(|e| e.position == 0));
     assert_eq!(conflict.theirs.len(), 1);
@@ -655,7 +754,8 @@ where
 
 /// A callback's resolution (new events against the new version) lands; the callback sees both
 /// sides.
-pub async fn sync_conflict_resolution_lands_against_the_new_version<S, G, M, MF>(make: M) where
+pub async fn sync_conflict_resolution_lands_against_the_new_version<S, G, M, MF>(make: M)
+where
     S: SyncStorage,
     M: Fn() -> MF,
     MF: Future<Output = (EventStore<S>, G)>,
@@ -688,7 +788,11 @@ pub async fn sync_conflict_resolution_lands_against_the_new_version<S, G, M, MF>
         .await
         .unwrap();
     server
-        .append("card-1", ExpectedVersion::Exact(1), vec![ev("TheirRename", 1)])
+        .append(
+            "card-1",
+            ExpectedVersion::Exact(1),
+            vec![ev("TheirRename", 1)],
+        )
         .await
         .unwrap();
 
@@ -697,9 +801,17 @@ pub async fn sync_conflict_resolution_lands_against_the_new_version<S, G, M, MF>
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].stream, "card-1");
     assert_eq!(seen[0].current_version, 2);
-    let pending: Vec<&str> = seen[0].pending.iter().map(|e| e.event_type.as_str()).collect();
+    let pending: Vec<&str> = seen[0]
+        .pending
+        .iter()
+        .map(|e| e.event_type.as_str())
+        .collect();
     assert_eq!(pending, vec!["Renamed", "Moved"]);
-    let theirs: Vec<&str> = seen[0].theirs.iter().map(|e| e.event_type.as_str()).collect();
+    let theirs: Vec<&str> = seen[0]
+        .theirs
+        .iter()
+        .map(|e| e.event_type.as_str())
+        .collect();
     assert_eq!(theirs, vec!["TheirRename"]);
     let on_server: Vec<(u64, String)> = server
         .read_stream("card-1", ReadStreamOptions::new())
@@ -716,7 +828,10 @@ pub async fn sync_conflict_resolution_lands_against_the_new_version<S, G, M, MF>
             (3, "Merged".to_owned())
         ]
     );
-    assert!(client.status().conflicts.is_empty(), "resolved, not dropped");
+    assert!(
+        client.status().conflicts.is_empty(),
+        "resolved, not dropped"
+    );
     assert_eq!(
         all(client.mirror(), Filter::default()).await,
         all(&server, Filter::default()).await
@@ -725,7 +840,8 @@ pub async fn sync_conflict_resolution_lands_against_the_new_version<S, G, M, MF>
 
 /// A filtered mirror keeps the server's positions (gaps included), and a projection over it
 /// computes what the same projection computes on the server.
-pub async fn sync_mirror_positions_and_projection_equal_the_servers<S, G, M, MF>(make: M) where
+pub async fn sync_mirror_positions_and_projection_equal_the_servers<S, G, M, MF>(make: M)
+where
     S: SyncStorage,
     M: Fn() -> MF,
     MF: Future<Output = (EventStore<S>, G)>,
@@ -755,14 +871,26 @@ pub async fn sync_mirror_positions_and_projection_equal_the_servers<S, G, M, MF>
         .await
         .unwrap();
     client
-        .append("acc-9", ExpectedVersion::NoStream, vec![ev("Deposited", 100)])
+        .append(
+            "acc-9",
+            ExpectedVersion::NoStream,
+            vec![ev("Deposited", 100)],
+        )
         .await
         .unwrap();
     within(client.flush()).await.unwrap();
     let mirrored = all(client.mirror(), Filter::default()).await;
     assert_eq!(mirrored, all(&server, filter.clone()).await);
-    assert!(mirrored.windows(2).any(|w| w[1].position > w[0].position + 1), "gaps kept");
-    assert_eq!(client.mirror().head().await.unwrap(), server.head().await.unwrap());
+    assert!(
+        mirrored
+            .windows(2)
+            .any(|w| w[1].position > w[0].position + 1),
+        "gaps kept"
+    );
+    assert_eq!(
+        client.mirror().head().await.unwrap(),
+        server.head().await.unwrap()
+    );
     // Reads by position on the mirror behave like the server's.
     let after = mirrored[3].position;
     let page = client
@@ -829,7 +957,8 @@ async fn project<S: crate::Storage>(
 
 /// A server store replaced by another (new store id): the client rebuilds its mirror from the
 /// new store and keeps its outbox, which then goes to the new store.
-pub async fn sync_store_id_change_rebuilds_the_mirror_and_keeps_the_outbox<S, G, M, MF>(make: M) where
+pub async fn sync_store_id_change_rebuilds_the_mirror_and_keeps_the_outbox<S, G, M, MF>(make: M)
+where
     S: SyncStorage,
     M: Fn() -> MF,
     MF: Future<Output = (EventStore<S>, G)>,
@@ -850,7 +979,11 @@ pub async fn sync_store_id_change_rebuilds_the_mirror_and_keeps_the_outbox<S, G,
 
     let (replacement, _g3) = make().await;
     replacement
-        .append("new-1", ExpectedVersion::Any, vec![ev("New", 1), ev("New", 2)])
+        .append(
+            "new-1",
+            ExpectedVersion::Any,
+            vec![ev("New", 1), ev("New", 2)],
+        )
         .await
         .unwrap();
     let new_id = replacement.store_id().await.unwrap();
@@ -875,7 +1008,8 @@ pub async fn sync_store_id_change_rebuilds_the_mirror_and_keeps_the_outbox<S, G,
 
 /// Many events appended offline are each confirmed exactly once, in order per stream, through
 /// pushes and pulls no larger than the server allows.
-pub async fn sync_offline_burst_is_confirmed_once_in_order_with_bounded_pages<S, G, M, MF>(make: M) where
+pub async fn sync_offline_burst_is_confirmed_once_in_order_with_bounded_pages<S, G, M, MF>(make: M)
+where
     S: SyncStorage,
     M: Fn() -> MF,
     MF: Future<Output = (EventStore<S>, G)>,
@@ -929,7 +1063,10 @@ pub async fn sync_offline_burst_is_confirmed_once_in_order_with_bounded_pages<S,
             .read_stream(&format!("s-{stream}"), ReadStreamOptions::new())
             .await
             .unwrap();
-        let ns: Vec<u64> = events.iter().map(|e| e.data["n"].as_u64().unwrap()).collect();
+        let ns: Vec<u64> = events
+            .iter()
+            .map(|e| e.data["n"].as_u64().unwrap())
+            .collect();
         assert_eq!(ns, (0..PER_STREAM).collect::<Vec<_>>(), "in order");
     }
     assert_eq!(all(client.mirror(), Filter::default()).await, on_server);
@@ -938,7 +1075,8 @@ pub async fn sync_offline_burst_is_confirmed_once_in_order_with_bounded_pages<S,
 
 /// A token limited to a prefix pulls only its streams; a push outside it is rejected, reported
 /// and leaves the outbox.
-pub async fn sync_prefix_token_filters_pull_and_rejects_push_outside<S, G, M, MF>(make: M) where
+pub async fn sync_prefix_token_filters_pull_and_rejects_push_outside<S, G, M, MF>(make: M)
+where
     S: SyncStorage,
     M: Fn() -> MF,
     MF: Future<Output = (EventStore<S>, G)>,
@@ -986,7 +1124,8 @@ pub async fn sync_prefix_token_filters_pull_and_rejects_push_outside<S, G, M, MF
 
 /// A 401 fails the round and keeps the outbox; with a reauth hook the client gets a new token
 /// and goes on.
-pub async fn sync_unauthorized_reauths_without_losing_the_outbox<S, G, M, MF>(make: M) where
+pub async fn sync_unauthorized_reauths_without_losing_the_outbox<S, G, M, MF>(make: M)
+where
     S: SyncStorage,
     M: Fn() -> MF,
     MF: Future<Output = (EventStore<S>, G)>,
@@ -1026,8 +1165,11 @@ pub async fn sync_unauthorized_reauths_without_losing_the_outbox<S, G, M, MF>(ma
 }
 
 /// The outbox and the sync state survive a restart (a reopened store, a page reload).
-pub async fn sync_outbox_survives_a_reopen<S, G, M, MF, R, RF>(make: M, local: EventStore<S>, reopen: R)
-where
+pub async fn sync_outbox_survives_a_reopen<S, G, M, MF, R, RF>(
+    make: M,
+    local: EventStore<S>,
+    reopen: R,
+) where
     S: SyncStorage,
     M: Fn() -> MF,
     MF: Future<Output = (EventStore<S>, G)>,

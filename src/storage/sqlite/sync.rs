@@ -116,7 +116,13 @@ impl SyncStorage for SqliteStorage {
             let mirror_version = stream_version(&tx, &batch.stream_id)?;
             let in_mirror = lookup_ids(&tx, &batch)?;
             let stream_outbox = read_outbox(&tx, Some(&batch.stream_id))?;
-            match decide_enqueue(&batch, mirror_version, &stream_outbox, &batch_id, &in_mirror)? {
+            match decide_enqueue(
+                &batch,
+                mirror_version,
+                &stream_outbox,
+                &batch_id,
+                &in_mirror,
+            )? {
                 EnqueueDecision::AlreadyDone(result) => Ok(result),
                 EnqueueDecision::Write(result) => {
                     insert_outbox(
@@ -223,4 +229,3 @@ impl SyncStorage for SqliteStorage {
         })
     }
 }
-
