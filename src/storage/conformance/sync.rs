@@ -4,7 +4,7 @@
 //! test.
 //!
 //! Stamped into a backend's tests with [`sync_conformance_tests!`](crate::sync_conformance_tests):
-//! ```ignore
+//! ```text
 //! evstore::sync_conformance_tests!(#[tokio::test]; make_store, reopen_store);
 //! ```
 //! `make_store` returns a fresh, empty `(EventStore<S>, guard)` on every call; `reopen_store`
