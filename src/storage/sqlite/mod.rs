@@ -12,10 +12,10 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use crate::error::{Error, Result};
 use crate::storage::{
-    decide_append, parse_stored_json, AppendBatch, AppendDecision, Checkpoint, ExistingEvent,
-    SkippedEvent, Storage,
+    decide_append, parse_stored_json, AppendBatch, AppendDecision, AppendNotifier, Checkpoint,
+    ExistingEvent, SkippedEvent, Storage,
 };
-use crate::types::{AppendResult, Direction, Filter, RecordedEvent};
+use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
 
 mod errors;
 mod schema;
@@ -105,6 +105,9 @@ impl SqliteOptions {
 ///   `UNIQUE (stream_id, version)` and `UNIQUE (id)` back the checks up.
 /// - **Head** is cached together with the connection's `PRAGMA data_version`, which changes only
 ///   when another connection commits; polling subscriptions therefore cost one tiny pragma.
+/// - **Wake-ups**: every handle opened on one file in this process (found by its canonical path)
+///   shares one [`AppendNotifier`], so an append through any of them wakes the subscriptions of
+///   stores over all of them at once; other processes are noticed by the poll.
 /// - **Schema**: versioned by `PRAGMA user_version` with numbered migrations and marked with an
 ///   `application_id`. A file written by a newer evstore is [`Error::IncompatibleSchema`]; a file
 ///   that is not an evstore database is an [`Error::Storage`] and is left untouched.
@@ -125,6 +128,7 @@ pub struct SqliteStorage {
     state: Mutex<Option<Handle>>,
     path: Option<PathBuf>,
     options: SqliteOptions,
+    notifier: AppendNotifier,
 }
 
 /// The open connection and what this handle knows about the head.
@@ -166,7 +170,17 @@ impl SqliteStorage {
     pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self> {
         let path = path.as_ref();
         let conn = open_connection(Location::File(path), &options)?;
-        Ok(Self::from_connection(conn, Some(path.to_owned()), options))
+        // The file exists now. Two spellings of one file must find one notifier.
+        let canonical = std::fs::canonicalize(path)
+            .or_else(|_| std::path::absolute(path))
+            .unwrap_or_else(|_| path.to_owned());
+        let notifier = AppendNotifier::shared(&format!("sqlite:{}", canonical.display()));
+        Ok(Self::from_connection(
+            conn,
+            Some(path.to_owned()),
+            options,
+            notifier,
+        ))
     }
 
     /// A private, empty store in memory, gone when dropped (useful in tests; for ephemeral use
@@ -174,14 +188,25 @@ impl SqliteStorage {
     pub fn open_in_memory() -> Result<Self> {
         let options = SqliteOptions::default();
         let conn = open_connection(Location::Memory, &options)?;
-        Ok(Self::from_connection(conn, None, options))
+        Ok(Self::from_connection(
+            conn,
+            None,
+            options,
+            AppendNotifier::new(),
+        ))
     }
 
-    fn from_connection(conn: Connection, path: Option<PathBuf>, options: SqliteOptions) -> Self {
+    fn from_connection(
+        conn: Connection,
+        path: Option<PathBuf>,
+        options: SqliteOptions,
+        notifier: AppendNotifier,
+    ) -> Self {
         SqliteStorage {
             state: Mutex::new(Some(Handle { conn, head: None })),
             path,
             options,
+            notifier,
         }
     }
 
@@ -297,6 +322,53 @@ impl Storage for SqliteStorage {
         })
     }
 
+    async fn list_streams(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StreamInfo>> {
+        // A skip scan of the `(stream_id, version)` index: each step jumps to the next stream id
+        // (one index seek), then each listed stream's last event is one more seek. A page costs
+        // about `limit` seeks, however long the streams.
+        let (first, bound) = match after {
+            Some(after) if after >= prefix => (">", after),
+            _ => (">=", prefix),
+        };
+        let sql = format!(
+            "WITH RECURSIVE listed(stream_id) AS ( \
+                 SELECT (SELECT min(stream_id) FROM events WHERE stream_id {first} ?1) \
+                 UNION ALL \
+                 SELECT (SELECT min(stream_id) FROM events WHERE stream_id > listed.stream_id) \
+                 FROM listed \
+                 WHERE substr(listed.stream_id, 1, length(?2)) = ?2 \
+                 LIMIT ?3) \
+             SELECT events.stream_id, events.version, events.position \
+             FROM listed JOIN events ON events.position = ( \
+                 SELECT position FROM events AS last WHERE last.stream_id = listed.stream_id \
+                 ORDER BY last.version DESC LIMIT 1) \
+             WHERE substr(listed.stream_id, 1, length(?2)) = ?2 \
+             ORDER BY events.stream_id"
+        );
+        self.with_handle(|handle| {
+            let mut statement = handle.conn.prepare_cached(&sql).map_err(sqlite_error)?;
+            let rows = statement
+                .query_map(params![bound, prefix, clamp_limit(limit)], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?))
+                })
+                .map_err(sqlite_error)?;
+            rows.map(|row| {
+                let (stream_id, version, position) = row.map_err(sqlite_error)?;
+                Ok(StreamInfo {
+                    stream_id,
+                    version: to_u64(version, "version")?,
+                    position: to_u64(position, "position")?,
+                })
+            })
+            .collect()
+        })
+    }
+
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
         self.with_handle(|handle| {
             let found: Option<(i64, String)> = handle
@@ -340,6 +412,10 @@ impl Storage for SqliteStorage {
                 .map_err(sqlite_error)?;
             Ok(())
         })
+    }
+
+    fn notifier(&self) -> AppendNotifier {
+        self.notifier.clone()
     }
 
     fn close(&self) {
