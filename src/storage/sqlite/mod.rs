@@ -19,9 +19,11 @@ use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
 
 mod errors;
 mod schema;
+mod wal;
 
 use errors::{sqlite_error, unique_conflict, with_context, Conflict};
 use schema::{open_connection, Location};
+use wal::WalBound;
 
 /// How hard SQLite works to keep committed appends across failures: the `PRAGMA synchronous`
 /// setting of the connection. The database always runs in WAL mode.
@@ -108,6 +110,15 @@ impl SqliteOptions {
 /// - **Wake-ups**: every handle opened on one file in this process (found by its canonical path)
 ///   shares one [`AppendNotifier`], so an append through any of them wakes the subscriptions of
 ///   stores over all of them at once; other processes are noticed by the poll.
+/// - **Disk use**: the database file, plus while any handle is open a write-ahead log
+///   `<file>-wal` and a small `<file>-shm`. The WAL normally stays around 4 MB (SQLite
+///   checkpoints it into the database every 1000 pages) and is deleted when the last connection
+///   closes. When readers in other processes hold checkpoints back it can grow further, but an
+///   append that finds it past [`WAL_SIZE_LIMIT`](Self::WAL_SIZE_LIMIT) (16 MiB) forces a full
+///   checkpoint that empties it (waiting at most 50 ms for those readers, retried a second later
+///   if they still hold on), and whenever it restarts it is truncated to at most that limit. So
+///   expect the file plus up to about 16 MiB, a little more for the writes made while a
+///   checkpoint is held back.
 /// - **Schema**: versioned by `PRAGMA user_version` with numbered migrations and marked with an
 ///   `application_id`. A file written by a newer evstore is [`Error::IncompatibleSchema`]; a file
 ///   that is not an evstore database is an [`Error::Storage`] and is left untouched.
@@ -131,10 +142,12 @@ pub struct SqliteStorage {
     notifier: AppendNotifier,
 }
 
-/// The open connection and what this handle knows about the head.
+/// The open connection and what this handle knows about the head and the WAL.
 struct Handle {
     conn: Connection,
     head: Option<HeadCache>,
+    /// `None` in memory.
+    wal: Option<WalBound>,
 }
 
 /// The head as of a `PRAGMA data_version`: valid while no other connection committed.
@@ -156,6 +169,10 @@ impl std::fmt::Debug for SqliteStorage {
 impl SqliteStorage {
     /// The newest schema version (`PRAGMA user_version`) this build reads and writes.
     pub const SCHEMA_VERSION: u64 = schema::SCHEMA_VERSION;
+
+    /// The bound on the write-ahead log file (`<file>-wal`), in bytes: 16 MiB. See
+    /// "Disk use" above.
+    pub const WAL_SIZE_LIMIT: u64 = wal::WAL_SIZE_LIMIT;
 
     /// Opens (or creates) the store at `path` with default [`SqliteOptions`].
     ///
@@ -203,7 +220,11 @@ impl SqliteStorage {
         notifier: AppendNotifier,
     ) -> Self {
         SqliteStorage {
-            state: Mutex::new(Some(Handle { conn, head: None })),
+            state: Mutex::new(Some(Handle {
+                conn,
+                head: None,
+                wal: path.as_deref().map(WalBound::new),
+            })),
             path,
             options,
             notifier,
@@ -244,6 +265,9 @@ impl Storage for SqliteStorage {
             if let Some(cache) = &mut handle.head {
                 // Our own commits do not change our data_version; keep the cache current.
                 cache.head = cache.head.max(result.position);
+            }
+            if let Some(wal) = &mut handle.wal {
+                wal.after_append(&handle.conn, self.options.busy_timeout);
             }
             Ok(result)
         })
