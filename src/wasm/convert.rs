@@ -10,8 +10,8 @@ use crate::error::{Error, Result};
 use crate::projector::{FailurePolicy, ProjectionOptions, RetryPolicy};
 use crate::subscription::SubscribeOptions;
 use crate::types::{
-    AppendResult, Direction, ExpectedVersion, Filter, ListStreamsOptions, NewEvent,
-    ReadAllOptions, ReadStreamOptions, RecordedEvent, StartFrom, StreamInfo,
+    AppendResult, Direction, ExpectedVersion, Filter, ListStreamsOptions, NewEvent, ReadAllOptions,
+    ReadStreamOptions, RecordedEvent, StartFrom, StreamInfo,
 };
 
 #[wasm_bindgen(inline_js = r#"
