@@ -171,56 +171,56 @@ impl Elements {
     }
 }
 
-impl ser::SerializeSeq for Elements {
-    type Ok = ();
-    type Error = CodecError;
+/// The `Serialize*` traits of sequences and tuples: each element is checked in turn.
+macro_rules! check_elements {
+    ($($trait:ident :: $method:ident;)*) => {
+        $(impl ser::$trait for Elements {
+            type Ok = ();
+            type Error = CodecError;
 
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CodecError> {
-        self.element(value)
-    }
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CodecError> {
+                self.element(value)
+            }
 
-    fn end(self) -> Result<(), CodecError> {
-        Ok(())
-    }
+            fn end(self) -> Result<(), CodecError> {
+                Ok(())
+            }
+        })*
+    };
 }
 
-impl ser::SerializeTuple for Elements {
-    type Ok = ();
-    type Error = CodecError;
-
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CodecError> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), CodecError> {
-        Ok(())
-    }
+check_elements! {
+    SerializeSeq::serialize_element;
+    SerializeTuple::serialize_element;
+    SerializeTupleStruct::serialize_field;
+    SerializeTupleVariant::serialize_field;
 }
 
-impl ser::SerializeTupleStruct for Elements {
-    type Ok = ();
-    type Error = CodecError;
+/// The `Serialize*` traits of structs: each field is checked in turn.
+macro_rules! check_fields {
+    ($($trait:ident;)*) => {
+        $(impl ser::$trait for Elements {
+            type Ok = ();
+            type Error = CodecError;
 
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CodecError> {
-        self.element(value)
-    }
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), CodecError> {
+                value.serialize(FiniteCheck).map_err(|e| e.in_field(key))
+            }
 
-    fn end(self) -> Result<(), CodecError> {
-        Ok(())
-    }
+            fn end(self) -> Result<(), CodecError> {
+                Ok(())
+            }
+        })*
+    };
 }
 
-impl ser::SerializeTupleVariant for Elements {
-    type Ok = ();
-    type Error = CodecError;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CodecError> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), CodecError> {
-        Ok(())
-    }
+check_fields! {
+    SerializeStruct;
+    SerializeStructVariant;
 }
 
 impl ser::SerializeMap for Elements {
@@ -235,40 +235,6 @@ impl ser::SerializeMap for Elements {
         value
             .serialize(FiniteCheck)
             .map_err(|e| e.in_field("<map value>"))
-    }
-
-    fn end(self) -> Result<(), CodecError> {
-        Ok(())
-    }
-}
-
-impl ser::SerializeStruct for Elements {
-    type Ok = ();
-    type Error = CodecError;
-
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), CodecError> {
-        value.serialize(FiniteCheck).map_err(|e| e.in_field(key))
-    }
-
-    fn end(self) -> Result<(), CodecError> {
-        Ok(())
-    }
-}
-
-impl ser::SerializeStructVariant for Elements {
-    type Ok = ();
-    type Error = CodecError;
-
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), CodecError> {
-        value.serialize(FiniteCheck).map_err(|e| e.in_field(key))
     }
 
     fn end(self) -> Result<(), CodecError> {

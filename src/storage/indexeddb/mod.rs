@@ -357,7 +357,9 @@ impl Storage for IndexedDbStorage {
             if !stream_id.starts_with(prefix) {
                 break;
             }
-            let (version, position) = last_of_stream(&by_stream, &stream_id).await?;
+            let (version, position) = last_of_stream(&by_stream, &stream_id)
+                .await?
+                .ok_or_else(|| corrupt("a listed stream has no last event"))?;
             cursor
                 .continue_with_key(&records::pair_key(&stream_id, f64::INFINITY))
                 .map_err(|e| js_error(context, &e))?;
@@ -491,29 +493,10 @@ async fn read_append_state(
     Ok((current?, existing?))
 }
 
-/// The stream's current version (0 when it has no events): the last key of its range of the
-/// `stream_version` index.
+/// The stream's current version (0 when it has no events).
 async fn read_stream_version(events: &ObjectStore, stream_id: &str) -> Result<u64> {
-    let context = "reading a stream's version";
-    let versions = key_range(
-        &records::pair_key(stream_id, 0.0),
-        &records::pair_key(stream_id, f64::INFINITY),
-        false,
-        false,
-    )?;
-    let last = index(events, BY_STREAM_VERSION)?
-        .open_key_cursor(Some(versions.into()), Some(CursorDirection::Prev))
-        .map_err(|e| idb_error(context, e))
-        .map(Request::new)?
-        .await
-        .map_err(|failure| failure.into_error(context))?;
-    match cursor_of::<IdbCursor>(last, context)? {
-        None => Ok(0),
-        Some(cursor) => {
-            let key = cursor.key().map_err(|e| js_error(context, &e))?;
-            version_of_key(&key)
-        }
-    }
+    let last = last_of_stream(&index(events, BY_STREAM_VERSION)?, stream_id).await?;
+    Ok(last.map_or(0, |(version, _)| version))
 }
 
 /// Where each of `ids` is already stored (`None` when it is new). All requests go out at once.
@@ -538,9 +521,9 @@ async fn look_up_ids(events: &ObjectStore, ids: &[JsValue]) -> Result<Vec<Option
         .collect()
 }
 
-/// The version and position of the last event of `stream_id` (which has events): the last key of
-/// its range of the `stream_version` index, and that key's primary key.
-async fn last_of_stream(by_stream: &idb::Index, stream_id: &str) -> Result<(u64, u64)> {
+/// The version and position of the last event of `stream_id` (`None` when it has no events):
+/// the last key of its range of the `stream_version` index, and that key's primary key.
+async fn last_of_stream(by_stream: &idb::Index, stream_id: &str) -> Result<Option<(u64, u64)>> {
     let context = "reading a stream's last event";
     let versions = key_range(
         &records::pair_key(stream_id, 0.0),
@@ -554,14 +537,15 @@ async fn last_of_stream(by_stream: &idb::Index, stream_id: &str) -> Result<(u64,
         .map(Request::new)?
         .await
         .map_err(|failure| failure.into_error(context))?;
-    let cursor = cursor_of::<IdbCursor>(last, context)?
-        .ok_or_else(|| corrupt("a listed stream has no last event"))?;
+    let Some(cursor) = cursor_of::<IdbCursor>(last, context)? else {
+        return Ok(None);
+    };
     let key = cursor.key().map_err(|e| js_error(context, &e))?;
     let position = cursor.primary_key().map_err(|e| js_error(context, &e))?;
-    Ok((
+    Ok(Some((
         version_of_key(&key)?,
         records::as_u64(&position).ok_or_else(|| corrupt("an event key is not a position"))?,
-    ))
+    )))
 }
 
 /// The stream id in a `stream_version` index key `[streamId, version]`.
