@@ -565,8 +565,9 @@ impl<S: Storage> Runner<S> {
             let flush_now = match wake {
                 Wake::Stop => continue,
                 Wake::Deadline => true,
-                // The subscription ends only when the store is closed: see the top of the loop.
-                Wake::Item(None) => continue,
+                // The subscription ends only when the store is closed: leave the batch not yet
+                // handed over for the next run, as at the top of the loop.
+                Wake::Item(None) => return Ok(None),
                 Wake::Item(Some(Err(error))) => return Err(error),
                 Wake::Item(Some(Ok(SubscriptionItem::CaughtUp))) => flush_after.is_none(),
                 Wake::Item(Some(Ok(SubscriptionItem::Event(event)))) => {
