@@ -1,20 +1,22 @@
 //! The in-memory backend, on every target: the reference implementation of [`Storage`] and
 //! [`SyncStorage`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
 use crate::storage::{
-    decide_append, decide_enqueue, stream_entries, AppendBatch, AppendDecision, Checkpoint,
-    EnqueueDecision, ExistingEvent, LocalAppend, OutboxEntry, OutboxState, Storage, SyncChange,
-    SyncSnapshot, SyncState, SyncStorage,
+    decide_append, decide_enqueue, stream_entries, AppendBatch, AppendDecision, AppendNotifier,
+    Checkpoint, EnqueueDecision, ExistingEvent, LocalAppend, OutboxEntry, OutboxState, Storage,
+    SyncChange, SyncSnapshot, SyncState, SyncStorage,
 };
-use crate::types::{AppendResult, Direction, Filter, RecordedEvent};
+use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
 
 /// Keeps everything in memory; gone when the last handle is dropped.
 ///
-/// Clones share the same data, like several handles on one database. Appends get gapless
+/// Clones share the same data, like several handles on one database, and an append through a
+/// store over one clone wakes the subscriptions of stores over the others. Appends get gapless
 /// positions; a synced client's mirror holds the server's positions, gaps included.
 ///
 /// ```
@@ -30,14 +32,15 @@ use crate::types::{AppendResult, Direction, Filter, RecordedEvent};
 #[derive(Debug, Clone)]
 pub struct MemoryStorage {
     inner: Arc<Mutex<Inner>>,
+    notifier: AppendNotifier,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     /// All events in increasing position order (positions may have gaps in a mirror).
     events: Vec<RecordedEvent>,
-    /// Per stream, the indexes of its events in version order.
-    streams: HashMap<String, Vec<usize>>,
+    /// Per stream, in stream-id order, the indexes of its events in version order.
+    streams: BTreeMap<String, Vec<usize>>,
     /// Event id → index.
     ids: HashMap<String, usize>,
     checkpoints: HashMap<String, Checkpoint>,
@@ -62,6 +65,7 @@ impl MemoryStorage {
                 store_id: uuid::Uuid::now_v7().to_string(),
                 ..Inner::default()
             })),
+            notifier: AppendNotifier::new(),
         }
     }
 
@@ -206,6 +210,33 @@ impl Storage for MemoryStorage {
         Ok(self.lock().head())
     }
 
+    async fn list_streams(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StreamInfo>> {
+        let inner = self.lock();
+        let start = match after {
+            Some(after) if after >= prefix => Bound::Excluded(after),
+            _ => Bound::Included(prefix),
+        };
+        Ok(inner
+            .streams
+            .range::<str, _>((start, Bound::Unbounded))
+            .take_while(|(id, _)| id.starts_with(prefix))
+            .take(limit)
+            .filter_map(|(id, indexes)| {
+                let last = &inner.events[*indexes.last()?];
+                Some(StreamInfo {
+                    stream_id: id.clone(),
+                    version: last.version,
+                    position: last.position,
+                })
+            })
+            .collect())
+    }
+
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
         Ok(self.lock().checkpoints.get(name).cloned())
     }
@@ -219,6 +250,10 @@ impl Storage for MemoryStorage {
 
     async fn store_id(&self) -> Result<String> {
         Ok(self.lock().store_id.clone())
+    }
+
+    fn notifier(&self) -> AppendNotifier {
+        self.notifier.clone()
     }
 }
 
