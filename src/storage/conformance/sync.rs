@@ -15,6 +15,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::future::{select, Either};
 use serde_json::json;
 
 use super::within;
@@ -1050,7 +1051,15 @@ where
     assert_eq!(client.status().pending as u64, STREAMS * PER_STREAM);
     assert!(client.flush().await.is_err(), "offline");
     transport.set_online(true);
-    within(client.flush()).await.unwrap();
+    // Thousands of transactions on both ends: longer than the usual bound.
+    let flushed = select(
+        Box::pin(client.flush()),
+        Box::pin(sleep(Duration::from_secs(120))),
+    );
+    match flushed.await {
+        Either::Left((flushed, _)) => flushed.unwrap(),
+        Either::Right(_) => panic!("the burst did not sync within 120 s"),
+    }
 
     let on_server = all(&server, Filter::default()).await;
     assert_eq!(on_server.len() as u64, STREAMS * PER_STREAM);

@@ -18,6 +18,7 @@ mod errors;
 mod records;
 mod request;
 mod schema;
+mod sync;
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -407,6 +408,10 @@ impl Storage for IndexedDbStorage {
         completion
             .await
             .map_err(|failure| failure.into_error("saving a checkpoint"))
+    }
+
+    async fn store_id(&self) -> Result<String> {
+        self.read_store_id().await
     }
 
     fn close(&self) {
