@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures::future::{select, Either};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::json::{ExpectedVersionJson, NewEventJson};
@@ -56,7 +56,7 @@ impl Default for SyncOptions {
 }
 
 /// What the client is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncPhase {
     /// Not connected yet, or the last call failed with a network error (retrying).
@@ -430,6 +430,12 @@ impl<S, T> SyncClient<S, T> {
         self.inner.wake.notify(usize::MAX);
     }
 
+    /// Asks [`run`](Self::run) for a round now: another handle (another tab) appended to the
+    /// shared outbox.
+    pub fn wake(&self) {
+        self.inner.wake.notify(usize::MAX);
+    }
+
     /// Whether [`stop`](Self::stop) was called.
     pub fn is_stopped(&self) -> bool {
         self.inner.stopped.load(Ordering::Acquire)
@@ -568,6 +574,26 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
     /// The outbox: every local batch not yet in the mirror, oldest first.
     pub async fn pending(&self) -> Result<Vec<OutboxEntry>> {
         Ok(self.inner.store.storage().load_sync().await?.outbox)
+    }
+
+    /// For a client that runs no rounds itself because another one syncs the same backend (a
+    /// browser tab while another tab is the syncer): reloads the pending count and the pulled
+    /// position from the backend, takes the syncing client's `phase` and `last_error`, and
+    /// notifies status listeners.
+    pub async fn refresh_status(&self, phase: SyncPhase, last_error: Option<String>) -> Result<()> {
+        let snapshot = self.inner.store.storage().load_sync().await?;
+        let pending = pending_count(&snapshot.outbox);
+        let state = snapshot.state.unwrap_or_default();
+        self.update_status(|status| {
+            status.phase = phase;
+            status.last_error = last_error;
+            status.pending = pending;
+            status.last_pulled = state.pulled;
+            if state.store_id.is_some() {
+                status.store_id = state.store_id;
+            }
+        });
+        Ok(())
     }
 
     /// One sync round: push every pending batch (in pages of

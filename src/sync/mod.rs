@@ -40,6 +40,9 @@
 //! ```
 
 mod client;
+#[cfg(target_arch = "wasm32")]
+mod fetch;
+mod http;
 pub mod protocol;
 mod server;
 mod transport;
@@ -48,6 +51,8 @@ pub use client::{
     ConflictContext, ConflictHandler, ReauthHandler, Resolution, StatusListener, SyncClient,
     SyncClientBuilder, SyncConflict, SyncError, SyncOptions, SyncPhase, SyncRejection, SyncStatus,
 };
+#[cfg(target_arch = "wasm32")]
+pub use fetch::FetchTransport;
 pub use protocol::{
     BatchResult, PullRequest, PullResponse, PushBatch, PushRequest, PushResponse, PROTOCOL,
 };

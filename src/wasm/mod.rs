@@ -11,4 +11,5 @@ mod error;
 mod projector;
 mod store;
 mod subscription;
+mod sync;
 mod typescript;
