@@ -44,6 +44,8 @@ mod client;
 mod fetch;
 mod http;
 pub mod protocol;
+#[cfg(all(feature = "sync", not(target_arch = "wasm32")))]
+mod reqwest_transport;
 mod server;
 mod transport;
 
@@ -56,5 +58,7 @@ pub use fetch::FetchTransport;
 pub use protocol::{
     BatchResult, PullRequest, PullResponse, PushBatch, PushRequest, PushResponse, PROTOCOL,
 };
+#[cfg(all(feature = "sync", not(target_arch = "wasm32")))]
+pub use reqwest_transport::HttpTransport;
 pub use server::{handle_pull, handle_push, SyncAccess, SyncServerOptions};
 pub use transport::{InProcessTransport, SyncTransport, TransportError, TransportErrorKind};
