@@ -1,5 +1,6 @@
-//! The conformance suite against the native backends: memory and SQLite, on a multi-threaded
-//! tokio runtime (which also proves the store's futures are `Send`).
+//! The conformance suite (and the sync suite, both ends on the backend) against the native
+//! backends: memory and SQLite, on a multi-threaded tokio runtime (which also proves the store's
+//! futures are `Send`).
 #![cfg(not(target_arch = "wasm32"))]
 
 mod memory {
@@ -16,6 +17,7 @@ mod memory {
     }
 
     evstore::conformance_tests!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]; make_store, reopen_store);
+    evstore::sync_conformance_tests!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]; make_store, reopen_store);
 }
 
 mod sqlite {
@@ -35,6 +37,7 @@ mod sqlite {
     }
 
     evstore::conformance_tests!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]; make_store, reopen_store);
+    evstore::sync_conformance_tests!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]; make_store, reopen_store);
 }
 
 /// The core does not need tokio: subscriptions and the projector on a plain `futures` executor.
@@ -91,38 +94,4 @@ async fn projector_runs_as_a_spawned_task() {
     }
     handle.stop();
     task.await.unwrap().unwrap();
-}
-
-/// The sync protocol (server side and client) on memory and SQLite, both ends on the backend.
-mod sync_memory {
-    use evstore::{EventStore, MemoryStorage};
-
-    async fn make_store() -> (EventStore<MemoryStorage>, MemoryStorage) {
-        let storage = MemoryStorage::new();
-        (EventStore::new(storage.clone()), storage)
-    }
-
-    async fn reopen_store(storage: &MemoryStorage) -> EventStore<MemoryStorage> {
-        EventStore::new(storage.clone())
-    }
-
-    evstore::sync_conformance_tests!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]; make_store, reopen_store);
-}
-
-mod sync_sqlite {
-    use evstore::{EventStore, SqliteStorage};
-    use tempfile::TempDir;
-
-    async fn make_store() -> (EventStore<SqliteStorage>, TempDir) {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let store = reopen_store(&dir).await;
-        (store, dir)
-    }
-
-    async fn reopen_store(dir: &TempDir) -> EventStore<SqliteStorage> {
-        let storage = SqliteStorage::open(dir.path().join("events.db")).expect("open SQLite store");
-        EventStore::new(storage)
-    }
-
-    evstore::sync_conformance_tests!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]; make_store, reopen_store);
 }

@@ -20,6 +20,7 @@ mod memory {
     }
 
     evstore::conformance_tests!(#[wasm_bindgen_test]; make_store, reopen_store);
+    evstore::sync_conformance_tests!(#[wasm_bindgen_test]; make_store, reopen_store);
 }
 
 mod indexeddb {
@@ -42,41 +43,5 @@ mod indexeddb {
     }
 
     evstore::conformance_tests!(#[wasm_bindgen_test]; make_store, reopen_store);
-}
-
-/// The sync protocol on memory and IndexedDB, both ends on the backend under test.
-mod sync_memory {
-    use evstore::{EventStore, MemoryStorage};
-    use wasm_bindgen_test::wasm_bindgen_test;
-
-    async fn make_store() -> (EventStore<MemoryStorage>, MemoryStorage) {
-        let storage = MemoryStorage::new();
-        (EventStore::new(storage.clone()), storage)
-    }
-
-    async fn reopen_store(storage: &MemoryStorage) -> EventStore<MemoryStorage> {
-        EventStore::new(storage.clone())
-    }
-
-    evstore::sync_conformance_tests!(#[wasm_bindgen_test]; make_store, reopen_store);
-}
-
-mod sync_indexeddb {
-    use evstore::{EventStore, IndexedDbStorage};
-    use wasm_bindgen_test::wasm_bindgen_test;
-
-    async fn make_store() -> (EventStore<IndexedDbStorage>, String) {
-        let name = format!("evstore-sync-{}", uuid::Uuid::now_v7());
-        (reopen_store(&name).await, name)
-    }
-
-    async fn reopen_store(name: &str) -> EventStore<IndexedDbStorage> {
-        EventStore::new(
-            IndexedDbStorage::open(name)
-                .await
-                .expect("open IndexedDB store"),
-        )
-    }
-
     evstore::sync_conformance_tests!(#[wasm_bindgen_test]; make_store, reopen_store);
 }

@@ -70,17 +70,18 @@ pub enum SyncPhase {
     Error,
 }
 
-/// A batch dropped after a conflict: the application's events that did not make it, with the
-/// server's events they conflicted with. Nothing is lost silently: every dropped batch is
-/// reported as one of these.
+/// A conflict on one stream: the local pending events that were not appended (the conflicting
+/// batch and every later pending batch of the stream) and the server's events since the version
+/// they expected. The [`ConflictHandler`] is given one to decide; when the pending events are
+/// dropped, the same value is reported in [`SyncStatus::conflicts`] — nothing is lost silently.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyncConflict {
     /// The stream.
     pub stream: String,
     /// The stream's version on the server.
     pub current_version: u64,
-    /// The dropped pending events (position 0: never confirmed).
-    pub dropped: Vec<RecordedEvent>,
+    /// The local pending events, in order (position 0: never confirmed).
+    pub pending: Vec<RecordedEvent>,
     /// The server's events since the version the pending events expected.
     pub theirs: Vec<RecordedEvent>,
 }
@@ -118,44 +119,29 @@ pub struct SyncStatus {
     pub store_id: Option<String>,
 }
 
-/// What a conflict callback is told: the stream, the local pending events that were not
-/// appended (the conflicting batch and every later pending batch of the stream) and the
-/// server's events since the version they expected.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConflictContext {
-    /// The stream.
-    pub stream: String,
-    /// The stream's version on the server.
-    pub current_version: u64,
-    /// The local pending events, in order (position 0).
-    pub pending: Vec<RecordedEvent>,
-    /// The server's events since the version the pending events expected.
-    pub theirs: Vec<RecordedEvent>,
-}
-
 /// The application's decision on a conflict.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Resolution {
     /// Drop the pending events of the stream; they are reported as a [`SyncConflict`].
     Drop,
     /// Replace them by these events, appended against the server's current version (for
-    /// example the result of re-running the command on the new state). An empty list is
-    /// the same as [`Drop`](Self::Drop) but reports nothing.
+    /// example the result of re-running the command on the new state). An empty list drops
+    /// them without a report; events that are not a valid append are dropped and reported.
     Append(Vec<NewEvent>),
 }
 
-/// Decides conflicts; any `Fn(ConflictContext) -> impl Future<Output = Resolution>` is one.
+/// Decides conflicts; any `Fn(SyncConflict) -> impl Future<Output = Resolution>` is one.
 pub trait ConflictHandler: MaybeSend + MaybeSync + 'static {
     /// The resolution of one stream's conflict.
-    fn resolve(&self, conflict: ConflictContext) -> BoxFuture<'static, Resolution>;
+    fn resolve(&self, conflict: SyncConflict) -> BoxFuture<'static, Resolution>;
 }
 
 impl<F, Fut> ConflictHandler for F
 where
-    F: Fn(ConflictContext) -> Fut + MaybeSend + MaybeSync + 'static,
+    F: Fn(SyncConflict) -> Fut + MaybeSend + MaybeSync + 'static,
     Fut: std::future::Future<Output = Resolution> + MaybeSend + 'static,
 {
-    fn resolve(&self, conflict: ConflictContext) -> BoxFuture<'static, Resolution> {
+    fn resolve(&self, conflict: SyncConflict) -> BoxFuture<'static, Resolution> {
         Box::pin(self(conflict))
     }
 }
@@ -935,43 +921,40 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
             .collect();
         let base = current_version.saturating_sub(theirs.len() as u64);
         let pending = pending_as_recorded(base, &entries)?;
-        let context = ConflictContext {
+        let conflict = SyncConflict {
             stream: stream.clone(),
             current_version,
-            pending: pending.clone(),
-            theirs: theirs.clone(),
+            pending,
+            theirs,
         };
         let resolution = match &self.inner.on_conflict {
-            Some(handler) => handler.resolve(context).await,
+            Some(handler) => handler.resolve(conflict.clone()).await,
             None => Resolution::Drop,
         };
         let mut change = SyncChange {
             remove: entries.iter().map(|e| e.batch_id.clone()).collect(),
             ..SyncChange::default()
         };
+        // Dropped pending events are reported; so are those of a resolution that is not a valid
+        // append (it would conflict again forever otherwise).
+        let mut report = false;
         match resolution {
-            Resolution::Drop => {
-                self.inner.store.storage().apply_sync(change).await?;
-                let conflict = SyncConflict {
-                    stream,
-                    current_version,
-                    dropped: pending,
-                    theirs,
-                };
-                self.update_status(|status| status.conflicts.push(conflict));
-            }
+            Resolution::Drop => report = true,
+            Resolution::Append(events) if events.is_empty() => {}
             Resolution::Append(events) => {
-                if !events.is_empty() {
-                    let batch =
-                        prepare_batch(&stream, ExpectedVersion::Exact(current_version), events)?;
-                    change.add.push(OutboxEntry {
+                match prepare_batch(&stream, ExpectedVersion::Exact(current_version), events) {
+                    Ok(batch) => change.add.push(OutboxEntry {
                         batch_id: uuid::Uuid::now_v7().to_string(),
                         batch,
                         state: OutboxState::Pending,
-                    });
+                    }),
+                    Err(_) => report = true,
                 }
-                self.inner.store.storage().apply_sync(change).await?;
             }
+        }
+        self.inner.store.storage().apply_sync(change).await?;
+        if report {
+            self.update_status(|status| status.conflicts.push(conflict));
         }
         Ok(())
     }

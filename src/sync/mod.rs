@@ -42,6 +42,7 @@
 mod client;
 #[cfg(target_arch = "wasm32")]
 mod fetch;
+#[cfg(any(target_arch = "wasm32", feature = "sync"))]
 mod http;
 pub mod protocol;
 #[cfg(all(feature = "sync", not(target_arch = "wasm32")))]
@@ -50,8 +51,8 @@ mod server;
 mod transport;
 
 pub use client::{
-    ConflictContext, ConflictHandler, ReauthHandler, Resolution, StatusListener, SyncClient,
-    SyncClientBuilder, SyncConflict, SyncError, SyncOptions, SyncPhase, SyncRejection, SyncStatus,
+    ConflictHandler, ReauthHandler, Resolution, StatusListener, SyncClient, SyncClientBuilder,
+    SyncConflict, SyncError, SyncOptions, SyncPhase, SyncRejection, SyncStatus,
 };
 #[cfg(target_arch = "wasm32")]
 pub use fetch::FetchTransport;

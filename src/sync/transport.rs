@@ -154,12 +154,7 @@ impl<S: Storage> InProcessTransport<S> {
     pub fn with_options(self, options: SyncServerOptions) -> Self {
         let server = self.server();
         let tokens = self.inner.tokens.clone();
-        let token = self
-            .inner
-            .token
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let token = self.token();
         let transport = Self::build(server, tokens, options);
         transport.set_token(token);
         transport
@@ -208,6 +203,14 @@ impl<S: Storage> InProcessTransport<S> {
         self.inner.lose.store(count, Ordering::Release);
     }
 
+    fn token(&self) -> Option<String> {
+        self.inner
+            .token
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Checks the connection and the token; the caller's rights.
     fn connect(&self) -> Result<SyncAccess, TransportError> {
         if !self.inner.online.load(Ordering::Acquire) {
@@ -219,12 +222,7 @@ impl<S: Storage> InProcessTransport<S> {
         let Some(tokens) = &self.inner.tokens else {
             return Ok(SyncAccess::full());
         };
-        let token = self
-            .inner
-            .token
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let token = self.token();
         token
             .and_then(|token| tokens.get(&token).cloned())
             .ok_or_else(|| {

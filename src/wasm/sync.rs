@@ -28,8 +28,8 @@ use crate::storage::{
 };
 use crate::store::EventStore;
 use crate::sync::{
-    ConflictContext, FetchTransport, Resolution, SyncClient, SyncConflict, SyncError, SyncOptions,
-    SyncPhase, SyncRejection, SyncStatus,
+    FetchTransport, Resolution, SyncClient, SyncConflict, SyncError, SyncOptions, SyncPhase,
+    SyncRejection, SyncStatus,
 };
 use crate::types::{Filter, RecordedEvent};
 
@@ -178,7 +178,7 @@ async fn settled(value: JsValue) -> std::result::Result<JsValue, JsValue> {
     }
 }
 
-fn conflict_to_js(conflict: &ConflictContext) -> JsValue {
+fn conflict_to_js(conflict: &SyncConflict) -> JsValue {
     let object = Object::new();
     let set = |key: &str, value: &JsValue| {
         let _ = Reflect::set(&object, &JsValue::from_str(key), value);
@@ -238,7 +238,7 @@ async fn start(
             ..SyncOptions::default()
         });
     if let Some(callback) = on_conflict {
-        builder = builder.on_conflict(move |conflict: ConflictContext| {
+        builder = builder.on_conflict(move |conflict: SyncConflict| {
             let answer = callback.call1(&JsValue::UNDEFINED, &conflict_to_js(&conflict));
             async move {
                 match answer {
@@ -547,20 +547,11 @@ fn local_append_to_js(result: &LocalAppend) -> JsValue {
 }
 
 fn conflicts_to_js(conflicts: &[SyncConflict]) -> JsValue {
-    let array = Array::new();
-    for conflict in conflicts {
-        let object = Object::new();
-        let _ = Reflect::set(&object, &"stream".into(), &conflict.stream.as_str().into());
-        let _ = Reflect::set(
-            &object,
-            &"currentVersion".into(),
-            &JsValue::from_f64(conflict.current_version as f64),
-        );
-        let _ = Reflect::set(&object, &"dropped".into(), &events_to_js(&conflict.dropped));
-        let _ = Reflect::set(&object, &"theirs".into(), &events_to_js(&conflict.theirs));
-        array.push(&object);
-    }
-    array.into()
+    conflicts
+        .iter()
+        .map(conflict_to_js)
+        .collect::<Array>()
+        .into()
 }
 
 fn rejected_to_js(rejected: &[SyncRejection]) -> JsValue {
@@ -667,20 +658,9 @@ export interface SyncOptions {
    * events (reported in `status.conflicts`), or new events to append against the server's
    * current version. A callback that throws drops.
    */
-  onConflict?: (conflict: SyncConflictInfo) => "drop" | NewEvent[] | Promise<"drop" | NewEvent[]>;
+  onConflict?: (conflict: SyncConflict) => "drop" | NewEvent[] | Promise<"drop" | NewEvent[]>;
   /** Gives a new token after a 401 (`null`: none; the outbox is kept either way). */
   onUnauthorized?: () => string | null | Promise<string | null>;
-}
-
-/** What `onConflict` is told. */
-export interface SyncConflictInfo {
-  stream: string;
-  /** The stream's version on the server. */
-  currentVersion: number;
-  /** The local events that were not appended (`pending: true`, `position: 0`). */
-  pending: PendingEvent[];
-  /** The server's events since the version they expected. */
-  theirs: RecordedEvent[];
 }
 
 /** A local event the server has not confirmed yet. */
@@ -690,11 +670,17 @@ export interface PendingEvent extends RecordedEvent {
   position: 0;
 }
 
-/** Batches dropped after a conflict: nothing is lost silently. */
+/**
+ * A conflict on one stream: what `onConflict` is given, and what `status.conflicts` reports
+ * when the pending events were dropped (nothing is lost silently).
+ */
 export interface SyncConflict {
   stream: string;
+  /** The stream's version on the server. */
   currentVersion: number;
-  dropped: PendingEvent[];
+  /** The local events that were not appended (`pending: true`, `position: 0`). */
+  pending: PendingEvent[];
+  /** The server's events since the version they expected. */
   theirs: RecordedEvent[];
 }
 

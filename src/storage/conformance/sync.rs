@@ -23,8 +23,8 @@ use crate::json::{ExpectedVersionJson, NewEventJson};
 use crate::platform::sleep;
 use crate::storage::{OutboxState, SyncStorage};
 use crate::sync::{
-    handle_pull, handle_push, BatchResult, ConflictContext, InProcessTransport, PullRequest,
-    PushBatch, PushRequest, Resolution, SyncAccess, SyncClient, SyncError, SyncOptions, SyncPhase,
+    handle_pull, handle_push, BatchResult, InProcessTransport, PullRequest, PushBatch, PushRequest,
+    Resolution, SyncAccess, SyncClient, SyncConflict, SyncError, SyncOptions, SyncPhase,
     SyncServerOptions, TransportErrorKind,
 };
 use crate::{
@@ -72,6 +72,28 @@ macro_rules! sync_conformance_tests {
 }
 
 type Client<S> = SyncClient<S, InProcessTransport<S>>;
+
+/// Makes fresh, empty stores of the backend under test: any
+/// `Fn() -> impl Future<Output = (EventStore<S>, Guard)>`, such as the `make_store` given to
+/// [`sync_conformance_tests!`](crate::sync_conformance_tests).
+pub trait MakeStore<S> {
+    /// What keeps a store alive (a temporary directory, a database name).
+    type Guard;
+    /// A fresh, empty store and its guard.
+    fn fresh(&self) -> impl Future<Output = (EventStore<S>, Self::Guard)>;
+}
+
+impl<S, G, F, Fut> MakeStore<S> for F
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = (EventStore<S>, G)>,
+{
+    type Guard = G;
+
+    fn fresh(&self) -> impl Future<Output = (EventStore<S>, G)> {
+        self()
+    }
+}
 
 fn ev(event_type: &str, n: u64) -> NewEvent {
     NewEvent::new(event_type, json!({ "n": n }))
@@ -121,13 +143,8 @@ async fn client<S: SyncStorage>(store: EventStore<S>, server: &InProcessTranspor
 }
 
 /// Every result kind of a push, decided by the server side alone.
-pub async fn sync_push_results_of_every_kind<S, G, M, MF>(make: M)
-where
-    S: SyncStorage,
-    M: Fn() -> MF,
-    MF: Future<Output = (EventStore<S>, G)>,
-{
-    let (server, _guard) = make().await;
+pub async fn sync_push_results_of_every_kind<S: SyncStorage>(stores: impl MakeStore<S>) {
+    let (server, _guard) = stores.fresh().await;
     let options = SyncServerOptions::default();
     let full = SyncAccess::full();
     let first = batch(
@@ -274,13 +291,8 @@ where
 
 /// Pulls page by server position, narrow to what the caller may read, tell where to continue,
 /// and wait for news when asked to.
-pub async fn sync_pull_pages_filters_and_long_polls<S, G, M, MF>(make: M)
-where
-    S: SyncStorage,
-    M: Fn() -> MF,
-    MF: Future<Output = (EventStore<S>, G)>,
-{
-    let (server, _guard) = make().await;
+pub async fn sync_pull_pages_filters_and_long_polls<S: SyncStorage>(stores: impl MakeStore<S>) {
+    let (server, _guard) = stores.fresh().await;
     for i in 0..5 {
         for stream in ["a-1", "b-1"] {
             server
@@ -415,14 +427,11 @@ fn percent_decode(text: &str) -> String {
 
 /// A local append is pending (outbox, visible with `include_pending`), then confirmed: the
 /// mirror then holds it at the server's position and the outbox is empty.
-pub async fn sync_local_append_is_pending_then_confirmed<S, G, M, MF>(make: M)
-where
-    S: SyncStorage,
-    M: Fn() -> MF,
-    MF: Future<Output = (EventStore<S>, G)>,
-{
-    let (server, _g1) = make().await;
-    let (local, _g2) = make().await;
+pub async fn sync_local_append_is_pending_then_confirmed<S: SyncStorage>(
+    stores: impl MakeStore<S>,
+) {
+    let (server, _g1) = stores.fresh().await;
+    let (local, _g2) = stores.fresh().await;
     server
         .append("other-1", ExpectedVersion::Any, vec![ev("O", 1)])
         .await
@@ -502,14 +511,11 @@ where
 
 /// Local appends are checked against confirmed + pending; retries are idempotent; bad input is
 /// refused with nothing written.
-pub async fn sync_local_append_checks_confirmed_plus_pending<S, G, M, MF>(make: M)
-where
-    S: SyncStorage,
-    M: Fn() -> MF,
-    MF: Future<Output = (EventStore<S>, G)>,
-{
-    let (server, _g1) = make().await;
-    let (local, _g2) = make().await;
+pub async fn sync_local_append_checks_confirmed_plus_pending<S: SyncStorage>(
+    stores: impl MakeStore<S>,
+) {
+    let (server, _g1) = stores.fresh().await;
+    let (local, _g2) = stores.fresh().await;
     server
         .append("acc-1", ExpectedVersion::NoStream, vec![ev("Opened", 1)])
         .await
@@ -598,7 +604,7 @@ where
 
     // A client whose filter selects some streams refuses appends to others, and a filter on
     // event types is refused.
-    let (narrow, _g3) = make().await;
+    let (narrow, _g3) = stores.fresh().await;
     let filtered = SyncClient::builder(narrow, transport.clone())
         .filter(Filter::new().stream_prefix("acc-"))
         .open()
@@ -612,7 +618,7 @@ where
         ),
         ErrorKind::InvalidInput
     );
-    let (typed, _g4) = make().await;
+    let (typed, _g4) = stores.fresh().await;
     let refused = SyncClient::builder(typed, transport.clone())
         .filter(Filter::new().event_type("Opened"))
         .open()
@@ -621,14 +627,11 @@ where
 }
 
 /// A push whose response is lost is retried: the server says duplicate, nothing is doubled.
-pub async fn sync_retry_after_a_lost_response_is_a_duplicate<S, G, M, MF>(make: M)
-where
-    S: SyncStorage,
-    M: Fn() -> MF,
-    MF: Future<Output = (EventStore<S>, G)>,
-{
-    let (server, _g1) = make().await;
-    let (local, _g2) = make().await;
+pub async fn sync_retry_after_a_lost_response_is_a_duplicate<S: SyncStorage>(
+    stores: impl MakeStore<S>,
+) {
+    let (server, _g1) = stores.fresh().await;
+    let (local, _g2) = stores.fresh().await;
     let transport = InProcessTransport::new(server.clone());
     let client = client(local, &transport).await;
     client
@@ -695,14 +698,9 @@ where
 
 /// Without a callback a conflicting batch (and the later ones of its stream) is dropped and
 /// reported with its events and the server's; other streams sync untouched.
-pub async fn sync_conflict_default_drops_and_reports<S, G, M, MF>(make: M)
-where
-    S: SyncStorage,
-    M: Fn() -> MF,
-    MF: Future<Output = (EventStore<S>, G)>,
-{
-    let (server, _g1) = make().await;
-    let (local, _g2) = make().await;
+pub async fn sync_conflict_default_drops_and_reports<S: SyncStorage>(stores: impl MakeStore<S>) {
+    let (server, _g1) = stores.fresh().await;
+    let (local, _g2) = stores.fresh().await;
     let transport = InProcessTransport::new(server.clone());
     let client = client(local, &transport).await;
     client
@@ -733,12 +731,12 @@ where
     assert_eq!(conflict.stream, "card-1");
     assert_eq!(conflict.current_version, 1);
     let dropped: Vec<&str> = conflict
-        .dropped
+        .pending
         .iter()
         .map(|e| e.event_type.as_str())
         .collect();
     assert_eq!(dropped, vec!["Mine", "Mine"]);
-    assert!(conflict.dropped.iter().all(|e| e.position == 0));
+    assert!(conflict.pending.iter().all(|e| e.position == 0));
     assert_eq!(conflict.theirs.len(), 1);
     assert_eq!(conflict.theirs[0].event_type, "Theirs");
     assert_eq!(client.status().conflicts, conflicts);
@@ -755,23 +753,20 @@ where
 
 /// A callback's resolution (new events against the new version) lands; the callback sees both
 /// sides.
-pub async fn sync_conflict_resolution_lands_against_the_new_version<S, G, M, MF>(make: M)
-where
-    S: SyncStorage,
-    M: Fn() -> MF,
-    MF: Future<Output = (EventStore<S>, G)>,
-{
-    let (server, _g1) = make().await;
-    let (local, _g2) = make().await;
+pub async fn sync_conflict_resolution_lands_against_the_new_version<S: SyncStorage>(
+    stores: impl MakeStore<S>,
+) {
+    let (server, _g1) = stores.fresh().await;
+    let (local, _g2) = stores.fresh().await;
     server
         .append("card-1", ExpectedVersion::NoStream, vec![ev("Created", 0)])
         .await
         .unwrap();
     let transport = InProcessTransport::new(server.clone());
-    let seen: Arc<Mutex<Vec<ConflictContext>>> = Arc::new(Mutex::new(Vec::new()));
+    let seen: Arc<Mutex<Vec<SyncConflict>>> = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&seen);
     let client = SyncClient::builder(local, transport.clone())
-        .on_conflict(move |conflict: ConflictContext| {
+        .on_conflict(move |conflict: SyncConflict| {
             log.lock().unwrap().push(conflict.clone());
             let merged = conflict.pending.len() as u64;
             async move { Resolution::Append(vec![ev("Merged", merged)]) }
@@ -841,14 +836,11 @@ where
 
 /// A filtered mirror keeps the server's positions (gaps included), and a projection over it
 /// computes what the same projection computes on the server.
-pub async fn sync_mirror_positions_and_projection_equal_the_servers<S, G, M, MF>(make: M)
-where
-    S: SyncStorage,
-    M: Fn() -> MF,
-    MF: Future<Output = (EventStore<S>, G)>,
-{
-    let (server, _g1) = make().await;
-    let (local, _g2) = make().await;
+pub async fn sync_mirror_positions_and_projection_equal_the_servers<S: SyncStorage>(
+    stores: impl MakeStore<S>,
+) {
+    let (server, _g1) = stores.fresh().await;
+    let (local, _g2) = stores.fresh().await;
     for i in 0..30u64 {
         let stream = match i % 3 {
             0 => format!("acc-{}", i % 4),
@@ -958,14 +950,11 @@ async fn project<S: crate::Storage>(
 
 /// A server store replaced by another (new store id): the client rebuilds its mirror from the
 /// new store and keeps its outbox, which then goes to the new store.
-pub async fn sync_store_id_change_rebuilds_the_mirror_and_keeps_the_outbox<S, G, M, MF>(make: M)
-where
-    S: SyncStorage,
-    M: Fn() -> MF,
-    MF: Future<Output = (EventStore<S>, G)>,
-{
-    let (server, _g1) = make().await;
-    let (local, _g2) = make().await;
+pub async fn sync_store_id_change_rebuilds_the_mirror_and_keeps_the_outbox<S: SyncStorage>(
+    stores: impl MakeStore<S>,
+) {
+    let (server, _g1) = stores.fresh().await;
+    let (local, _g2) = stores.fresh().await;
     for i in 0..5 {
         server
             .append("old-1", ExpectedVersion::Any, vec![ev("Old", i)])
@@ -978,7 +967,7 @@ where
     let old_id = client.status().store_id.unwrap();
     assert_eq!(client.mirror().head().await.unwrap(), 5);
 
-    let (replacement, _g3) = make().await;
+    let (replacement, _g3) = stores.fresh().await;
     replacement
         .append(
             "new-1",
@@ -1009,16 +998,13 @@ where
 
 /// Many events appended offline are each confirmed exactly once, in order per stream, through
 /// pushes and pulls no larger than the server allows.
-pub async fn sync_offline_burst_is_confirmed_once_in_order_with_bounded_pages<S, G, M, MF>(make: M)
-where
-    S: SyncStorage,
-    M: Fn() -> MF,
-    MF: Future<Output = (EventStore<S>, G)>,
-{
+pub async fn sync_offline_burst_is_confirmed_once_in_order_with_bounded_pages<S: SyncStorage>(
+    stores: impl MakeStore<S>,
+) {
     const STREAMS: u64 = 20;
     const PER_STREAM: u64 = 500;
-    let (server, _g1) = make().await;
-    let (local, _g2) = make().await;
+    let (server, _g1) = stores.fresh().await;
+    let (local, _g2) = stores.fresh().await;
     let transport = InProcessTransport::new(server.clone()).with_options(SyncServerOptions {
         max_push_batches: 100,
         max_page_size: 250,
@@ -1084,14 +1070,11 @@ where
 
 /// A token limited to a prefix pulls only its streams; a push outside it is rejected, reported
 /// and leaves the outbox.
-pub async fn sync_prefix_token_filters_pull_and_rejects_push_outside<S, G, M, MF>(make: M)
-where
-    S: SyncStorage,
-    M: Fn() -> MF,
-    MF: Future<Output = (EventStore<S>, G)>,
-{
-    let (server, _g1) = make().await;
-    let (local, _g2) = make().await;
+pub async fn sync_prefix_token_filters_pull_and_rejects_push_outside<S: SyncStorage>(
+    stores: impl MakeStore<S>,
+) {
+    let (server, _g1) = stores.fresh().await;
+    let (local, _g2) = stores.fresh().await;
     for stream in ["team-a-1", "team-b-1", "team-a-2"] {
         server
             .append(stream, ExpectedVersion::Any, vec![ev("E", 1)])
@@ -1133,14 +1116,11 @@ where
 
 /// A 401 fails the round and keeps the outbox; with a reauth hook the client gets a new token
 /// and goes on.
-pub async fn sync_unauthorized_reauths_without_losing_the_outbox<S, G, M, MF>(make: M)
-where
-    S: SyncStorage,
-    M: Fn() -> MF,
-    MF: Future<Output = (EventStore<S>, G)>,
-{
-    let (server, _g1) = make().await;
-    let (local, guard) = make().await;
+pub async fn sync_unauthorized_reauths_without_losing_the_outbox<S: SyncStorage>(
+    stores: impl MakeStore<S>,
+) {
+    let (server, _g1) = stores.fresh().await;
+    let (local, guard) = stores.fresh().await;
     let tokens = HashMap::from([("fresh".to_owned(), SyncAccess::full())]);
     let transport = InProcessTransport::with_tokens(server.clone(), tokens, Some("expired".into()));
     let without_hook = client(local, &transport).await;
@@ -1174,18 +1154,16 @@ where
 }
 
 /// The outbox and the sync state survive a restart (a reopened store, a page reload).
-pub async fn sync_outbox_survives_a_reopen<S, G, M, MF, R, RF>(
-    make: M,
+pub async fn sync_outbox_survives_a_reopen<S, R, RF>(
+    stores: impl MakeStore<S>,
     local: EventStore<S>,
     reopen: R,
 ) where
     S: SyncStorage,
-    M: Fn() -> MF,
-    MF: Future<Output = (EventStore<S>, G)>,
     R: Fn() -> RF,
     RF: Future<Output = EventStore<S>>,
 {
-    let (server, _g1) = make().await;
+    let (server, _g1) = stores.fresh().await;
     server
         .append("seen-1", ExpectedVersion::Any, vec![ev("S", 1)])
         .await
@@ -1224,14 +1202,9 @@ pub async fn sync_outbox_survives_a_reopen<S, G, M, MF, R, RF>(
 
 /// The run loop pushes local appends, pulls the server's live, backs off while offline and
 /// catches up when back; stop ends it.
-pub async fn sync_run_loop_pushes_pulls_and_recovers<S, G, M, MF>(make: M)
-where
-    S: SyncStorage,
-    M: Fn() -> MF,
-    MF: Future<Output = (EventStore<S>, G)>,
-{
-    let (server, _g1) = make().await;
-    let (local, _g2) = make().await;
+pub async fn sync_run_loop_pushes_pulls_and_recovers<S: SyncStorage>(stores: impl MakeStore<S>) {
+    let (server, _g1) = stores.fresh().await;
+    let (local, _g2) = stores.fresh().await;
     let transport = InProcessTransport::new(server.clone());
     let client = SyncClient::builder(local, transport.clone())
         .options(SyncOptions {

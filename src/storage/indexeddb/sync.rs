@@ -5,17 +5,16 @@
 //! plain synchronous code), so two tabs appending to one outbox are serialized by IndexedDB.
 
 use futures::future::join_all;
-use idb::{CursorDirection, ObjectStore, TransactionMode};
+use idb::{ObjectStore, TransactionMode};
 use js_sys::Object;
 use wasm_bindgen::JsValue;
-use web_sys::IdbCursor;
 
 use super::completion::Completion;
 use super::errors::{corrupt, idb_error, js_error};
 use super::request::Request;
 use super::schema::{EVENTS, META, OUTBOX, OUTBOX_BY_BATCH, OUTBOX_BY_STREAM};
 use super::IndexedDbStorage;
-use super::{all_of, cursor_of, index, object_store, present, read_append_state, records};
+use super::{all_of, index, object_store, present, read_append_state, read_head, records};
 use crate::error::{Error, Result};
 use crate::storage::{
     decide_enqueue, AppendBatch, EnqueueDecision, LocalAppend, OutboxEntry, SyncChange,
@@ -67,24 +66,6 @@ async fn read_outbox(outbox: &ObjectStore, stream: Option<&str>) -> Result<Vec<O
         .iter()
         .map(|record| records::decode_outbox(&record))
         .collect()
-}
-
-/// The mirror's head: the last key of `events`.
-async fn read_head(events: &ObjectStore) -> Result<u64> {
-    let context = "reading the head position";
-    let request = events
-        .open_key_cursor(None, Some(CursorDirection::Prev))
-        .map_err(|e| idb_error(context, e))?;
-    let last = Request::new(request)
-        .await
-        .map_err(|failure| failure.into_error(context))?;
-    match cursor_of::<IdbCursor>(last, context)? {
-        None => Ok(0),
-        Some(cursor) => {
-            let key = cursor.key().map_err(|e| js_error(context, &e))?;
-            records::as_u64(&key).ok_or_else(|| corrupt("an event key is not a position"))
-        }
-    }
 }
 
 /// Awaits every request; the first failure decides.
