@@ -65,10 +65,17 @@ impl Server {
         server
     }
 
-    /// A server over the store at `db`.
+    /// A server over the store at `db`, on a free 127.0.0.1 port unless `extra` has `--listen`.
     pub fn start_on(db: &Path, extra: &[&str]) -> Server {
+        let listen: &[&str] = if extra.contains(&"--listen") {
+            &[]
+        } else {
+            &["--listen", "127.0.0.1:0"]
+        };
         let mut child = evstore()
-            .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+            .arg("serve")
+            .args(listen)
+            .arg("--db")
             .arg(db)
             .args(extra)
             .stdout(Stdio::piped())
