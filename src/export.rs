@@ -155,7 +155,12 @@ where
     let everything = Filter::default();
     while after < header.head {
         let page = storage
-            .read_all(after, Direction::Forward, options.page_size.max(1), &everything)
+            .read_all(
+                after,
+                Direction::Forward,
+                options.page_size.max(1),
+                &everything,
+            )
             .await?;
         let Some(last) = page.last() else { break };
         after = last.position;
@@ -302,7 +307,9 @@ impl<'a, S: Storage> Importer<'a, S> {
         }
         self.flush().await?;
         let header = self.header.ok_or_else(|| {
-            Error::invalid_input("the input is empty: an evstore export starts with its header line")
+            Error::invalid_input(
+                "the input is empty: an evstore export starts with its header line",
+            )
         })?;
         Ok(ImportSummary {
             header,
@@ -318,11 +325,13 @@ impl<'a, S: Storage> Importer<'a, S> {
         if line.iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }
+        let line =
+            std::str::from_utf8(line).map_err(|e| at_line(self.line, format!("not UTF-8: {e}")))?;
         if self.header.is_none() {
             self.header = Some(parse_header(self.line, line)?);
             return Ok(());
         }
-        let event: RecordedEventJson = serde_json::from_slice(line)
+        let event: RecordedEventJson = serde_json::from_str(line)
             .map_err(|e| at_line(self.line, format!("not an exported event: {e}")))?;
         self.add(event).await
     }
@@ -457,29 +466,52 @@ impl<'a, S: Storage> Importer<'a, S> {
     }
 }
 
-fn parse_header(line: u64, text: &[u8]) -> Result<ExportHeader> {
+fn parse_header(line: u64, text: &str) -> Result<ExportHeader> {
     let not_export = || {
         at_line(
             line,
             format!("not an evstore export: the first line must be the header {{\"format\":\"{EXPORT_FORMAT}\",\"version\":{EXPORT_FORMAT_VERSION},…}}"),
         )
     };
-    let value: serde_json::Value = serde_json::from_slice(text).map_err(|_| not_export())?;
+    // Read from a `Value` field by field: the browser build then needs no second JSON parser.
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|_| not_export())?;
     if value.get("format").and_then(|f| f.as_str()) != Some(EXPORT_FORMAT) {
         return Err(not_export());
     }
-    let header: ExportHeader = serde_json::from_value(value)
-        .map_err(|e| at_line(line, format!("the export header is malformed: {e}")))?;
-    if header.version > EXPORT_FORMAT_VERSION {
+    let number = |key: &str| {
+        value.get(key).and_then(|v| v.as_u64()).ok_or_else(|| {
+            at_line(
+                line,
+                format!("the export header needs `{key}`, a non-negative integer"),
+            )
+        })
+    };
+    let version = number("version")?;
+    if version > EXPORT_FORMAT_VERSION {
         return Err(at_line(
             line,
             format!(
-                "export format version {} is newer than the newest this evstore reads ({EXPORT_FORMAT_VERSION}); upgrade evstore",
-                header.version
+                "export format version {version} is newer than the newest this evstore reads ({EXPORT_FORMAT_VERSION}); upgrade evstore"
             ),
         ));
     }
-    Ok(header)
+    let store_id = match value.get("storeId") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(id)) => Some(id.clone()),
+        Some(_) => {
+            return Err(at_line(
+                line,
+                "the export header's `storeId` must be a string or null",
+            ))
+        }
+    };
+    Ok(ExportHeader {
+        format: EXPORT_FORMAT.to_owned(),
+        version,
+        store_id,
+        exported_at: number("exportedAt")?,
+        head: number("head")?,
+    })
 }
 
 /// The reason of an `InvalidInput` (the whole message otherwise), to wrap with a line number.

@@ -254,7 +254,10 @@ mod tests {
             assert_eq!(serde_json::to_string(&parsed).unwrap(), text);
         }
         for bad in ["-1", "1.5", "\"exact\"", "null", "[]", "{}", "true"] {
-            assert!(serde_json::from_str::<ExpectedVersionJson>(bad).is_err(), "{bad}");
+            assert!(
+                serde_json::from_str::<ExpectedVersionJson>(bad).is_err(),
+                "{bad}"
+            );
         }
     }
 

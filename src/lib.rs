@@ -64,8 +64,8 @@ pub use aggregate::{Aggregate, CommandError, Loaded, Repository};
 pub use aggregate_test::{AggregateOutcome, AggregateTest};
 pub use error::{Error, ErrorKind, Result};
 pub use export::{
-    export_jsonl, import_jsonl, ExportHeader, ExportOptions, ExportSummary, ImportSummary, Importer,
-    EXPORT_FORMAT, EXPORT_FORMAT_VERSION, IMPORT_BATCH_EVENTS, MAX_LINE_BYTES,
+    export_jsonl, import_jsonl, ExportHeader, ExportOptions, ExportSummary, ImportSummary,
+    Importer, EXPORT_FORMAT, EXPORT_FORMAT_VERSION, IMPORT_BATCH_EVENTS, MAX_LINE_BYTES,
 };
 pub use projector::{
     FailurePolicy, Handler, HandlerResult, ProjectionOptions, ProjectionState, ProjectionStatus,

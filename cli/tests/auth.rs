@@ -24,7 +24,12 @@ fn tokens_file(dir: &std::path::Path) -> std::path::PathBuf {
 fn start() -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let tokens = tokens_file(dir.path());
-    let server = Server::start(&["--tokens", tokens.to_str().unwrap(), "--max-subscriptions-per-token", "2"]);
+    let server = Server::start(&[
+        "--tokens",
+        tokens.to_str().unwrap(),
+        "--max-subscriptions-per-token",
+        "2",
+    ]);
     (server, dir)
 }
 
@@ -37,19 +42,40 @@ async fn requests_need_a_valid_token() {
     let (server, _dir) = start();
     let http = client();
     let body = json!({ "events": [event("A", 1)] });
-    for token in [None, Some("wrong-token-0123456789"), Some(""), Some("admin-token")] {
-        assert_eq!(code(&post(&http, &server, "order-1", &body, token).await), (401, "Unauthorized"));
-        for path in ["/v1/head", "/v1/all", "/v1/streams/order-1", "/v1/subscribe"] {
+    for token in [
+        None,
+        Some("wrong-token-0123456789"),
+        Some(""),
+        Some("admin-token"),
+    ] {
+        assert_eq!(
+            code(&post(&http, &server, "order-1", &body, token).await),
+            (401, "Unauthorized")
+        );
+        for path in [
+            "/v1/head",
+            "/v1/all",
+            "/v1/streams/order-1",
+            "/v1/subscribe",
+        ] {
             let answer = get(&http, &server, path, token).await;
             assert_eq!(code(&answer), (401, "Unauthorized"), "{path}");
         }
     }
-    let raw = http.get(server.url("/v1/head")).header("authorization", format!("Basic {ADMIN}")).send().await.unwrap();
+    let raw = http
+        .get(server.url("/v1/head"))
+        .header("authorization", format!("Basic {ADMIN}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(raw.status(), 401);
     assert_eq!(raw.headers()["www-authenticate"], "Bearer");
     // The health check needs no token.
     assert_eq!(get(&http, &server, "/healthz", None).await.0, 200);
-    assert_eq!(get(&http, &server, "/v1/head", Some(ADMIN)).await, (200, json!({ "position": 0 })));
+    assert_eq!(
+        get(&http, &server, "/v1/head", Some(ADMIN)).await,
+        (200, json!({ "position": 0 }))
+    );
     // Tokens never reach the log.
     assert!(!server.log().contains("wrong-token"));
     assert!(!server.log().contains(ADMIN));
@@ -60,29 +86,98 @@ async fn rights_limit_appends_and_reads() {
     let (server, _dir) = start();
     let http = client();
     let body = json!({ "events": [event("A", 1)] });
-    assert_eq!(post(&http, &server, "account-1", &body, Some(ADMIN)).await.0, 200);
-    assert_eq!(post(&http, &server, "order-1", &body, Some(ORDERS)).await.0, 200);
+    assert_eq!(
+        post(&http, &server, "account-1", &body, Some(ADMIN))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        post(&http, &server, "order-1", &body, Some(ORDERS)).await.0,
+        200
+    );
     // A read-only token appending; a token appending outside its prefixes.
-    assert_eq!(code(&post(&http, &server, "order-2", &body, Some(READER)).await), (403, "Forbidden"));
-    assert_eq!(code(&post(&http, &server, "account-1", &body, Some(ORDERS)).await), (403, "Forbidden"));
-    assert_eq!(get(&http, &server, "/v1/head", Some(READER)).await.1["position"], 2);
+    assert_eq!(
+        code(&post(&http, &server, "order-2", &body, Some(READER)).await),
+        (403, "Forbidden")
+    );
+    assert_eq!(
+        code(&post(&http, &server, "account-1", &body, Some(ORDERS)).await),
+        (403, "Forbidden")
+    );
+    assert_eq!(
+        get(&http, &server, "/v1/head", Some(READER)).await.1["position"],
+        2
+    );
 
     // Reading a stream outside the token's rights.
-    assert_eq!(code(&get(&http, &server, "/v1/streams/account-1", Some(ORDERS)).await), (403, "Forbidden"));
-    assert_eq!(get(&http, &server, "/v1/streams/account-1", Some(READER)).await.0, 200);
-    assert_eq!(get(&http, &server, "/v1/streams/order-1", Some(ORDERS)).await.0, 200);
+    assert_eq!(
+        code(&get(&http, &server, "/v1/streams/account-1", Some(ORDERS)).await),
+        (403, "Forbidden")
+    );
+    assert_eq!(
+        get(&http, &server, "/v1/streams/account-1", Some(READER))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        get(&http, &server, "/v1/streams/order-1", Some(ORDERS))
+            .await
+            .0,
+        200
+    );
 
     // Read all is narrowed to what the token may read; a prefix outside it is 403.
     let streams = |answer: (u16, Value)| -> Vec<String> {
         assert_eq!(answer.0, 200, "{}", answer.1);
-        answer.1["events"].as_array().unwrap().iter().map(|e| e["streamId"].as_str().unwrap().to_owned()).collect()
+        answer.1["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["streamId"].as_str().unwrap().to_owned())
+            .collect()
     };
-    assert_eq!(streams(get(&http, &server, "/v1/all", Some(ORDERS)).await), ["order-1"]);
-    assert_eq!(streams(get(&http, &server, "/v1/all?streamPrefix=o", Some(ORDERS)).await), ["order-1"]);
-    assert_eq!(streams(get(&http, &server, "/v1/all?category=account", Some(ORDERS)).await), Vec::<String>::new());
-    assert_eq!(streams(get(&http, &server, "/v1/all", Some(READER)).await), ["account-1", "order-1"]);
-    assert_eq!(code(&get(&http, &server, "/v1/all?streamPrefix=account-", Some(ORDERS)).await), (403, "Forbidden"));
-    assert_eq!(code(&get(&http, &server, "/v1/subscribe?streamPrefix=account-", Some(ORDERS)).await), (403, "Forbidden"));
+    assert_eq!(
+        streams(get(&http, &server, "/v1/all", Some(ORDERS)).await),
+        ["order-1"]
+    );
+    assert_eq!(
+        streams(get(&http, &server, "/v1/all?streamPrefix=o", Some(ORDERS)).await),
+        ["order-1"]
+    );
+    assert_eq!(
+        streams(get(&http, &server, "/v1/all?category=account", Some(ORDERS)).await),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        streams(get(&http, &server, "/v1/all", Some(READER)).await),
+        ["account-1", "order-1"]
+    );
+    assert_eq!(
+        code(
+            &get(
+                &http,
+                &server,
+                "/v1/all?streamPrefix=account-",
+                Some(ORDERS)
+            )
+            .await
+        ),
+        (403, "Forbidden")
+    );
+    assert_eq!(
+        code(
+            &get(
+                &http,
+                &server,
+                "/v1/subscribe?streamPrefix=account-",
+                Some(ORDERS)
+            )
+            .await
+        ),
+        (403, "Forbidden")
+    );
 }
 
 #[tokio::test]
@@ -91,23 +186,49 @@ async fn subscriptions_are_filtered_and_limited_per_token() {
     let http = client();
     for stream in ["account-1", "order-1", "account-2", "order-2"] {
         let body = json!({ "events": [event("A", 1)] });
-        assert_eq!(post(&http, &server, stream, &body, Some(ADMIN)).await.0, 200);
+        assert_eq!(
+            post(&http, &server, stream, &body, Some(ADMIN)).await.0,
+            200
+        );
     }
-    let open = || http.get(server.url("/v1/subscribe")).bearer_auth(ORDERS).send();
+    let open = || {
+        http.get(server.url("/v1/subscribe"))
+            .bearer_auth(ORDERS)
+            .send()
+    };
     let mut first = SseReader::new(open().await.unwrap());
     assert_eq!(first.positions(2).await, [2, 4]);
     assert_eq!(first.next().await.unwrap().event, "caughtUp");
     let body = json!({ "events": [event("A", 2)] });
-    assert_eq!(post(&http, &server, "account-3", &body, Some(ADMIN)).await.0, 200);
-    assert_eq!(post(&http, &server, "order-3", &body, Some(ADMIN)).await.0, 200);
+    assert_eq!(
+        post(&http, &server, "account-3", &body, Some(ADMIN))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        post(&http, &server, "order-3", &body, Some(ADMIN)).await.0,
+        200
+    );
     let live = first.next().await.unwrap();
-    assert_eq!((live.data["streamId"].as_str(), live.data["position"].as_u64()), (Some("order-3"), Some(6)));
+    assert_eq!(
+        (
+            live.data["streamId"].as_str(),
+            live.data["position"].as_u64()
+        ),
+        (Some("order-3"), Some(6))
+    );
 
     // Two live subscriptions per token: the third is refused, another token is not affected.
     let _second = SseReader::new(open().await.unwrap());
     let third = common::answer(open().await.unwrap()).await;
     assert_eq!(code(&third), (429, "TooManySubscriptions"));
-    let other = http.get(server.url("/v1/subscribe")).bearer_auth(READER).send().await.unwrap();
+    let other = http
+        .get(server.url("/v1/subscribe"))
+        .bearer_auth(READER)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(other.status(), 200);
     // A closed subscription frees its slot.
     drop(first);
@@ -120,7 +241,10 @@ async fn subscriptions_are_filtered_and_limited_per_token() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(again.is_some(), "the slot of a closed subscription was never freed");
+    assert!(
+        again.is_some(),
+        "the slot of a closed subscription was never freed"
+    );
 }
 
 #[test]
@@ -130,23 +254,44 @@ fn serve_refuses_what_it_cannot_secure() {
     let db = db.to_str().unwrap();
     let open = run(&["serve", "--db", db, "--listen", "0.0.0.0:0"]);
     assert!(!open.status.success());
-    assert!(stderr(&open).contains("refusing to listen on 0.0.0.0:0 without authentication"), "{}", stderr(&open));
-    assert!(!std::path::Path::new(db).exists(), "a refused start created the store");
+    assert!(
+        stderr(&open).contains("refusing to listen on 0.0.0.0:0 without authentication"),
+        "{}",
+        stderr(&open)
+    );
+    assert!(
+        !std::path::Path::new(db).exists(),
+        "a refused start created the store"
+    );
 
     let bad = |content: &str| {
         let path = dir.path().join("bad-tokens.json");
         std::fs::write(&path, content).unwrap();
-        let output = run(&["serve", "--db", db, "--listen", "0.0.0.0:0", "--tokens", path.to_str().unwrap()]);
+        let output = run(&[
+            "serve",
+            "--db",
+            db,
+            "--listen",
+            "0.0.0.0:0",
+            "--tokens",
+            path.to_str().unwrap(),
+        ]);
         assert!(!output.status.success(), "{content}");
         stderr(&output)
     };
     assert!(bad("not json").contains("tokens file"));
     assert!(bad(r#"{"tokens": []}"#).contains("no token"));
     assert!(bad(r#"{"tokens": [{"name": "a", "token": "short"}]}"#).contains("shorter than 16"));
-    assert!(bad(r#"{"tokens": [{"name": "a", "token": "0123456789abcdef", "rights": []}]}"#).contains("tokens file"));
+    assert!(
+        bad(r#"{"tokens": [{"name": "a", "token": "0123456789abcdef", "rights": []}]}"#)
+            .contains("tokens file")
+    );
     let twice = r#"{"tokens": [{"name": "a", "token": "0123456789abcdef"}, {"name": "b", "token": "0123456789abcdef"}]}"#;
     let message = bad(twice);
-    assert!(message.contains("twice") && !message.contains("0123456789abcdef"), "{message}");
+    assert!(
+        message.contains("twice") && !message.contains("0123456789abcdef"),
+        "{message}"
+    );
     let missing = run(&["serve", "--db", db, "--tokens", "/nonexistent/tokens.json"]);
     assert!(stderr(&missing).contains("cannot read the tokens file"));
 }
@@ -157,7 +302,15 @@ async fn a_tokens_file_allows_other_addresses() {
     let tokens = tokens_file(dir.path());
     let db = dir.path().join("events.db");
     // Bound on every interface with auth; reached over loopback here.
-    let mut server = common::Server::start_on(&db, &["--listen", "0.0.0.0:0", "--tokens", tokens.to_str().unwrap()]);
+    let mut server = common::Server::start_on(
+        &db,
+        &[
+            "--listen",
+            "0.0.0.0:0",
+            "--tokens",
+            tokens.to_str().unwrap(),
+        ],
+    );
     let port = server.base.rsplit(':').next().unwrap().to_owned();
     server.base = format!("http://127.0.0.1:{port}");
     let http = client();

@@ -13,7 +13,10 @@ async fn append_read_and_head() {
     let http = client();
     let (status, body) = get(&http, &server, "/healthz", None).await;
     assert_eq!((status, body), (200, json!({ "status": "ok" })));
-    assert_eq!(get(&http, &server, "/v1/head", None).await, (200, json!({ "position": 0 })));
+    assert_eq!(
+        get(&http, &server, "/v1/head", None).await,
+        (200, json!({ "position": 0 }))
+    );
 
     let id = uuid::Uuid::now_v7().to_string();
     let append = json!({
@@ -29,7 +32,14 @@ async fn append_read_and_head() {
     assert_eq!(result, json!({ "nextExpectedVersion": 2, "position": 2 }));
 
     // Without expectedVersion: any. With a number: exact.
-    let (status, _) = post(&http, &server, "order-1", &json!({ "events": [event("Placed", 1)] }), None).await;
+    let (status, _) = post(
+        &http,
+        &server,
+        "order-1",
+        &json!({ "events": [event("Placed", 1)] }),
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
     let (status, result) = post(
         &http,
@@ -39,7 +49,10 @@ async fn append_read_and_head() {
         None,
     )
     .await;
-    assert_eq!((status, result), (200, json!({ "nextExpectedVersion": 3, "position": 4 })));
+    assert_eq!(
+        (status, result),
+        (200, json!({ "nextExpectedVersion": 3, "position": 4 }))
+    );
 
     let (status, body) = get(&http, &server, "/v1/streams/account-1", None).await;
     assert_eq!(status, 200);
@@ -48,42 +61,92 @@ async fn append_read_and_head() {
     let first = &events[0];
     assert_eq!(first["id"], id.as_str());
     assert_eq!(first["streamId"], "account-1");
-    assert_eq!((first["version"].as_u64(), first["position"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (first["version"].as_u64(), first["position"].as_u64()),
+        (Some(1), Some(1))
+    );
     assert_eq!(first["type"], "Opened");
     assert_eq!(first["data"], json!({ "owner": "ada" }));
     assert_eq!(first["metadata"], json!({ "user": "u1" }));
-    assert_eq!((first["correlationId"].as_str(), first["causationId"].as_str()), (Some("c-1"), Some("k-1")));
+    assert_eq!(
+        (
+            first["correlationId"].as_str(),
+            first["causationId"].as_str()
+        ),
+        (Some("c-1"), Some("k-1"))
+    );
     assert!(first["recordedAt"].as_u64().unwrap() > 1_600_000_000_000);
     assert_eq!(events[1]["metadata"], json!({}));
     assert!(events[1].get("correlationId").is_none());
 
     let versions = |body: &Value| -> Vec<u64> {
-        body["events"].as_array().unwrap().iter().map(|e| e["version"].as_u64().unwrap()).collect()
+        body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["version"].as_u64().unwrap())
+            .collect()
     };
-    let (_, body) = get(&http, &server, "/v1/streams/account-1?fromVersion=2&maxCount=1", None).await;
+    let (_, body) = get(
+        &http,
+        &server,
+        "/v1/streams/account-1?fromVersion=2&maxCount=1",
+        None,
+    )
+    .await;
     assert_eq!(versions(&body), [2]);
-    let (_, body) = get(&http, &server, "/v1/streams/account-1?direction=backward", None).await;
+    let (_, body) = get(
+        &http,
+        &server,
+        "/v1/streams/account-1?direction=backward",
+        None,
+    )
+    .await;
     assert_eq!(versions(&body), [3, 2, 1]);
 
-    assert_eq!(get(&http, &server, "/v1/head", None).await, (200, json!({ "position": 4 })));
+    assert_eq!(
+        get(&http, &server, "/v1/head", None).await,
+        (200, json!({ "position": 4 }))
+    );
 }
 
 #[tokio::test]
 async fn read_all_pages_filters_and_caps() {
     let server = Server::start(&["--max-page", "3"]);
     let http = client();
-    for (stream, kind) in [("account-1", "Opened"), ("order-1", "Placed"), ("account-2", "Opened"),
-                           ("account-1", "Deposited"), ("user-9", "Joined"), ("order-2", "Placed")] {
-        let (status, _) = post(&http, &server, stream, &json!({ "events": [event(kind, 0)] }), None).await;
+    for (stream, kind) in [
+        ("account-1", "Opened"),
+        ("order-1", "Placed"),
+        ("account-2", "Opened"),
+        ("account-1", "Deposited"),
+        ("user-9", "Joined"),
+        ("order-2", "Placed"),
+    ] {
+        let (status, _) = post(
+            &http,
+            &server,
+            stream,
+            &json!({ "events": [event(kind, 0)] }),
+            None,
+        )
+        .await;
         assert_eq!(status, 200);
     }
     let positions = |body: &Value| -> Vec<u64> {
-        body["events"].as_array().unwrap().iter().map(|e| e["position"].as_u64().unwrap()).collect()
+        body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["position"].as_u64().unwrap())
+            .collect()
     };
     // The server caps a page at --max-page, with or without maxCount.
     let (status, body) = get(&http, &server, "/v1/all", None).await;
     assert_eq!(status, 200);
-    assert_eq!((positions(&body), body["head"].as_u64()), (vec![1, 2, 3], Some(6)));
+    assert_eq!(
+        (positions(&body), body["head"].as_u64()),
+        (vec![1, 2, 3], Some(6))
+    );
     let (_, body) = get(&http, &server, "/v1/all?maxCount=100&fromPosition=3", None).await;
     assert_eq!(positions(&body), [4, 5, 6]);
     let (_, body) = get(&http, &server, "/v1/all?maxCount=2&fromPosition=1", None).await;
@@ -91,15 +154,39 @@ async fn read_all_pages_filters_and_caps() {
     let (_, body) = get(&http, &server, "/v1/all?direction=backward", None).await;
     assert_eq!(positions(&body), [6, 5, 4]);
     // Repeatable filters: OR within a kind, AND across kinds.
-    let (_, body) = get(&http, &server, "/v1/all?streamPrefix=account-&streamPrefix=user-", None).await;
+    let (_, body) = get(
+        &http,
+        &server,
+        "/v1/all?streamPrefix=account-&streamPrefix=user-",
+        None,
+    )
+    .await;
     assert_eq!(positions(&body), [1, 3, 4]);
-    let (_, body) = get(&http, &server, "/v1/all?streamPrefix=account-&streamPrefix=user-&fromPosition=4", None).await;
+    let (_, body) = get(
+        &http,
+        &server,
+        "/v1/all?streamPrefix=account-&streamPrefix=user-&fromPosition=4",
+        None,
+    )
+    .await;
     assert_eq!(positions(&body), [5]);
     let (_, body) = get(&http, &server, "/v1/all?category=order", None).await;
     assert_eq!(positions(&body), [2, 6]);
-    let (_, body) = get(&http, &server, "/v1/all?category=account&eventType=Opened", None).await;
+    let (_, body) = get(
+        &http,
+        &server,
+        "/v1/all?category=account&eventType=Opened",
+        None,
+    )
+    .await;
     assert_eq!(positions(&body), [1, 3]);
-    let (_, body) = get(&http, &server, "/v1/all?eventType=Joined&eventType=Deposited", None).await;
+    let (_, body) = get(
+        &http,
+        &server,
+        "/v1/all?eventType=Joined&eventType=Deposited",
+        None,
+    )
+    .await;
     assert_eq!(positions(&body), [4, 5]);
 }
 
@@ -114,15 +201,69 @@ async fn every_error_status() {
     let expect = |(status, body): (u16, Value), want_status: u16, code: &str| {
         assert_eq!(status, want_status, "{body}");
         assert_eq!(body["code"], code, "{body}");
-        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
         body
     };
-    let conflict = expect(post(&http, &server, "s-1", &json!({ "expectedVersion": 5, "events": [event("A", 1)] }), None).await, 409, "WrongExpectedVersion");
-    assert_eq!((conflict["stream"].as_str(), conflict["expected"].as_u64(), conflict["actual"].as_u64()), (Some("s-1"), Some(5), Some(1)));
-    let conflict = expect(post(&http, &server, "s-1", &json!({ "expectedVersion": "no_stream", "events": [event("A", 1)] }), None).await, 409, "WrongExpectedVersion");
+    let conflict = expect(
+        post(
+            &http,
+            &server,
+            "s-1",
+            &json!({ "expectedVersion": 5, "events": [event("A", 1)] }),
+            None,
+        )
+        .await,
+        409,
+        "WrongExpectedVersion",
+    );
+    assert_eq!(
+        (
+            conflict["stream"].as_str(),
+            conflict["expected"].as_u64(),
+            conflict["actual"].as_u64()
+        ),
+        (Some("s-1"), Some(5), Some(1))
+    );
+    let conflict = expect(
+        post(
+            &http,
+            &server,
+            "s-1",
+            &json!({ "expectedVersion": "no_stream", "events": [event("A", 1)] }),
+            None,
+        )
+        .await,
+        409,
+        "WrongExpectedVersion",
+    );
     assert_eq!(conflict["expected"], "no_stream");
-    expect(post(&http, &server, "s-2", &json!({ "expectedVersion": "stream_exists", "events": [event("A", 1)] }), None).await, 409, "WrongExpectedVersion");
-    let duplicate = expect(post(&http, &server, "s-2", &json!({ "events": [{ "type": "A", "id": id }] }), None).await, 409, "DuplicateEventId");
+    expect(
+        post(
+            &http,
+            &server,
+            "s-2",
+            &json!({ "expectedVersion": "stream_exists", "events": [event("A", 1)] }),
+            None,
+        )
+        .await,
+        409,
+        "WrongExpectedVersion",
+    );
+    let duplicate = expect(
+        post(
+            &http,
+            &server,
+            "s-2",
+            &json!({ "events": [{ "type": "A", "id": id }] }),
+            None,
+        )
+        .await,
+        409,
+        "DuplicateEventId",
+    );
     assert_eq!(duplicate["id"], id.as_str());
 
     for bad in [
@@ -139,23 +280,66 @@ async fn every_error_status() {
         json!({}),
         json!([1, 2]),
     ] {
-        let body = expect(post(&http, &server, "s-3", &bad, None).await, 400, "InvalidInput");
+        let body = expect(
+            post(&http, &server, "s-3", &bad, None).await,
+            400,
+            "InvalidInput",
+        );
         assert!(body["reason"].is_string(), "{body}");
     }
-    let raw = http.post(server.url("/v1/streams/s-3")).body("{not json").send().await.unwrap();
+    let raw = http
+        .post(server.url("/v1/streams/s-3"))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     expect(common::answer(raw).await, 400, "InvalidInput");
-    assert_eq!(get(&http, &server, "/v1/head", None).await.1, json!({ "position": 1 }));
+    assert_eq!(
+        get(&http, &server, "/v1/head", None).await.1,
+        json!({ "position": 1 })
+    );
 
-    let missing = expect(get(&http, &server, "/v1/streams/nothing-here", None).await, 404, "StreamNotFound");
+    let missing = expect(
+        get(&http, &server, "/v1/streams/nothing-here", None).await,
+        404,
+        "StreamNotFound",
+    );
     assert_eq!(missing["stream"], "nothing-here");
-    for query in ["/v1/streams/s-1?maxCount=0", "/v1/streams/s-1?fromVersion=x", "/v1/streams/s-1?direction=up",
-                  "/v1/streams/s-1?nope=1", "/v1/streams/s-1?maxCount=1&maxCount=2", "/v1/all?fromPosition=-1",
-                  "/v1/all?maxCount=0", "/v1/all?stream=s", "/v1/head?x=1", "/v1/subscribe?fromPosition=soon"] {
+    for query in [
+        "/v1/streams/s-1?maxCount=0",
+        "/v1/streams/s-1?fromVersion=x",
+        "/v1/streams/s-1?direction=up",
+        "/v1/streams/s-1?nope=1",
+        "/v1/streams/s-1?maxCount=1&maxCount=2",
+        "/v1/all?fromPosition=-1",
+        "/v1/all?maxCount=0",
+        "/v1/all?stream=s",
+        "/v1/head?x=1",
+        "/v1/subscribe?fromPosition=soon",
+    ] {
         expect(get(&http, &server, query, None).await, 400, "InvalidInput");
     }
-    expect(get(&http, &server, "/v2/anything", None).await, 404, "NotFound");
-    expect(common::answer(http.delete(server.url("/v1/head")).send().await.unwrap()).await, 405, "MethodNotAllowed");
-    expect(common::answer(http.put(server.url("/v1/streams/s-1")).send().await.unwrap()).await, 405, "MethodNotAllowed");
+    expect(
+        get(&http, &server, "/v2/anything", None).await,
+        404,
+        "NotFound",
+    );
+    expect(
+        common::answer(http.delete(server.url("/v1/head")).send().await.unwrap()).await,
+        405,
+        "MethodNotAllowed",
+    );
+    expect(
+        common::answer(
+            http.put(server.url("/v1/streams/s-1"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await,
+        405,
+        "MethodNotAllowed",
+    );
 }
 
 #[tokio::test]
@@ -164,12 +348,23 @@ async fn too_large_is_413_and_writes_nothing() {
     let http = client();
     let big = json!({ "events": [{ "type": "Big", "data": "x".repeat(5000) }] });
     let (status, body) = post(&http, &server, "big-1", &big, None).await;
-    assert_eq!((status, body["code"].as_str()), (413, Some("PayloadTooLarge")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("PayloadTooLarge")),
+        "{body}"
+    );
     let many = json!({ "events": (0..6).map(|n| event("A", n)).collect::<Vec<_>>() });
     let (status, body) = post(&http, &server, "big-1", &many, None).await;
-    assert_eq!((status, body["code"].as_str()), (413, Some("PayloadTooLarge")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("PayloadTooLarge")),
+        "{body}"
+    );
     assert!(body["message"].as_str().unwrap().contains('5'));
-    assert_eq!(get(&http, &server, "/v1/head", None).await.1, json!({ "position": 0 }));
+    assert_eq!(
+        get(&http, &server, "/v1/head", None).await.1,
+        json!({ "position": 0 })
+    );
     assert_eq!(get(&http, &server, "/v1/streams/big-1", None).await.0, 404);
     // At the limits, it goes through.
     let five = json!({ "events": (0..5).map(|n| event("A", n)).collect::<Vec<_>>() });
@@ -185,27 +380,55 @@ async fn stream_ids_in_paths_are_percent_decoded_and_validated_like_the_library(
         ("a%2Fb%20c".into(), "a/b c".into()),
         ("%C3%BC-1".into(), "ü-1".into()),
         ("plain-1".into(), "plain-1".into()),
-        ("with%3Fquery%26and%23hash".into(), "with?query&and#hash".into()),
+        (
+            "with%3Fquery%26and%23hash".into(),
+            "with?query&and#hash".into(),
+        ),
         ("nul%00byte".into(), "nul\0byte".into()),
         ("tab%09x".into(), "tab\tx".into()),
         (long.clone(), long.clone()),
-        ("y".repeat(evstore::MAX_STREAM_ID_BYTES), "y".repeat(evstore::MAX_STREAM_ID_BYTES)),
+        (
+            "y".repeat(evstore::MAX_STREAM_ID_BYTES),
+            "y".repeat(evstore::MAX_STREAM_ID_BYTES),
+        ),
     ];
     for (path, decoded) in cases {
         let url = server.url(&format!("/v1/streams/{path}"));
-        let (status, body) = common::answer(http.post(&url).json(&json!({ "events": [event("A", 1)] })).send().await.unwrap()).await;
+        let (status, body) = common::answer(
+            http.post(&url)
+                .json(&json!({ "events": [event("A", 1)] }))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
         if evstore::validate_stream_id(&decoded).is_ok() {
             assert_eq!(status, 200, "{path}: {body}");
             let (status, read) = common::answer(http.get(&url).send().await.unwrap()).await;
             assert_eq!(status, 200, "{path}");
             assert_eq!(read["events"][0]["streamId"], decoded.as_str());
         } else {
-            assert_eq!((status, body["code"].as_str()), (400, Some("InvalidInput")), "{path}: {body}");
+            assert_eq!(
+                (status, body["code"].as_str()),
+                (400, Some("InvalidInput")),
+                "{path}: {body}"
+            );
         }
     }
     // Not UTF-8 once decoded: refused, not mangled.
-    let (status, body) = common::answer(http.post(server.url("/v1/streams/%FF%FE")).json(&json!({ "events": [event("A", 1)] })).send().await.unwrap()).await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("InvalidInput")), "{body}");
+    let (status, body) = common::answer(
+        http.post(server.url("/v1/streams/%FF%FE"))
+            .json(&json!({ "events": [event("A", 1)] }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("InvalidInput")),
+        "{body}"
+    );
 }
 
 /// A small deterministic generator (xorshift64*), so a failure can be replayed.
@@ -234,7 +457,12 @@ impl Random {
 
     /// A valid append body, then mangled in one of several ways.
     fn body(&mut self) -> Vec<u8> {
-        let expected = [json!("any"), json!("no_stream"), json!(self.below(3)), json!("stream_exists")];
+        let expected = [
+            json!("any"),
+            json!("no_stream"),
+            json!(self.below(3)),
+            json!("stream_exists"),
+        ];
         let expected = expected[self.below(4)].clone();
         let valid = json!({
             "expectedVersion": expected,
@@ -270,10 +498,36 @@ impl Random {
     }
 
     fn query(&mut self) -> String {
-        let keys = ["fromPosition", "fromVersion", "maxCount", "direction", "streamPrefix", "category",
-                    "eventType", "x", "", "%", "%ZZ", "maxCount%00"];
-        let values = ["0", "1", "-1", "18446744073709551616", "backward", "forward", "", "%FF", "a+b",
-                      "%00", "end", "1e3", "🦀", "account-"];
+        let keys = [
+            "fromPosition",
+            "fromVersion",
+            "maxCount",
+            "direction",
+            "streamPrefix",
+            "category",
+            "eventType",
+            "x",
+            "",
+            "%",
+            "%ZZ",
+            "maxCount%00",
+        ];
+        let values = [
+            "0",
+            "1",
+            "-1",
+            "18446744073709551616",
+            "backward",
+            "forward",
+            "",
+            "%FF",
+            "a+b",
+            "%00",
+            "end",
+            "1e3",
+            "🦀",
+            "account-",
+        ];
         (0..self.below(5))
             .map(|_| {
                 let (k, v) = (self.pick(&keys), self.pick(&values));
@@ -291,7 +545,18 @@ impl Random {
 async fn fuzzed_requests_never_break_the_server() {
     let mut server = Server::start(&["--max-body-bytes", "2048"]);
     let http = client();
-    let streams = ["s-1", "s-2", "%00", "%FF", "a%2Fb", "..", "%2e%2e", "x%20y", "%E2%82", "s-1%2F..%2F"];
+    let streams = [
+        "s-1",
+        "s-2",
+        "%00",
+        "%FF",
+        "a%2Fb",
+        "..",
+        "%2e%2e",
+        "x%20y",
+        "%E2%82",
+        "s-1%2F..%2F",
+    ];
     let mut random = Random(0x5eed_1234_abcd_9876);
     let mut requests = Vec::new();
     for _ in 0..3000 {
@@ -303,19 +568,32 @@ async fn fuzzed_requests_never_break_the_server() {
                 .body(random.body()),
             2 => http.get(server.url(&format!("/v1/streams/{stream}?{query}"))),
             3 => http.get(server.url(&format!("/v1/all?{query}"))),
-            _ => http.get(server.url(&format!("/v1/{}?{query}", random.pick(&["head", "subscribe", "all/", "streams"])))),
+            _ => http.get(server.url(&format!(
+                "/v1/{}?{query}",
+                random.pick(&["head", "subscribe", "all/", "streams"])
+            ))),
         };
         requests.push(request);
     }
     let outcomes = futures::stream::iter(requests)
         .map(|request| async move {
-            let response = request.send().await.expect("the server answers every request");
+            let response = request
+                .send()
+                .await
+                .expect("the server answers every request");
             let status = response.status().as_u16();
-            if response.headers().get("content-type").is_some_and(|t| t == "text/event-stream") {
+            if response
+                .headers()
+                .get("content-type")
+                .is_some_and(|t| t == "text/event-stream")
+            {
                 return (status, json!({ "code": "stream" }));
             }
             let text = response.text().await.unwrap();
-            (status, serde_json::from_str::<Value>(&text).unwrap_or_else(|_| json!({ "raw": text })))
+            (
+                status,
+                serde_json::from_str::<Value>(&text).unwrap_or_else(|_| json!({ "raw": text })),
+            )
         })
         .buffer_unordered(8)
         .collect::<Vec<_>>()
@@ -323,12 +601,21 @@ async fn fuzzed_requests_never_break_the_server() {
     let mut seen = std::collections::BTreeMap::new();
     for (status, body) in &outcomes {
         *seen.entry(*status).or_insert(0) += 1;
-        assert!([200, 400, 404, 405, 409, 413].contains(status), "status {status}: {body}");
+        assert!(
+            [200, 400, 404, 405, 409, 413].contains(status),
+            "status {status}: {body}"
+        );
         if *status != 200 {
-            assert!(body["code"].is_string() && body["message"].is_string(), "{status}: {body}");
+            assert!(
+                body["code"].is_string() && body["message"].is_string(),
+                "{status}: {body}"
+            );
         }
     }
-    assert!(seen.len() >= 4, "the fuzz reached too few outcomes: {seen:?}");
+    assert!(
+        seen.len() >= 4,
+        "the fuzz reached too few outcomes: {seen:?}"
+    );
     assert_eq!(get(&http, &server, "/healthz", None).await.0, 200);
     assert!(server.is_running());
     assert!(!server.log().contains("panicked"), "{}", server.log());

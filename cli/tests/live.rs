@@ -11,7 +11,14 @@ use evstore::{EventStore, ReadAllOptions, SqliteStorage};
 use serde_json::json;
 
 async fn append(http: &reqwest::Client, server: &Server, stream: &str, kind: &str) -> u64 {
-    let (status, body) = post(http, server, stream, &json!({ "events": [event(kind, 0)] }), None).await;
+    let (status, body) = post(
+        http,
+        server,
+        stream,
+        &json!({ "events": [event(kind, 0)] }),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     body["position"].as_u64().unwrap()
 }
@@ -33,12 +40,22 @@ async fn subscribe_catches_up_says_so_goes_live_and_resumes() {
     let mut sub = SseReader::new(subscribe("", None).await.unwrap());
     assert_eq!(sub.positions(3).await, [1, 2, 3]);
     let caught_up = sub.next().await.unwrap();
-    assert_eq!((caught_up.event.as_str(), caught_up.data.clone()), ("caughtUp", json!({ "position": 3 })));
+    assert_eq!(
+        (caught_up.event.as_str(), caught_up.data.clone()),
+        ("caughtUp", json!({ "position": 3 }))
+    );
     append(&http, &server, "b-2", "New").await;
     append(&http, &server, "a-3", "New").await;
     let live = sub.next().await.unwrap();
     assert_eq!(live.event, "event");
-    assert_eq!((live.id.as_deref(), live.data["streamId"].as_str(), live.data["type"].as_str()), (Some("4"), Some("b-2"), Some("New")));
+    assert_eq!(
+        (
+            live.id.as_deref(),
+            live.data["streamId"].as_str(),
+            live.data["type"].as_str()
+        ),
+        (Some("4"), Some("b-2"), Some("New"))
+    );
     for field in ["id", "version", "metadata", "recordedAt", "data"] {
         assert!(live.data.get(field).is_some(), "{field}: {}", live.data);
     }
@@ -53,7 +70,11 @@ async fn subscribe_catches_up_says_so_goes_live_and_resumes() {
     assert_eq!(from.positions(3).await, [3, 4, 5]);
 
     // From the end: caught up at once, then only new events; filters apply.
-    let mut end = SseReader::new(subscribe("?fromPosition=end&streamPrefix=a-", None).await.unwrap());
+    let mut end = SseReader::new(
+        subscribe("?fromPosition=end&streamPrefix=a-", None)
+            .await
+            .unwrap(),
+    );
     assert_eq!(end.next().await.unwrap().data, json!({ "position": 5 }));
     let mut typed = SseReader::new(subscribe("?eventType=New&category=b", None).await.unwrap());
     assert_eq!(typed.positions(1).await, [4]);
@@ -79,13 +100,19 @@ async fn a_slow_subscriber_never_blocks_appends() {
     let payload = "x".repeat(8000);
     for n in 0..300 {
         let body = json!({ "events": [{ "type": "Big", "data": { "n": n, "pad": payload } }] });
-        let (status, _) = tokio::time::timeout(Duration::from_secs(10), post(&http, &server, "big-1", &body, None))
-            .await
-            .expect("an append waited on a stalled subscriber");
+        let (status, _) = tokio::time::timeout(
+            Duration::from_secs(10),
+            post(&http, &server, "big-1", &body, None),
+        )
+        .await
+        .expect("an append waited on a stalled subscriber");
         assert_eq!(status, 200);
     }
     drop(stalled);
-    assert_eq!(get(&http, &server, "/v1/head", None).await.1["position"], 300);
+    assert_eq!(
+        get(&http, &server, "/v1/head", None).await.1["position"],
+        300
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,7 +120,13 @@ async fn fifty_clients_appending_with_exact_and_retry_leave_no_gap_or_duplicate(
     let server = Arc::new(Server::start(&[]));
     const CLIENTS: usize = 50;
     const EACH: usize = 8;
-    let streams = ["counter-1", "counter-2", "counter-3", "counter-4", "counter-5"];
+    let streams = [
+        "counter-1",
+        "counter-2",
+        "counter-3",
+        "counter-4",
+        "counter-5",
+    ];
     let mut tasks = Vec::new();
     for client_no in 0..CLIENTS {
         let server = Arc::clone(&server);
@@ -136,7 +169,13 @@ async fn fifty_clients_appending_with_exact_and_retry_leave_no_gap_or_duplicate(
     let mut last_position = 0;
     let mut after = 0;
     loop {
-        let (_, page) = get(&http, &server, &format!("/v1/all?fromPosition={after}"), None).await;
+        let (_, page) = get(
+            &http,
+            &server,
+            &format!("/v1/all?fromPosition={after}"),
+            None,
+        )
+        .await;
         let events = page["events"].as_array().unwrap().clone();
         if events.is_empty() {
             break;
@@ -145,15 +184,27 @@ async fn fifty_clients_appending_with_exact_and_retry_leave_no_gap_or_duplicate(
             let position = e["position"].as_u64().unwrap();
             assert!(position > last_position);
             last_position = position;
-            assert!(seen.insert(e["id"].as_str().unwrap().to_owned()), "duplicate {e}");
+            assert!(
+                seen.insert(e["id"].as_str().unwrap().to_owned()),
+                "duplicate {e}"
+            );
         }
         after = last_position;
     }
     assert_eq!(seen, acknowledged);
     for stream in streams {
         let (_, body) = get(&http, &server, &format!("/v1/streams/{stream}"), None).await;
-        let versions: Vec<u64> = body["events"].as_array().unwrap().iter().map(|e| e["version"].as_u64().unwrap()).collect();
-        assert_eq!(versions, (1..=(CLIENTS / streams.len() * EACH) as u64).collect::<Vec<_>>(), "{stream}");
+        let versions: Vec<u64> = body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["version"].as_u64().unwrap())
+            .collect();
+        assert_eq!(
+            versions,
+            (1..=(CLIENTS / streams.len() * EACH) as u64).collect::<Vec<_>>(),
+            "{stream}"
+        );
     }
 }
 
@@ -163,7 +214,8 @@ async fn sigterm_under_load_keeps_every_acknowledged_append_and_ends_subscriptio
     let base = server.base.clone();
     let db = server.db.clone();
     let http = client();
-    let mut subscription = SseReader::new(http.get(server.url("/v1/subscribe")).send().await.unwrap());
+    let mut subscription =
+        SseReader::new(http.get(server.url("/v1/subscribe")).send().await.unwrap());
     assert_eq!(subscription.next().await.unwrap().event, "caughtUp");
 
     let acknowledged = Arc::new(Mutex::new(Vec::new()));
@@ -188,7 +240,10 @@ async fn sigterm_under_load_keeps_every_acknowledged_append_and_ends_subscriptio
     while acknowledged.lock().unwrap().len() < 200 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(server.terminate(), "evstore serve did not exit cleanly on SIGTERM");
+    assert!(
+        server.terminate(),
+        "evstore serve did not exit cleanly on SIGTERM"
+    );
     for writer in writers {
         writer.await.unwrap();
     }
@@ -210,6 +265,9 @@ async fn sigterm_under_load_keeps_every_acknowledged_append_and_ends_subscriptio
     let acknowledged = acknowledged.lock().unwrap();
     assert!(acknowledged.len() >= 200);
     for id in acknowledged.iter() {
-        assert!(stored.contains(id), "acknowledged append {id} is missing after shutdown");
+        assert!(
+            stored.contains(id),
+            "acknowledged append {id} is missing after shutdown"
+        );
     }
 }

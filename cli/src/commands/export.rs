@@ -19,10 +19,12 @@ use crate::progress::Progress;
 
 /// `evstore export [--db …] [--out FILE]`
 #[derive(Debug, Args)]
-#[command(after_help = "The format: a header line {\"format\":\"evstore-export\",\"version\":1,\
+#[command(
+    after_help = "The format: a header line {\"format\":\"evstore-export\",\"version\":1,\
                         \"storeId\":…,\"exportedAt\":…,\"head\":…}, then one event per line in \
                         position order with the JavaScript API's field names. A file is written \
-                        next to FILE and renamed into place when complete.")]
+                        next to FILE and renamed into place when complete."
+)]
 pub struct ExportArgs {
     #[command(flatten)]
     db: DbArgs,
@@ -45,7 +47,10 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
     let progress = Progress::start("export", "events", Some(storage.head().await?));
     let summary = match &args.out {
         None => {
-            let writer = LineCounter::new(AllowStdIo::new(BufWriter::new(io::stdout())), progress.clone());
+            let writer = LineCounter::new(
+                AllowStdIo::new(BufWriter::new(io::stdout())),
+                progress.clone(),
+            );
             export_jsonl(&storage, writer, &ExportOptions::default()).await?
         }
         Some(path) => {

@@ -19,12 +19,14 @@ use crate::progress::Progress;
 
 /// `evstore import [--db …] FILE|-`
 #[derive(Debug, Args)]
-#[command(after_help = "Keeps event ids, stream versions, recorded times, metadata and \
+#[command(
+    after_help = "Keeps event ids, stream versions, recorded times, metadata and \
                         correlation/causation ids; positions are assigned in the file's order. \
                         Events the store already has (same id, stream and version) are skipped, \
                         so importing the same file twice adds nothing. A bad line stops the \
                         import with its line number; the batches before it stay imported. The \
-                        store is created if it does not exist.")]
+                        store is created if it does not exist."
+)]
 pub struct ImportArgs {
     #[command(flatten)]
     db: DbArgs,

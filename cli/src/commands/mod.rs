@@ -50,7 +50,12 @@ impl Command {
 #[derive(Debug, Clone, Args)]
 pub struct DbArgs {
     /// The store: a SQLite file path, or a `postgres://` URL.
-    #[arg(long, env = "EVSTORE_DB", default_value = "evstore.db", value_name = "PATH|URL")]
+    #[arg(
+        long,
+        env = "EVSTORE_DB",
+        default_value = "evstore.db",
+        value_name = "PATH|URL"
+    )]
     pub db: String,
 }
 

@@ -10,8 +10,10 @@ use crate::output::Out;
 
 /// `evstore read [--db …] STREAM [--from V] [--backward] [--max N] [--json]`
 #[derive(Debug, Args)]
-#[command(after_help = "Text lines read `#position stream@version type recordedAt data`; \
-                        --json prints one event per line with the JavaScript API's field names.")]
+#[command(
+    after_help = "Text lines read `#position stream@version type recordedAt data`; \
+                        --json prints one event per line with the JavaScript API's field names."
+)]
 pub struct ReadArgs {
     #[command(flatten)]
     db: DbArgs,

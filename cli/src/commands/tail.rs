@@ -10,9 +10,11 @@ use crate::output::Out;
 
 /// `evstore tail [--db …] [--from POS] [--follow] [--stream-prefix P] [--category C] [--type T]`
 #[derive(Debug, Args)]
-#[command(after_help = "Filters repeat (`--type A --type B`); kinds combine with AND, values of \
+#[command(
+    after_help = "Filters repeat (`--type A --type B`); kinds combine with AND, values of \
                         one kind with OR. With --follow, tail waits for new events until \
-                        interrupted (Ctrl-C).")]
+                        interrupted (Ctrl-C)."
+)]
 pub struct TailArgs {
     #[command(flatten)]
     db: DbArgs,
@@ -44,8 +46,11 @@ pub async fn run(args: TailArgs) -> anyhow::Result<()> {
     };
     let mut out = Out::new(args.output.json);
     if !args.follow {
-        let mut events =
-            store.all_events(ReadAllOptions::new().from_position(args.from).filter(filter))?;
+        let mut events = store.all_events(
+            ReadAllOptions::new()
+                .from_position(args.from)
+                .filter(filter),
+        )?;
         while let Some(event) = events.try_next().await? {
             out.event(event)?;
         }

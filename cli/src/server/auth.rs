@@ -175,8 +175,14 @@ impl Tokens {
                     entry.name
                 );
             }
-            if entries.iter().any(|(t, a)| *t == entry.token.as_bytes() || a.name == entry.name) {
-                bail!("token `{}` is listed twice (same name or token)", entry.name);
+            if entries
+                .iter()
+                .any(|(t, a)| *t == entry.token.as_bytes() || a.name == entry.name)
+            {
+                bail!(
+                    "token `{}` is listed twice (same name or token)",
+                    entry.name
+                );
             }
             entries.push((
                 entry.token.into_bytes(),
@@ -215,7 +221,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The auth layer: puts the request's [`Access`] into its extensions, or answers 401.
-pub async fn authenticate(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
+pub async fn authenticate(
+    State(app): State<Arc<App>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let access = match &app.tokens {
         None => Arc::new(Access::anonymous()),
         Some(tokens) => {
@@ -251,7 +261,9 @@ mod tests {
         let a = access(&["account-", "order-"]);
         let none = a.read_filter(Filter::new()).unwrap();
         assert_eq!(none.stream_prefixes, ["account-", "order-"]);
-        let inside = a.read_filter(Filter::new().stream_prefix("account-1")).unwrap();
+        let inside = a
+            .read_filter(Filter::new().stream_prefix("account-1"))
+            .unwrap();
         assert_eq!(inside.stream_prefixes, ["account-1"]);
         let wider = a.read_filter(Filter::new().stream_prefix("acc")).unwrap();
         assert_eq!(wider.stream_prefixes, ["account-"]);
@@ -259,7 +271,9 @@ mod tests {
         assert_eq!(everything.stream_prefixes, ["account-", "order-"]);
         assert!(a.read_filter(Filter::new().stream_prefix("user-")).is_err());
         assert!(access(&[]).read_filter(Filter::new()).is_err());
-        let all = access(&[""]).read_filter(Filter::new().category("x")).unwrap();
+        let all = access(&[""])
+            .read_filter(Filter::new().category("x"))
+            .unwrap();
         assert_eq!(all, Filter::new().category("x"));
     }
 

@@ -76,7 +76,9 @@ fn fields_of(error: &Error) -> Map<String, Value> {
             stream,
             expected,
             actual,
-        } => json!({ "stream": stream, "expected": ExpectedVersionJson(*expected), "actual": actual }),
+        } => {
+            json!({ "stream": stream, "expected": ExpectedVersionJson(*expected), "actual": actual })
+        }
         Error::StreamNotFound { stream } => json!({ "stream": stream }),
         Error::DuplicateEventId { id } => json!({ "id": id }),
         Error::InvalidInput { reason }
@@ -122,9 +124,11 @@ impl ApiError {
                 "a valid bearer token is required (Authorization: Bearer <token>)".into(),
             ),
             ApiError::Forbidden(why) => plain(StatusCode::FORBIDDEN, "Forbidden", why.clone()),
-            ApiError::PayloadTooLarge(why) => {
-                plain(StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge", why.clone())
-            }
+            ApiError::PayloadTooLarge(why) => plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PayloadTooLarge",
+                why.clone(),
+            ),
             ApiError::TooManySubscriptions(max) => plain(
                 StatusCode::TOO_MANY_REQUESTS,
                 "TooManySubscriptions",

@@ -13,9 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use evstore::json::{AppendResultJson, ExpectedVersionJson, NewEventJson, RecordedEventJson};
-use evstore::{
-    validate_stream_id, ReadAllOptions, ReadStreamOptions, StartFrom, SubscribeOptions,
-};
+use evstore::{validate_stream_id, ReadAllOptions, ReadStreamOptions, StartFrom, SubscribeOptions};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -41,8 +39,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(healthz))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(axum::extract::DefaultBodyLimit::max(app.limits.max_body_bytes))
-        .layer(CatchPanicLayer::custom(|_| ApiError::Internal.into_response()))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            app.limits.max_body_bytes,
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal.into_response()
+        }))
         .with_state(app)
 }
 
@@ -125,10 +127,7 @@ async fn read_stream(
     StreamPath(stream): StreamPath,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Page>, ApiError> {
-    let params = Params::parse(
-        query.as_deref(),
-        &["fromVersion", "direction", "maxCount"],
-    )?;
+    let params = Params::parse(query.as_deref(), &["fromVersion", "direction", "maxCount"])?;
     access.check_read(&stream)?;
     let options = ReadStreamOptions {
         from_version: params.number("fromVersion")?,
@@ -144,7 +143,11 @@ async fn read_all(
     Extension(access): Extension<Arc<Access>>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Page>, ApiError> {
-    let allowed = [&["fromPosition", "direction", "maxCount"][..], &FILTER_PARAMS].concat();
+    let allowed = [
+        &["fromPosition", "direction", "maxCount"][..],
+        &FILTER_PARAMS,
+    ]
+    .concat();
     let params = Params::parse(query.as_deref(), &allowed)?;
     let options = ReadAllOptions {
         from_position: params.number("fromPosition")?,

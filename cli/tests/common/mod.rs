@@ -104,7 +104,10 @@ impl Server {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| {
                 std::thread::sleep(Duration::from_millis(200));
-                panic!("evstore serve did not start: {first:?} {}", log.lock().unwrap())
+                panic!(
+                    "evstore serve did not start: {first:?} {}",
+                    log.lock().unwrap()
+                )
             })
             .to_owned();
         Server {

@@ -69,15 +69,22 @@ pub async fn export_import_round_trip<S: Storage>(source: EventStore<S>, target:
     assert!(header["exportedAt"].as_u64().unwrap() > 0);
     assert!(header.get("storeId").is_some());
     let first: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
-    for field in ["id", "streamId", "version", "position", "type", "data", "metadata"] {
+    for field in [
+        "id", "streamId", "version", "position", "type", "data", "metadata",
+    ] {
         assert!(first.get(field).is_some(), "{field} in {first}");
     }
     assert!(first["recordedAt"].as_u64().is_some());
     assert_eq!(first["correlationId"], "corr-0");
     assert_eq!(file.lines().count(), 14);
 
-    let summary = import_jsonl(target.storage(), file.as_bytes()).await.unwrap();
-    assert_eq!((summary.events, summary.imported, summary.already_present), (13, 13, 0));
+    let summary = import_jsonl(target.storage(), file.as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(
+        (summary.events, summary.imported, summary.already_present),
+        (13, 13, 0)
+    );
     assert_eq!(summary.header.head, 13);
     let (original, imported) = (everything(&source).await, everything(&target).await);
     assert_eq!(
@@ -86,20 +93,35 @@ pub async fn export_import_round_trip<S: Storage>(source: EventStore<S>, target:
     );
     assert!(imported.windows(2).all(|w| w[0].position < w[1].position));
 
-    let again = import_jsonl(target.storage(), file.as_bytes()).await.unwrap();
+    let again = import_jsonl(target.storage(), file.as_bytes())
+        .await
+        .unwrap();
     assert_eq!((again.imported, again.already_present), (0, 13));
-    assert_eq!(target.head().await.unwrap(), imported.last().unwrap().position);
+    assert_eq!(
+        target.head().await.unwrap(),
+        imported.last().unwrap().position
+    );
 
     source
         .append("order-7", ExpectedVersion::Exact(3), events(2))
         .await
         .unwrap();
     let later = export(&source).await;
-    let more = import_jsonl(target.storage(), later.as_bytes()).await.unwrap();
+    let more = import_jsonl(target.storage(), later.as_bytes())
+        .await
+        .unwrap();
     assert_eq!((more.imported, more.already_present), (2, 13));
     assert_eq!(
-        everything(&source).await.iter().map(kept).collect::<Vec<_>>(),
-        everything(&target).await.iter().map(kept).collect::<Vec<_>>()
+        everything(&source)
+            .await
+            .iter()
+            .map(kept)
+            .collect::<Vec<_>>(),
+        everything(&target)
+            .await
+            .iter()
+            .map(kept)
+            .collect::<Vec<_>>()
     );
 }
 
@@ -117,15 +139,23 @@ pub async fn import_resumes_and_batches_long_streams<S: Storage>(
     let file = export(&source).await;
     // Header + the first 700 events: a file cut in the middle of a batch.
     let cut: String = file.lines().take(701).map(|l| format!("{l}\n")).collect();
-    let first = import_jsonl(target.storage(), cut.as_bytes()).await.unwrap();
+    let first = import_jsonl(target.storage(), cut.as_bytes())
+        .await
+        .unwrap();
     assert_eq!(first.imported, 700);
-    let rest = import_jsonl(target.storage(), file.as_bytes()).await.unwrap();
+    let rest = import_jsonl(target.storage(), file.as_bytes())
+        .await
+        .unwrap();
     assert_eq!((rest.imported, rest.already_present), (total - 700, 700));
     let imported = everything(&target).await;
     assert_eq!(imported.len() as u64, total);
     assert!(imported.iter().zip(1..).all(|(e, v)| e.version == v));
     assert_eq!(
-        everything(&source).await.iter().map(kept).collect::<Vec<_>>(),
+        everything(&source)
+            .await
+            .iter()
+            .map(kept)
+            .collect::<Vec<_>>(),
         imported.iter().map(kept).collect::<Vec<_>>()
     );
 }
