@@ -47,7 +47,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::json::RecordedEventJson;
 use crate::platform::now_millis;
-use crate::storage::{AppendBatch, PreparedEvent, Storage};
+use crate::storage::{AppendBatch, AppendNotifier, PreparedEvent, Storage};
 use crate::store::{prepare_event, DEFAULT_PAGE_SIZE};
 use crate::types::{category_of, validate_stream_id, Direction, ExpectedVersion, Filter, NewEvent};
 
@@ -188,9 +188,8 @@ fn to_line<T: Serialize>(value: &T) -> Result<String> {
 /// Imports JSON lines written by [`export_jsonl`] (or `exportJsonl()` in JavaScript) from
 /// `reader` into `storage`. See the [module docs](self) for what is kept, checked and skipped.
 ///
-/// Appends go straight to the backend, so subscriptions of an [`EventStore`](crate::EventStore)
-/// over the same storage notice them on their next poll (call
-/// [`wake_subscriptions`](crate::EventStore::wake_subscriptions) to wake them at once).
+/// Each batch written wakes the subscriptions of the stores over this data in this process,
+/// through the backend's [`notifier`](Storage::notifier), as an append through a store does.
 pub async fn import_jsonl<S, R>(storage: &S, reader: R) -> Result<ImportSummary>
 where
     S: Storage,
@@ -215,6 +214,7 @@ where
 /// browser `ReadableStream`) rather than as an [`AsyncRead`]. [`import_jsonl`] is built on it.
 pub struct Importer<'a, S> {
     storage: &'a S,
+    notifier: AppendNotifier,
     /// The bytes of the current, unfinished line.
     carry: Vec<u8>,
     /// The number of the last line handled (1-based).
@@ -266,6 +266,7 @@ impl<'a, S: Storage> Importer<'a, S> {
     pub fn new(storage: &'a S) -> Self {
         Importer {
             storage,
+            notifier: storage.notifier(),
             carry: Vec::new(),
             line: 0,
             header: None,
@@ -448,6 +449,7 @@ impl<'a, S: Storage> Importer<'a, S> {
         };
         match self.storage.append(append).await {
             Ok(_) => {
+                self.notifier.notify();
                 self.imported += count as u64;
                 Ok(())
             }

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use evstore::storage::{AppendBatch, Checkpoint, Storage};
-use evstore::{AppendResult, Direction, Filter, RecordedEvent, Result, SqliteStorage};
+use evstore::storage::{AppendBatch, AppendNotifier, Checkpoint, Storage};
+use evstore::{AppendResult, Direction, Filter, RecordedEvent, Result, SqliteStorage, StreamInfo};
 
 /// Whether opening may create a new, empty store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +111,17 @@ impl Storage for Backend {
         }
     }
 
+    async fn list_streams(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StreamInfo>> {
+        match self {
+            Backend::Sqlite(storage) => storage.list_streams(prefix, after, limit).await,
+        }
+    }
+
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
         match self {
             Backend::Sqlite(storage) => storage.load_checkpoint(name).await,
@@ -126,6 +137,12 @@ impl Storage for Backend {
     fn close(&self) {
         match self {
             Backend::Sqlite(storage) => storage.close(),
+        }
+    }
+
+    fn notifier(&self) -> AppendNotifier {
+        match self {
+            Backend::Sqlite(storage) => storage.notifier(),
         }
     }
 }

@@ -88,14 +88,14 @@ async fn info_streams_read_and_tail() {
 
     assert_eq!(
         ok(run(&["streams", "--db", db])),
-        "account-1\t2\naccount-2\t1\norder-1\t2\n"
+        "account-1\t2\t3\naccount-2\t1\t4\norder-1\t2\t5\n"
     );
     assert_eq!(
         ok(run(&["streams", "--db", db, "--prefix", "order-"])),
-        "order-1\t2\n"
+        "order-1\t2\t5\n"
     );
     let streams = json_lines(&ok(run(&["streams", "--db", db, "--json"])));
-    assert_eq!(streams[0], json!({ "streamId": "account-1", "version": 2 }));
+    assert_eq!(streams[0], json!({ "streamId": "account-1", "version": 2, "position": 3 }));
 
     let read = ok(run(&["read", "--db", db, "account-1"]));
     let lines: Vec<&str> = read.lines().collect();

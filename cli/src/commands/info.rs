@@ -1,20 +1,17 @@
 //! `evstore info`: what is in a store.
 
-use std::collections::HashSet;
-
 use clap::Args;
-use evstore::{EventStore, ReadAllOptions};
-use futures::TryStreamExt;
+use evstore::EventStore;
 use serde::Serialize;
 
+use super::streams::for_each_stream;
 use super::{DbArgs, OutputArgs};
 use crate::backend::OpenMode;
 use crate::output::Out;
-use crate::progress::Progress;
 
 /// `evstore info [--db …] [--json]`
 #[derive(Debug, Args)]
-#[command(after_help = "Counts events and streams by reading the whole store once.")]
+#[command(after_help = "Counts streams by listing them, and events as the sum of their versions.")]
 pub struct InfoArgs {
     #[command(flatten)]
     db: DbArgs,
@@ -48,21 +45,19 @@ pub async fn run(args: InfoArgs) -> anyhow::Result<()> {
     });
     let store = EventStore::new(backend);
     let head = store.head().await?;
-    let progress = Progress::start("scanning", "events", Some(head));
-    let mut streams = HashSet::new();
-    let mut events = 0;
-    let mut all = store.all_events(ReadAllOptions::new())?;
-    while let Some(event) = all.try_next().await? {
-        events += 1;
-        streams.insert(event.stream_id);
-        progress.add(1);
-    }
-    progress.finish();
+    let (mut events, mut streams) = (0, 0);
+    for_each_stream(&store, "", |stream| {
+        // Versions are gapless from 1: a stream's version is its number of events.
+        events += stream.version;
+        streams += 1;
+        Ok(())
+    })
+    .await?;
     let info = Info {
         store: info_store,
         schema_version,
         events,
-        streams: streams.len() as u64,
+        streams,
         head,
         file_bytes,
     };

@@ -1,60 +1,81 @@
 //! `evstore streams`: stream ids with their versions.
 
-use std::collections::BTreeMap;
-
 use clap::Args;
-use evstore::{EventStore, Filter, ReadAllOptions};
-use futures::TryStreamExt;
+use evstore::{EventStore, ListStreamsOptions, DEFAULT_PAGE_SIZE};
 use serde::Serialize;
 
 use super::{DbArgs, OutputArgs};
-use crate::backend::OpenMode;
+use crate::backend::{Backend, OpenMode};
 use crate::output::Out;
-use crate::progress::Progress;
 
 /// `evstore streams [--db …] [--prefix P] [--json]`
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Text lines read `stream<TAB>version<TAB>position of its last event`, \
+                        in stream-id order."
+)]
 pub struct StreamsArgs {
     #[command(flatten)]
     db: DbArgs,
     /// Only streams whose id starts with this.
-    #[arg(long, value_name = "P")]
-    prefix: Option<String>,
+    #[arg(long, value_name = "P", default_value = "")]
+    prefix: String,
     #[command(flatten)]
     output: OutputArgs,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct StreamInfo<'a> {
+struct StreamLine<'a> {
     stream_id: &'a str,
     version: u64,
+    position: u64,
+}
+
+/// Calls `each` for every stream with `prefix`, a page at a time.
+pub async fn for_each_stream(
+    store: &EventStore<Backend>,
+    prefix: &str,
+    mut each: impl FnMut(&evstore::StreamInfo) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut after = None;
+    loop {
+        let page = store
+            .list_streams(ListStreamsOptions {
+                prefix: prefix.to_owned(),
+                after: after.take(),
+                max_count: Some(DEFAULT_PAGE_SIZE),
+            })
+            .await?;
+        for stream in &page {
+            each(stream)?;
+        }
+        if page.len() < DEFAULT_PAGE_SIZE {
+            return Ok(());
+        }
+        after = page.last().map(|last| last.stream_id.clone());
+    }
 }
 
 pub async fn run(args: StreamsArgs) -> anyhow::Result<()> {
     let store = EventStore::new(args.db.open(OpenMode::Existing).await?);
-    let filter = args
-        .prefix
-        .map_or_else(Filter::new, |prefix| Filter::new().stream_prefix(prefix));
-    let progress = Progress::start("scanning", "events", Some(store.head().await?));
-    let mut versions = BTreeMap::new();
-    let mut events = store.all_events(ReadAllOptions::new().filter(filter))?;
-    while let Some(event) = events.try_next().await? {
-        versions.insert(event.stream_id, event.version);
-        progress.add(1);
-    }
-    progress.finish();
     let mut out = Out::new(args.output.json);
-    for (stream_id, version) in &versions {
+    for_each_stream(&store, &args.prefix, |stream| {
         if out.json() {
-            out.value(&StreamInfo {
-                stream_id,
-                version: *version,
+            out.value(&StreamLine {
+                stream_id: &stream.stream_id,
+                version: stream.version,
+                position: stream.position,
             })?;
         } else {
-            out.line(format_args!("{stream_id}\t{version}"))?;
+            out.line(format_args!(
+                "{}\t{}\t{}",
+                stream.stream_id, stream.version, stream.position
+            ))?;
         }
-    }
+        Ok(())
+    })
+    .await?;
     out.flush()?;
     Ok(())
 }
