@@ -620,3 +620,27 @@ async fn fuzzed_requests_never_break_the_server() {
     assert!(server.is_running());
     assert!(!server.log().contains("panicked"), "{}", server.log());
 }
+
+#[test]
+fn idle_connections_are_closed_and_slow_requests_time_out() {
+    use std::io::{Read, Write};
+    let server = Server::start(&["--idle-timeout", "1", "--request-timeout", "1"]);
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let wait = Some(std::time::Duration::from_secs(15));
+
+    // A connection that never sends a request is closed.
+    let mut silent = std::net::TcpStream::connect(&address).unwrap();
+    silent.set_read_timeout(wait).unwrap();
+    let mut buffer = [0u8; 256];
+    assert_eq!(silent.read(&mut buffer).unwrap(), 0, "an idle connection stayed open");
+
+    // A request whose body never completes is answered 408, and nothing is written.
+    let mut slow = std::net::TcpStream::connect(&address).unwrap();
+    slow.set_read_timeout(wait).unwrap();
+    slow.write_all(b"POST /v1/streams/slow-1 HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"events\":")
+        .unwrap();
+    let mut answer = String::new();
+    let _ = slow.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"code\":\"Timeout\""), "{answer}");
+}
