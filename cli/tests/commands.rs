@@ -95,7 +95,10 @@ async fn info_streams_read_and_tail() {
         "order-1\t2\t5\n"
     );
     let streams = json_lines(&ok(run(&["streams", "--db", db, "--json"])));
-    assert_eq!(streams[0], json!({ "streamId": "account-1", "version": 2, "position": 3 }));
+    assert_eq!(
+        streams[0],
+        json!({ "streamId": "account-1", "version": 2, "position": 3 })
+    );
 
     let read = ok(run(&["read", "--db", db, "account-1"]));
     let lines: Vec<&str> = read.lines().collect();

@@ -632,7 +632,11 @@ fn idle_connections_are_closed_and_slow_requests_time_out() {
     let mut silent = std::net::TcpStream::connect(&address).unwrap();
     silent.set_read_timeout(wait).unwrap();
     let mut buffer = [0u8; 256];
-    assert_eq!(silent.read(&mut buffer).unwrap(), 0, "an idle connection stayed open");
+    assert_eq!(
+        silent.read(&mut buffer).unwrap(),
+        0,
+        "an idle connection stayed open"
+    );
 
     // A request whose body never completes is answered 408, and nothing is written.
     let mut slow = std::net::TcpStream::connect(&address).unwrap();

@@ -22,12 +22,23 @@ async fn everything<S: Storage>(store: &EventStore<S>) -> Vec<RecordedEvent> {
     store.read_all(ReadAllOptions::new()).await.unwrap()
 }
 
-/// An event as import keeps it: everything but the position.
-fn kept(event: &RecordedEvent) -> RecordedEvent {
-    RecordedEvent {
-        position: 0,
-        ..event.clone()
-    }
+/// The events as import keeps them: everything but the positions.
+fn kept(events: &[RecordedEvent]) -> Vec<RecordedEvent> {
+    events
+        .iter()
+        .map(|event| RecordedEvent {
+            position: 0,
+            ..event.clone()
+        })
+        .collect()
+}
+
+/// Both stores hold the same events (but for positions), in the same order.
+async fn assert_same_events<S: Storage>(source: &EventStore<S>, target: &EventStore<S>) {
+    assert_eq!(
+        kept(&everything(source).await),
+        kept(&everything(target).await)
+    );
 }
 
 /// Streams interleaved, with explicit ids, metadata, correlation and causation.
@@ -87,10 +98,7 @@ pub async fn export_import_round_trip<S: Storage>(source: EventStore<S>, target:
     );
     assert_eq!(summary.header.head, 13);
     let (original, imported) = (everything(&source).await, everything(&target).await);
-    assert_eq!(
-        original.iter().map(kept).collect::<Vec<_>>(),
-        imported.iter().map(kept).collect::<Vec<_>>()
-    );
+    assert_eq!(kept(&original), kept(&imported));
     assert!(imported.windows(2).all(|w| w[0].position < w[1].position));
 
     let again = import_jsonl(target.storage(), file.as_bytes())
@@ -111,18 +119,7 @@ pub async fn export_import_round_trip<S: Storage>(source: EventStore<S>, target:
         .await
         .unwrap();
     assert_eq!((more.imported, more.already_present), (2, 13));
-    assert_eq!(
-        everything(&source)
-            .await
-            .iter()
-            .map(kept)
-            .collect::<Vec<_>>(),
-        everything(&target)
-            .await
-            .iter()
-            .map(kept)
-            .collect::<Vec<_>>()
-    );
+    assert_same_events(&source, &target).await;
 }
 
 /// A long stream goes in several batches; an import cut short resumes where it stopped, with
@@ -150,14 +147,7 @@ pub async fn import_resumes_and_batches_long_streams<S: Storage>(
     let imported = everything(&target).await;
     assert_eq!(imported.len() as u64, total);
     assert!(imported.iter().zip(1..).all(|(e, v)| e.version == v));
-    assert_eq!(
-        everything(&source)
-            .await
-            .iter()
-            .map(kept)
-            .collect::<Vec<_>>(),
-        imported.iter().map(kept).collect::<Vec<_>>()
-    );
+    assert_same_events(&source, &target).await;
 }
 
 /// Every bad input is an `InvalidInput` naming its line, and nothing of the batch it belongs to
