@@ -6,38 +6,7 @@
 //! API's field names (`id, streamId, version, position, type, data, metadata, recordedAt,
 //! correlationId, causationId` — see [`RecordedEventJson`]).
 //!
-//! [`import_jsonl`] keeps ids, stream versions, recorded times, metadata and correlation /
-//! causation ids; the target assigns positions, in the file's order. It reads the input line by
-//! line and appends one batch per run of consecutive events of a stream (at most
-//! [`IMPORT_BATCH_EVENTS`]), so memory stays bounded whatever the file's size.
-//!
-//! - **Idempotent**: events already in the target (same id, stream and version) are skipped, so
-//!   importing a file twice — or a later export of the same store — adds only what is new.
-//! - **Checked**: a line that is not JSON, not an event, out of position order, or that would
-//!   break a stream's version sequence (a gap, a different event already at that version, an id
-//!   used elsewhere) stops the import with an [`Error::InvalidInput`] naming the line; nothing of
-//!   the batch being built is written. Batches before it stay written — re-running the import
-//!   after fixing the file is safe.
-//!
-//! ```
-//! # futures::executor::block_on(async {
-//! use evstore::{export_jsonl, import_jsonl, EventStore, ExpectedVersion, ExportOptions,
-//!               MemoryStorage, NewEvent};
-//!
-//! let source = EventStore::new(MemoryStorage::new());
-//! source.append("todo-1", ExpectedVersion::NoStream,
-//!               vec![NewEvent::new("Added", serde_json::json!({ "title": "milk" }))]).await?;
-//!
-//! let mut file = Vec::new();
-//! export_jsonl(source.storage(), &mut file, &ExportOptions::default()).await?;
-//!
-//! let target = MemoryStorage::new();
-//! let summary = import_jsonl(&target, file.as_slice()).await?;
-//! assert_eq!(summary.imported, 1);
-//! let again = import_jsonl(&target, file.as_slice()).await?;
-//! assert_eq!((again.imported, again.already_present), (0, 1));
-//! # Ok::<(), evstore::Error>(()) }).unwrap();
-//! ```
+//! [`import_jsonl`] reads it back into any backend; [`Importer`] does the same from chunks.
 
 use std::collections::HashSet;
 
@@ -127,8 +96,30 @@ fn write_error(e: std::io::Error) -> Error {
 }
 
 /// Writes every event of `storage` up to its current head as JSON lines to `writer`: the header
-/// line, then one line per event in position order. Reads page by page; flushes `writer` at the
-/// end. Write failures are [`Error::Storage`].
+/// line `{"format":"evstore-export","version":1,"storeId":…,"exportedAt":…,"head":…}`, then one
+/// line per event in position order with the JavaScript API's field names
+/// ([`RecordedEventJson`]). Reads page by page; flushes `writer` at the end. Write failures are
+/// [`Error::Storage`]. [`import_jsonl`] reads it back.
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// use evstore::{export_jsonl, import_jsonl, EventStore, ExpectedVersion, ExportOptions,
+///               MemoryStorage, NewEvent};
+///
+/// let source = EventStore::new(MemoryStorage::new());
+/// source.append("todo-1", ExpectedVersion::NoStream,
+///               vec![NewEvent::new("Added", serde_json::json!({ "title": "milk" }))]).await?;
+///
+/// let mut file = Vec::new();
+/// export_jsonl(source.storage(), &mut file, &ExportOptions::default()).await?;
+///
+/// let target = MemoryStorage::new();
+/// let summary = import_jsonl(&target, file.as_slice()).await?;
+/// assert_eq!(summary.imported, 1);
+/// let again = import_jsonl(&target, file.as_slice()).await?;
+/// assert_eq!((again.imported, again.already_present), (0, 1));
+/// # Ok::<(), evstore::Error>(()) }).unwrap();
+/// ```
 pub async fn export_jsonl<S, W>(
     storage: &S,
     writer: W,
@@ -185,8 +176,23 @@ fn to_line<T: Serialize>(value: &T) -> Result<String> {
     Ok(line)
 }
 
-/// Imports JSON lines written by [`export_jsonl`] (or `exportJsonl()` in JavaScript) from
-/// `reader` into `storage`. See the [module docs](self) for what is kept, checked and skipped.
+/// Imports JSON lines written by [`export_jsonl`] (or `exportJsonl()` in JavaScript, or
+/// `evstore export`) from `reader` into `storage`.
+///
+/// Keeps ids, stream versions, recorded times, metadata and correlation / causation ids; the
+/// target assigns positions, in the file's order. The input is read line by line and appended
+/// one batch per run of consecutive events of a stream (at most [`IMPORT_BATCH_EVENTS`]), so
+/// memory stays bounded whatever the file's size.
+///
+/// - **Idempotent**: events already in the target (same id, stream and version) are skipped, so
+///   importing a file twice — or a later export of the same store — adds only what is new.
+/// - **Checked**: a line that is not JSON, not an event, out of position order, or that would
+///   break a stream's version sequence (a gap, a different event already at that version, an id
+///   used elsewhere) stops the import with an [`Error::InvalidInput`] naming the line; nothing of
+///   the batch being built is written. Batches before it stay written, so re-running the import
+///   after fixing the file is safe.
+///
+/// See [`export_jsonl`] for an example.
 ///
 /// Each batch written wakes the subscriptions of the stores over this data in this process,
 /// through the backend's [`notifier`](Storage::notifier), as an append through a store does.
