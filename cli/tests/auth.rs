@@ -210,7 +210,7 @@ async fn subscriptions_are_filtered_and_limited_per_token() {
         post(&http, &server, "order-3", &body, Some(ADMIN)).await.0,
         200
     );
-    let live = first.next().await.unwrap();
+    let live = first.next_event().await;
     assert_eq!(
         (
             live.data["streamId"].as_str(),

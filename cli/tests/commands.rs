@@ -415,3 +415,34 @@ fn every_subcommand_has_help() {
         assert!(tail.contains(flag), "{flag}");
     }
 }
+
+#[tokio::test]
+async fn a_reader_that_goes_away_ends_the_output_quietly() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    let store = EventStore::new(SqliteStorage::open(&db).unwrap());
+    let events: Vec<NewEvent> = (0..3000)
+        .map(|n| NewEvent::new("Padded", json!({ "n": n, "pad": "x".repeat(100) })))
+        .collect();
+    store
+        .append("big-1", ExpectedVersion::NoStream, events)
+        .await
+        .unwrap();
+    // `evstore tail | head -n 1`: far more output than a pipe holds, and a reader that leaves.
+    let mut child = common::evstore()
+        .args(["tail", "--db"])
+        .arg(&db)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("#1 big-1@1 Padded"), "{first}");
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stderr(&output), "");
+}

@@ -271,11 +271,22 @@ impl SseReader {
         }
     }
 
-    /// The next `count` events, which must all be `event`s; their positions.
+    /// The next `event`, skipping `caughtUp` markers (a live subscription says it is caught up
+    /// after each batch it delivers, so they may come between any two live events).
+    pub async fn next_event(&mut self) -> Sse {
+        loop {
+            let sse = self.next().await.expect("the stream ended early");
+            if sse.event != "caughtUp" {
+                return sse;
+            }
+        }
+    }
+
+    /// The positions of the next `count` events (`caughtUp` markers skipped).
     pub async fn positions(&mut self, count: usize) -> Vec<u64> {
         let mut positions = Vec::new();
         while positions.len() < count {
-            let sse = self.next().await.expect("the stream ended early");
+            let sse = self.next_event().await;
             assert_eq!(sse.event, "event", "{sse:?}");
             let position = sse.data["position"].as_u64().unwrap();
             assert_eq!(sse.id.as_deref(), Some(position.to_string().as_str()));
