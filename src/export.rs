@@ -218,6 +218,7 @@ where
 
 /// An import fed with bytes as they arrive — for callers that get the input in chunks (a
 /// browser `ReadableStream`) rather than as an [`AsyncRead`]. [`import_jsonl`] is built on it.
+/// After an error the import is over: drop the importer.
 pub struct Importer<'a, S> {
     storage: &'a S,
     notifier: AppendNotifier,
@@ -536,5 +537,71 @@ fn with_line(line: u64, error: Error) -> Error {
         Error::Storage { reason } => Error::storage(format!("line {line}: {reason}")),
         Error::InvalidInput { reason } => at_line(line, reason),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::executor::block_on;
+
+    use super::*;
+    use crate::{EventStore, ExpectedVersion, MemoryStorage, NewEvent};
+
+    fn exported() -> Vec<u8> {
+        block_on(async {
+            let store = EventStore::new(MemoryStorage::new());
+            for n in 0..5u64 {
+                let event = NewEvent::new("Happened", serde_json::json!({ "n": n, "é": "ü" }));
+                store
+                    .append(&format!("s-{}", n % 2), ExpectedVersion::Any, vec![event])
+                    .await
+                    .unwrap();
+            }
+            let mut file = Vec::new();
+            export_jsonl(store.storage(), &mut file, &ExportOptions::default())
+                .await
+                .unwrap();
+            file
+        })
+    }
+
+    #[test]
+    fn lines_may_span_chunks_and_the_last_needs_no_newline() {
+        let mut file = exported();
+        assert_eq!(file.pop(), Some(b'\n'));
+        let target = MemoryStorage::new();
+        let summary = block_on(async {
+            let mut importer = Importer::new(&target);
+            // One byte at a time: lines and UTF-8 sequences split everywhere.
+            for byte in &file {
+                importer.feed(std::slice::from_ref(byte)).await.unwrap();
+            }
+            importer.finish().await.unwrap()
+        });
+        assert_eq!((summary.events, summary.imported), (5, 5));
+    }
+
+    #[test]
+    fn a_line_longer_than_the_limit_is_refused() {
+        let file = exported();
+        let header_end = file.iter().position(|&b| b == b'\n').unwrap() + 1;
+        let target = MemoryStorage::new();
+        let error = block_on(async {
+            let mut importer = Importer::new(&target);
+            importer.feed(&file[..header_end]).await.unwrap();
+            let chunk = vec![b' '; 1024 * 1024];
+            loop {
+                if let Err(error) = importer.feed(&chunk).await {
+                    return error;
+                }
+            }
+        });
+        assert_eq!(error.kind(), crate::ErrorKind::InvalidInput);
+        assert!(
+            error
+                .to_string()
+                .contains("line 2: the line is longer than"),
+            "{error}"
+        );
     }
 }
