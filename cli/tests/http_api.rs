@@ -648,3 +648,81 @@ fn idle_connections_are_closed_and_slow_requests_time_out() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"code\":\"Timeout\""), "{answer}");
 }
+
+#[tokio::test]
+async fn cors_for_listed_origins_and_an_access_log_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.json");
+    let token = "cors-token-0123456789";
+    std::fs::write(
+        &tokens,
+        json!({ "tokens": [{ "name": "web", "token": token, "read": [""], "append": [""] }] })
+            .to_string(),
+    )
+    .unwrap();
+    let server = Server::start(&[
+        "--tokens",
+        tokens.to_str().unwrap(),
+        "--allow-origin",
+        "http://app.example:8080",
+        "--log-requests",
+    ]);
+    let http = client();
+    // A preflight needs no token.
+    let preflight = http
+        .request(reqwest::Method::OPTIONS, server.url("/v1/streams/a-1"))
+        .header("origin", "http://app.example:8080")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 200);
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "http://app.example:8080"
+    );
+    let allowed = preflight.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(
+        allowed.contains("authorization") && allowed.contains("content-type"),
+        "{allowed}"
+    );
+
+    let from = |origin: &str| {
+        http.get(server.url("/v1/head?secretquery=1"))
+            .header("origin", origin)
+            .bearer_auth(token)
+            .send()
+    };
+    let listed = from("http://app.example:8080").await.unwrap();
+    assert_eq!(
+        listed.headers()["access-control-allow-origin"],
+        "http://app.example:8080"
+    );
+    let other = from("http://elsewhere.example").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+
+    let (status, _) = get(&http, &server, "/v1/head", Some(token)).await;
+    assert_eq!(status, 200);
+    let body = json!({ "events": [{ "type": "Secret", "data": { "password": "hunter2" } }] });
+    assert_eq!(post(&http, &server, "a-1", &body, Some(token)).await.0, 200);
+    server.wait_for_log("GET /v1/head 200");
+    let log = server.wait_for_log("POST /v1/streams/a-1 200");
+    for secret in [token, "secretquery", "hunter2"] {
+        assert!(!log.contains(secret), "{secret} in the log: {log}");
+    }
+    let bad = common::run(&[
+        "serve",
+        "--allow-origin",
+        "app.example/",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert!(common::stderr(&bad).contains("is not an origin"));
+}

@@ -9,7 +9,7 @@ use evstore::{EventStore, StoreOptions};
 
 use super::DbArgs;
 use crate::backend::OpenMode;
-use crate::server::{self, Limits, Tokens};
+use crate::server::{self, Limits, ServeOptions, Tokens};
 
 /// `evstore serve [--db PATH|URL] [--listen 127.0.0.1:7070] [--tokens FILE] [limits…]`
 #[derive(Debug, Args)]
@@ -56,12 +56,29 @@ pub struct ServeArgs {
     /// How often an idle subscription sends a keep-alive comment, in seconds.
     #[arg(long, default_value_t = 15, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     keep_alive: u64,
+    /// A web origin whose pages may call the API (CORS), e.g. `http://localhost:8080`; repeat
+    /// it for several, `*` for any.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    allow_origins: Vec<String>,
+    /// Print one line per request on stderr: method, path, status, duration (never a token,
+    /// a query string or a body).
+    #[arg(long)]
+    log_requests: bool,
     /// How often subscriptions look for appends made by other processes, in milliseconds.
     #[arg(long, default_value_t = 100, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
     poll_interval: u64,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    for origin in &args.allow_origins {
+        let web = origin.starts_with("http://") || origin.starts_with("https://");
+        if origin != "*" && (!web || origin.ends_with('/') || origin.contains(char::is_whitespace))
+        {
+            anyhow::bail!(
+                "--allow-origin `{origin}` is not an origin: give scheme, host and port as a browser sends them (`http://localhost:8080`), or `*`"
+            );
+        }
+    }
     let tokens = args.tokens.as_deref().map(Tokens::load).transpose()?;
     // Before the store is opened (and perhaps created).
     server::check_exposure(args.listen, tokens.as_ref())?;
@@ -82,5 +99,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             ..StoreOptions::default()
         },
     );
-    server::serve(store, args.listen, tokens, limits).await
+    let options = ServeOptions {
+        listen: args.listen,
+        tokens,
+        limits,
+        allow_origins: args.allow_origins,
+        log_requests: args.log_requests,
+    };
+    server::serve(store, options).await
 }

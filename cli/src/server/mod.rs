@@ -1,6 +1,7 @@
 //! `evstore serve`: the HTTP API v1 over a store, with bearer-token auth, limits and graceful
 //! shutdown.
 
+mod access_log;
 mod auth;
 mod errors;
 mod limits;
@@ -29,12 +30,28 @@ pub use auth::Tokens;
 pub use limits::Limits;
 use limits::SubscriptionSlots;
 
+/// How to serve, besides the store.
+pub struct ServeOptions {
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// The bearer tokens; `None`: every request has every right (loopback only).
+    pub tokens: Option<Tokens>,
+    /// Sizes, caps and timeouts.
+    pub limits: Limits,
+    /// Web origins whose pages may call the API (CORS); `*` for any.
+    pub allow_origins: Vec<String>,
+    /// Print an access log line per request.
+    pub log_requests: bool,
+}
+
 /// What the handlers share.
 pub struct App {
     store: EventStore<Backend>,
     /// `None`: no tokens file, every request has every right (loopback only).
     tokens: Option<Tokens>,
     limits: Limits,
+    allow_origins: Vec<String>,
+    log_requests: bool,
     slots: Arc<SubscriptionSlots>,
     /// Turns `true` when the server shuts down: subscriptions end.
     shutdown: watch::Receiver<bool>,
@@ -59,12 +76,14 @@ pub fn check_exposure(listen: SocketAddr, tokens: Option<&Tokens>) -> anyhow::Re
 /// connections, subscriptions end, in-flight requests (appends) finish, the store closes.
 ///
 /// Refuses a non-loopback address without `tokens` (see [`check_exposure`]).
-pub async fn serve(
-    store: EventStore<Backend>,
-    listen: SocketAddr,
-    tokens: Option<Tokens>,
-    limits: Limits,
-) -> anyhow::Result<()> {
+pub async fn serve(store: EventStore<Backend>, options: ServeOptions) -> anyhow::Result<()> {
+    let ServeOptions {
+        listen,
+        tokens,
+        limits,
+        allow_origins,
+        log_requests,
+    } = options;
     check_exposure(listen, tokens.as_ref())?;
     let listener = TcpListener::bind(listen)
         .await
@@ -85,6 +104,8 @@ pub async fn serve(
         store: store.clone(),
         tokens,
         limits: limits.clone(),
+        allow_origins,
+        log_requests,
         slots: Arc::default(),
         shutdown,
     });

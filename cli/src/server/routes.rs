@@ -6,8 +6,9 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -17,7 +18,9 @@ use evstore::{validate_stream_id, ReadAllOptions, ReadStreamOptions, StartFrom, 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use super::access_log::log_request;
 use super::auth::{authenticate, Access};
 use super::errors::ApiError;
 use super::limits::timeout;
@@ -26,6 +29,39 @@ use super::{sse, App};
 
 /// The whole API over `app`.
 pub fn router(app: Arc<App>) -> Router {
+    let mut router = api(Arc::clone(&app));
+    if !app.allow_origins.is_empty() {
+        router = router.layer(cors(&app.allow_origins));
+    }
+    if app.log_requests {
+        router = router.layer(axum::middleware::from_fn(log_request));
+    }
+    router
+}
+
+/// CORS for `origins` (`*`: any): the methods and headers the API takes, answered before auth
+/// so preflight requests need no token.
+fn cors(origins: &[String]) -> CorsLayer {
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|origin| HeaderValue::from_str(origin).ok()),
+        )
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            AUTHORIZATION,
+            CONTENT_TYPE,
+            HeaderName::from_static("last-event-id"),
+        ])
+}
+
+fn api(app: Arc<App>) -> Router {
     let requests = Router::new()
         .route("/v1/streams/{stream}", get(read_stream).post(append))
         .route("/v1/all", get(read_all))

@@ -132,6 +132,18 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
+    /// Waits (up to 10 s) until the server's stderr contains `text`; what it printed so far.
+    pub fn wait_for_log(&self, text: &str) -> String {
+        for _ in 0..200 {
+            let log = self.log();
+            if log.contains(text) {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("`{text}` never appeared in the log: {}", self.log())
+    }
+
     /// Sends SIGTERM and waits for the process to exit; returns whether it exited with 0.
     pub fn terminate(&mut self) -> bool {
         let status = Command::new("kill")
