@@ -84,8 +84,10 @@ fn api(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
+/// 200 while the store answers (no token needed, nothing about the data revealed).
+async fn healthz(State(app): State<Arc<App>>) -> Result<Json<serde_json::Value>, ApiError> {
+    app.store.head().await?;
+    Ok(Json(json!({ "status": "ok" })))
 }
 
 /// A `{stream}` path segment: percent-decoded, then validated like the library does.
