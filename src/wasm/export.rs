@@ -73,9 +73,9 @@ impl JsEventStore {
                         return Err(e);
                     }
                 }
-                let summary = importer.finish().await;
-                store.wake_subscriptions();
-                let summary = summary?;
+                // Each batch written woke this tab's subscriptions (the storage's notifier);
+                // other tabs notice by their poll.
+                let summary = importer.finish().await?;
                 #[derive(Serialize)]
                 #[serde(rename_all = "camelCase")]
                 struct Summary {
