@@ -118,6 +118,28 @@ describe("exportJsonl / importJsonl", () => {
     );
   });
 
+  test("a live subscription sees imported events", async () => {
+    const seen = await page.evaluate(async (name) => {
+      const { EventStore } = window.evstore;
+      const source = await EventStore.inMemory();
+      await source.append("todo-1", [{ type: "Added", data: { n: 1 } }, { type: "Added", data: { n: 2 } }]);
+      const file = await source.exportJsonl();
+      const target = await EventStore.open(name);
+      const received = [];
+      let caughtUp = false;
+      const sub = target.subscribe({ fromPosition: 0 }, (e) => received.push(e.data.n), {
+        onCaughtUp: () => (caughtUp = true),
+      });
+      await window.t.until(() => caughtUp, 5000, "caught up");
+      await target.importJsonl(file);
+      await window.t.until(() => received.length === 2, 5000, "the imported events");
+      sub.close();
+      target.close();
+      return received;
+    }, uniqueName("export-live"));
+    assert.deepEqual(seen, [1, 2]);
+  });
+
   test("a bad import rejects with InvalidInput naming the line, writing nothing of its batch", async () => {
     const result = await page.evaluate(async (name) => {
       const { settle } = window.t;
