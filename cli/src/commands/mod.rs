@@ -49,7 +49,7 @@ impl Command {
 /// Which store a command works on.
 #[derive(Debug, Clone, Args)]
 pub struct DbArgs {
-    /// The store: a SQLite file path, or a `postgres://` URL.
+    /// The store: a SQLite file path.
     #[arg(
         long,
         env = "EVSTORE_DB",
