@@ -188,6 +188,14 @@ async fn read_all_pages_filters_and_caps() {
     )
     .await;
     assert_eq!(positions(&body), [4, 5]);
+
+    // Stream reads are capped too; the client pages on with fromVersion.
+    let four = json!({ "events": (0..4).map(|n| event("A", n)).collect::<Vec<_>>() });
+    assert_eq!(post(&http, &server, "long-1", &four, None).await.0, 200);
+    let (_, body) = get(&http, &server, "/v1/streams/long-1?maxCount=10", None).await;
+    assert_eq!(body["events"].as_array().unwrap().len(), 3);
+    let (_, body) = get(&http, &server, "/v1/streams/long-1?fromVersion=4", None).await;
+    assert_eq!(body["events"][0]["version"], 4);
 }
 
 #[tokio::test]
