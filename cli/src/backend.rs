@@ -140,6 +140,12 @@ impl Storage for Backend {
         }
     }
 
+    async fn store_id(&self) -> Result<String> {
+        match self {
+            Backend::Sqlite(storage) => storage.store_id().await,
+        }
+    }
+
     fn notifier(&self) -> AppendNotifier {
         match self {
             Backend::Sqlite(storage) => storage.notifier(),
