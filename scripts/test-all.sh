@@ -26,14 +26,17 @@ cargo fmt --all --check
 step "clippy (native, the whole workspace: library and evstore program)"
 cargo clippy --quiet --workspace --all-targets -- -D warnings
 
+step "clippy (native, the library with its native sync HTTP client: feature sync)"
+cargo clippy --quiet -p evstore --all-targets --features sync -- -D warnings
+
 step "clippy (wasm32-unknown-unknown, the library)"
 cargo clippy --quiet -p evstore --target wasm32-unknown-unknown --all-targets -- -D warnings
 
 step "rustdoc (broken links are errors)"
-RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps --features sync
 
-step "native tests: memory + SQLite (cargo test)"
-cargo test 2>&1 | tee "$logs/native.log"
+step "native tests: memory + SQLite (cargo test, with the sync HTTP client)"
+cargo test --features sync 2>&1 | tee "$logs/native.log"
 native=$(tally "$logs/native.log")
 
 step "the evstore program: HTTP API against a real evstore serve, CLI on real files (cargo test -p evstore-cli)"
@@ -53,6 +56,13 @@ echo "native (memory, SQLite):       $native"
 echo "server, CLI (evstore program): $server"
 echo "browser (memory, IndexedDB):   $browser"
 echo "JavaScript (npm package, demo): $js"
+# The sync tests among those: the sync conformance suite (native, browser), evsync/1 against a
+# real evstore serve (server), the browser sync client against it (JavaScript).
+sync_native=$(grep -cE '^test (.*::)?sync[_:].* \.\.\. ok$' "$logs/native.log" || true)
+sync_server=$(grep -cE '^test sync_.* \.\.\. ok$' "$logs/server.log" || true)
+sync_browser=$(grep -cE '^test (.*::)?sync_.* \.\.\. ok$' "$logs/browser.log" || true)
+sync_js=$(grep -cE '✔ sync: ' "$logs/js.log" || true)
+echo "sync, of those (evsync/1):     $sync_native native, $sync_browser browser, $sync_server server, $sync_js JavaScript"
 for log in native server browser; do
   if ! grep -q '^test result:' "$logs/$log.log"; then
     echo "no test ran in $log" >&2

@@ -84,7 +84,7 @@ fn results(answer: &(u16, Value)) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn push_and_pull_over_http_with_tokens() {
+async fn sync_push_and_pull_over_http_with_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let tokens = tokens_file(dir.path());
     let server = Server::start_on(
@@ -195,7 +195,7 @@ async fn push_and_pull_over_http_with_tokens() {
 /// the same file: the retried push reports what was written as `duplicate` and writes the rest;
 /// nothing is doubled.
 #[tokio::test]
-async fn a_server_killed_mid_push_then_restarted_answers_the_retry_with_duplicates() {
+async fn sync_server_killed_mid_push_then_restarted_answers_the_retry_with_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("s.db");
     let port = free_port();
@@ -265,7 +265,7 @@ fn server_store(db: &Path) -> EventStore<SqliteStorage> {
 /// stream, once it starts; the mirror then equals the server's store, and a projection over
 /// it equals the projection over the server's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_offline_burst_syncs_once_in_order_when_the_server_starts() {
+async fn sync_offline_burst_syncs_once_in_order_when_the_server_starts() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("server.db");
     let port = free_port();
@@ -340,7 +340,7 @@ fn balances(events: &[RecordedEvent]) -> HashMap<String, (u64, u64)> {
 /// The client syncs live through `run`; the server is replaced by one over a new store on the
 /// same address: the client rebuilds its mirror from the new store and pushes its outbox there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replaced_server_store_rebuilds_the_mirror_and_keeps_the_outbox() {
+async fn sync_replaced_server_store_rebuilds_the_mirror_and_keeps_the_outbox() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let tokens = tokens_file(dir.path());
