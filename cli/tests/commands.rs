@@ -65,8 +65,10 @@ async fn info_streams_read_and_tail() {
     let db = db.to_str().unwrap();
 
     let info = ok(run(&["info", "--db", db]));
+    let schema = format!("schema version: {}", evstore::SqliteStorage::SCHEMA_VERSION);
     for want in [
-        "schema version: 1",
+        schema.as_str(),
+        "store id:       ",
         "events:         5",
         "streams:        3",
         "head position:  5",

@@ -293,7 +293,9 @@ impl<S: SyncStorage, T: SyncTransport> SyncClientBuilder<S, T> {
 
     /// Opens the client: loads (or creates) the sync state and the outbox from the backend.
     ///
-    /// Errors: [`Error::InvalidInput`] for a filter on event types; storage failures.
+    /// Errors: [`Error::InvalidInput`] for a filter on event types, or for a store that has
+    /// events but was never synced (its positions are its own, not a server's); storage
+    /// failures.
     pub async fn open(self) -> Result<SyncClient<S, T>> {
         if !self.options.filter.event_types.is_empty() {
             return Err(Error::invalid_input(
@@ -303,6 +305,12 @@ impl<S: SyncStorage, T: SyncTransport> SyncClientBuilder<S, T> {
         let snapshot = self.store.storage().load_sync().await?;
         let state = match snapshot.state {
             Some(state) => state,
+            None if self.store.head().await? > 0 => {
+                return Err(Error::invalid_input(
+                    "this store has events of its own: a synced store holds only the server's \
+                     events (at the server's positions), so sync an empty store",
+                ))
+            }
             None => {
                 let state = SyncState {
                     client_id: uuid::Uuid::now_v7().to_string(),
@@ -864,10 +872,12 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
         };
         let mut rejected = Vec::new();
         let mut conflicts = Vec::new();
+        let mut answered = 0;
         for result in response.results {
             let Some(entry) = outbox.iter().find(|e| e.batch_id == result.batch_id()) else {
                 continue;
             };
+            answered += 1;
             match result {
                 BatchResult::Appended { position, .. }
                 | BatchResult::Duplicate { position, .. } => {
@@ -896,6 +906,14 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
                 )),
                 BatchResult::Skipped { .. } => {}
             }
+        }
+        if answered == 0 {
+            // Pushing the same page again would get the same non-answer, forever.
+            return Err(TransportError::new(
+                TransportErrorKind::Refused,
+                "the server answered the push without a result for any batch",
+            )
+            .into());
         }
         self.inner.store.storage().apply_sync(change).await?;
         if !rejected.is_empty() {

@@ -618,6 +618,13 @@ pub async fn sync_local_append_checks_confirmed_plus_pending<S: SyncStorage>(
         ),
         ErrorKind::InvalidInput
     );
+    // A store with events of its own cannot become a mirror.
+    let (own, _g5) = stores.fresh().await;
+    own.append("own-1", ExpectedVersion::Any, vec![ev("Mine", 1)])
+        .await
+        .unwrap();
+    let refused = SyncClient::builder(own, transport.clone()).open().await;
+    assert_eq!(refused.unwrap_err().kind(), ErrorKind::InvalidInput);
     let (typed, _g4) = stores.fresh().await;
     let refused = SyncClient::builder(typed, transport.clone())
         .filter(Filter::new().event_type("Opened"))
