@@ -85,7 +85,10 @@ async fn info_streams_read_and_tail() {
         ),
         (Some(5), Some(3), Some(5))
     );
-    assert_eq!(info["schemaVersion"], evstore::SqliteStorage::SCHEMA_VERSION);
+    assert_eq!(
+        info["schemaVersion"],
+        evstore::SqliteStorage::SCHEMA_VERSION
+    );
     assert_eq!(info["storeId"].as_str().map(str::len), Some(32));
     assert!(info["fileBytes"].as_u64().unwrap() > 0);
 
