@@ -62,8 +62,8 @@ type Client = SyncClient<BrowserStorage, FetchTransport>;
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 enum Message {
-    /// A tab appended to the shared outbox.
-    Appended,
+    /// A tab appended to the shared outbox, or waits for it to be flushed: sync now.
+    Wake,
     /// The syncing tab's status changed.
     #[serde(rename_all = "camelCase")]
     Status {
@@ -102,6 +102,8 @@ pub struct JsSync {
     channel: Rc<RefCell<Option<Channel>>>,
     /// Resolves the lock request's promise: releasing the lock.
     release: Rc<RefCell<Option<Function>>>,
+    /// How many finished rounds the syncing tab announced (in a tab that is not the syncer).
+    rounds_seen: Rc<Cell<u64>>,
 }
 
 #[wasm_bindgen(js_class = EventStore)]
@@ -268,6 +270,7 @@ async fn start(
         leader: Rc::new(Cell::new(false)),
         channel: Rc::new(RefCell::new(None)),
         release: Rc::new(RefCell::new(None)),
+        rounds_seen: Rc::new(Cell::new(0)),
     };
     let Some(name) = name else {
         // A memory store is this tab's alone: sync it right away.
@@ -288,20 +291,27 @@ async fn start(
             }
         }
     });
-    request_lock(&name, &handle);
+    request_lock(&name, &handle).await;
     Ok(handle)
 }
 
 fn join_channel(name: &str, handle: &JsSync) -> Option<Channel> {
     let channel = BroadcastChannel::new(&format!("evstore-sync:{name}")).ok()?;
-    let (client, leader) = (handle.client.clone(), Rc::clone(&handle.leader));
+    let (client, leader, rounds) = (
+        handle.client.clone(),
+        Rc::clone(&handle.leader),
+        Rc::clone(&handle.rounds_seen),
+    );
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         let Some(text) = event.data().as_string() else {
             return;
         };
         match serde_json::from_str::<Message>(&text) {
-            Ok(Message::Appended) if leader.get() => client.wake(),
+            Ok(Message::Wake) if leader.get() => client.wake(),
             Ok(Message::Status { phase, last_error }) if !leader.get() => {
+                if phase != SyncPhase::Syncing {
+                    rounds.set(rounds.get() + 1);
+                }
                 let client = client.clone();
                 spawn_local(async move {
                     // A failed reload leaves the last status; the next message tries again.
@@ -319,20 +329,18 @@ fn join_channel(name: &str, handle: &JsSync) -> Option<Channel> {
     })
 }
 
-/// Asks for the origin's sync lock; while this tab holds it, it runs the rounds. Without the
-/// Web Locks API (an old browser) every tab syncs on its own, which is still safe (pushes are
-/// idempotent, appends are checked by the server), only wasteful.
-fn request_lock(name: &str, handle: &JsSync) {
-    let locks = Reflect::get(&js_sys::global(), &JsValue::from_str("navigator"))
-        .and_then(|navigator| Reflect::get(&navigator, &JsValue::from_str("locks")))
-        .ok()
-        .filter(|locks| locks.is_object());
+/// Asks for the origin's sync lock; while this tab holds it, it runs the rounds. Resolves once
+/// it is known whether this tab is the syncer: a first request `ifAvailable` answers at once;
+/// when another tab holds the lock, a second request queues this tab to take over when it is
+/// released. Without the Web Locks API (an old browser) every tab syncs on its own, which is
+/// still safe (pushes are idempotent, appends are checked by the server), only wasteful.
+async fn request_lock(name: &str, handle: &JsSync) {
     let (client, leader, release) = (
         handle.client.clone(),
         Rc::clone(&handle.leader),
         Rc::clone(&handle.release),
     );
-    let lead = move || -> Promise {
+    let lead = Rc::new(move || -> Promise {
         leader.set(true);
         let client = client.clone();
         let release = Rc::clone(&release);
@@ -346,25 +354,43 @@ fn request_lock(name: &str, handle: &JsSync) {
                 }
             });
         })
-    };
-    let Some(locks) = locks else {
-        let _ = lead();
-        return;
-    };
-    let request = Reflect::get(&locks, &JsValue::from_str("request"))
+    });
+    let locks = Reflect::get(&js_sys::global(), &JsValue::from_str("navigator"))
+        .and_then(|navigator| Reflect::get(&navigator, &JsValue::from_str("locks")))
         .ok()
-        .and_then(|f| f.dyn_into::<Function>().ok());
-    let Some(request) = request else {
+        .filter(|locks| locks.is_object());
+    let request = locks.as_ref().and_then(|locks| {
+        Reflect::get(locks, &JsValue::from_str("request"))
+            .ok()
+            .and_then(|f| f.dyn_into::<Function>().ok())
+    });
+    let (Some(locks), Some(request)) = (locks, request) else {
         let _ = lead();
         return;
     };
-    let callback = Closure::once_into_js(move |_lock: JsValue| lead());
-    // The promise settles when the lock is released; nothing waits for it.
-    let _ = request.call2(
-        &locks,
-        &JsValue::from_str(&format!("evstore-sync:{name}")),
-        &callback,
-    );
+    let lock_name = JsValue::from_str(&format!("evstore-sync:{name}"));
+    let (granted, answer) = futures::channel::oneshot::channel::<bool>();
+    let first = {
+        let lead = Rc::clone(&lead);
+        Closure::once_into_js(move |lock: JsValue| -> Promise {
+            let held = !lock.is_null();
+            let _ = granted.send(held);
+            if held {
+                lead()
+            } else {
+                Promise::resolve(&JsValue::UNDEFINED)
+            }
+        })
+    };
+    let options = Object::new();
+    let _ = Reflect::set(&options, &JsValue::from_str("ifAvailable"), &JsValue::TRUE);
+    // The promises settle when the lock is released; nothing waits for them.
+    let _ = request.call3(&locks, &lock_name, &options, &first);
+    if answer.await.unwrap_or(false) {
+        return;
+    }
+    let queued = Closure::once_into_js(move |_lock: JsValue| lead());
+    let _ = request.call2(&locks, &lock_name, &queued);
 }
 
 #[wasm_bindgen(js_class = SyncHandle)]
@@ -426,7 +452,7 @@ impl JsSync {
                 .map_err(to_js)?;
             if !leader {
                 if let Some(channel) = channel.borrow().as_ref() {
-                    channel.post(&Message::Appended);
+                    channel.post(&Message::Wake);
                 }
             }
             Ok(local_append_to_js(&result))
@@ -490,21 +516,34 @@ impl JsSync {
     /// Resolves once everything pending is confirmed and in the mirror; rejects with why
     /// (offline: code `"Network"`; batches dropped after conflicts: `"SyncConflicts"` with
     /// `conflicts`; refused: `"SyncRejected"` with `rejected`). In a tab that is not the syncer,
-    /// waits for the syncer to empty the outbox.
+    /// asks the syncer for a round and waits for one to end with the outbox empty.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn flush(&self) -> Promise {
-        let (client, leader) = (self.client.clone(), Rc::clone(&self.leader));
+        let (client, leader, rounds, channel) = (
+            self.client.clone(),
+            Rc::clone(&self.leader),
+            Rc::clone(&self.rounds_seen),
+            Rc::clone(&self.channel),
+        );
         future_to_promise(async move {
-            if leader.get() {
-                client.flush().await.map_err(sync_error_to_js)?;
-                return Ok(JsValue::UNDEFINED);
+            // Not the syncer: ask it for a round, then wait for one to finish with the outbox
+            // empty (or to become the syncer, and flush here).
+            let asked = rounds.get();
+            if !leader.get() {
+                if let Some(channel) = channel.borrow().as_ref() {
+                    channel.post(&Message::Wake);
+                }
             }
             loop {
-                if client.pending().await.map_err(to_js)?.is_empty() {
+                if leader.get() {
+                    client.flush().await.map_err(sync_error_to_js)?;
                     return Ok(JsValue::UNDEFINED);
                 }
                 if client.is_stopped() {
                     return Err(sync_error_to_js(SyncError::Stopped));
+                }
+                if rounds.get() > asked && client.pending().await.map_err(to_js)?.is_empty() {
+                    return Ok(JsValue::UNDEFINED);
                 }
                 let changed = client.status_changed();
                 let pause = crate::platform::sleep(std::time::Duration::from_millis(500));
