@@ -818,51 +818,61 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
     }
 
     async fn push_all(&self) -> Result<(), SyncError> {
-        // A stale store id makes the server process nothing: rebuild, then push again.
+        // The outbox is read once and pushed page by page; it is read again only when a page
+        // changed more than the states of its own entries (conflicts settled, a store reset),
+        // and at the end, for what was appended meanwhile.
         let mut resets = 0;
-        loop {
+        'snapshot: loop {
             let snapshot = self.inner.store.storage().load_sync().await?;
-            let state = snapshot
+            let mut state = snapshot
                 .state
                 .ok_or_else(|| Error::storage("the sync state is missing"))?;
-            let page: Vec<&OutboxEntry> = snapshot
+            let pending: Vec<&OutboxEntry> = snapshot
                 .outbox
                 .iter()
                 .filter(|entry| entry.state == OutboxState::Pending)
-                .take(self.inner.options.push_batches.max(1))
                 .collect();
-            if page.is_empty() {
+            if pending.is_empty() {
                 return Ok(());
             }
-            let request = PushRequest {
-                store_id: state.store_id.clone(),
-                client_id: state.client_id.clone(),
-                batches: page
-                    .iter()
-                    .map(|entry| push_batch(entry))
-                    .collect::<Result<_>>()?,
-            };
-            let response = self.call_push(request).await?;
-            if state.store_id.as_ref() != Some(&response.store_id) && state.store_id.is_some() {
-                resets += 1;
-                if resets > 2 {
-                    return Err(Error::storage("the server's store id keeps changing").into());
+            for page in pending.chunks(self.inner.options.push_batches.max(1)) {
+                let request = PushRequest {
+                    store_id: state.store_id.clone(),
+                    client_id: state.client_id.clone(),
+                    batches: page
+                        .iter()
+                        .map(|entry| push_batch(entry))
+                        .collect::<Result<_>>()?,
+                };
+                let response = self.call_push(request).await?;
+                if state.store_id.is_some() && state.store_id.as_ref() != Some(&response.store_id) {
+                    // A stale store id makes the server process nothing: rebuild, push again.
+                    resets += 1;
+                    if resets > 2 {
+                        return Err(Error::storage("the server's store id keeps changing").into());
+                    }
+                    self.reset_mirror(&state, response.store_id).await?;
+                    continue 'snapshot;
                 }
-                self.reset_mirror(&state, response.store_id).await?;
-                continue;
+                state.store_id = Some(response.store_id.clone());
+                let settled = self
+                    .record_results(&snapshot.outbox, state.clone(), response)
+                    .await?;
+                if settled {
+                    continue 'snapshot;
+                }
             }
-            self.record_results(&snapshot.outbox, state, response)
-                .await?;
         }
     }
 
-    /// Records a push's results in one transaction, then settles its conflicts.
+    /// Records a push's results in one transaction, then settles its conflicts; whether there
+    /// were any (the outbox then changed beyond the pushed entries' states).
     async fn record_results(
         &self,
         outbox: &[OutboxEntry],
         state: SyncState,
         response: crate::sync::PushResponse,
-    ) -> Result<(), SyncError> {
+    ) -> Result<bool, SyncError> {
         let mut change = SyncChange {
             state: Some(SyncState {
                 store_id: Some(response.store_id.clone()),
@@ -919,10 +929,11 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
         if !rejected.is_empty() {
             self.update_status(|status| status.rejected.extend(rejected));
         }
+        let settled = !conflicts.is_empty();
         for (stream, current_version, theirs) in conflicts {
             self.settle(stream, current_version, theirs).await?;
         }
-        Ok(())
+        Ok(settled)
     }
 
     /// Asks the application about one stream's conflict and applies its answer.
@@ -978,66 +989,75 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
     }
 
     async fn pull_all(&self) -> Result<(), SyncError> {
+        // The state and the confirmed entries are read once and followed page by page (only this
+        // round changes them); read again after a store reset.
         let mut resets = 0;
-        loop {
+        'snapshot: loop {
             let snapshot = self.inner.store.storage().load_sync().await?;
-            let state = snapshot
+            let mut state = snapshot
                 .state
                 .ok_or_else(|| Error::storage("the sync state is missing"))?;
-            let response = self.call_pull(self.pull_request(state.pulled)).await?;
-            // Another store, or the same id gone back in time (a restored copy): rebuild.
-            let replaced = state
-                .store_id
-                .as_ref()
-                .is_some_and(|id| *id != response.store_id)
-                || response.head < state.pulled;
-            if replaced {
-                resets += 1;
-                if resets > 2 {
-                    return Err(Error::storage("the server's store id keeps changing").into());
-                }
-                self.reset_mirror(&state, response.store_id).await?;
-                continue;
-            }
-            let head = self.inner.store.head().await?;
-            let events: Vec<RecordedEvent> = response
-                .events
-                .into_iter()
-                .map(RecordedEvent::from)
-                .filter(|event| event.position > head)
-                .collect();
-            let caught_up = response.next >= response.head;
-            let next = response.next.max(state.pulled);
-            let confirmed_done = snapshot
+            let mut confirmed: Vec<(String, u64)> = snapshot
                 .outbox
-                .iter()
+                .into_iter()
                 .filter_map(|entry| match entry.state {
-                    OutboxState::Confirmed { position } if position <= next => {
-                        Some(entry.batch_id.clone())
-                    }
-                    _ => None,
-                });
-            let got_events = !events.is_empty();
-            self.inner
-                .store
-                .storage()
-                .apply_sync(SyncChange {
-                    events,
-                    remove: confirmed_done.collect(),
-                    state: Some(SyncState {
-                        store_id: Some(response.store_id),
-                        pulled: next,
-                        ..state
-                    }),
-                    ..SyncChange::default()
+                    OutboxState::Confirmed { position } => Some((entry.batch_id, position)),
+                    OutboxState::Pending => None,
                 })
-                .await?;
-            if got_events {
-                self.inner.store.wake_subscriptions();
-            }
-            self.update_status(|status| status.last_pulled = next);
-            if caught_up {
-                return Ok(());
+                .collect();
+            let mut head = self.inner.store.head().await?;
+            loop {
+                let response = self.call_pull(self.pull_request(state.pulled)).await?;
+                // Another store, or the same id gone back in time (a restored copy): rebuild.
+                let replaced = state
+                    .store_id
+                    .as_ref()
+                    .is_some_and(|id| *id != response.store_id)
+                    || response.head < state.pulled;
+                if replaced {
+                    resets += 1;
+                    if resets > 2 {
+                        return Err(Error::storage("the server's store id keeps changing").into());
+                    }
+                    self.reset_mirror(&state, response.store_id).await?;
+                    continue 'snapshot;
+                }
+                let events: Vec<RecordedEvent> = response
+                    .events
+                    .into_iter()
+                    .map(RecordedEvent::from)
+                    .filter(|event| event.position > head)
+                    .collect();
+                let caught_up = response.next >= response.head;
+                let next = response.next.max(state.pulled);
+                let (done, waiting): (Vec<_>, Vec<_>) = confirmed
+                    .into_iter()
+                    .partition(|(_, position)| *position <= next);
+                confirmed = waiting;
+                let got_events = !events.is_empty();
+                head = events.last().map_or(head, |event| event.position);
+                state = SyncState {
+                    store_id: Some(response.store_id),
+                    pulled: next,
+                    ..state
+                };
+                self.inner
+                    .store
+                    .storage()
+                    .apply_sync(SyncChange {
+                        events,
+                        remove: done.into_iter().map(|(batch_id, _)| batch_id).collect(),
+                        state: Some(state.clone()),
+                        ..SyncChange::default()
+                    })
+                    .await?;
+                if got_events {
+                    self.inner.store.wake_subscriptions();
+                }
+                self.update_status(|status| status.last_pulled = next);
+                if caught_up {
+                    return Ok(());
+                }
             }
         }
     }
