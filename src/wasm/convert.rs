@@ -54,7 +54,7 @@ pub fn field(object: &JsValue, key: &str) -> Result<JsValue> {
 }
 
 fn type_name(value: &JsValue) -> String {
-    value.js_typeof().as_string().unwrap_or_default()
+    super::error::describe(value)
 }
 
 /// A stream id: a string (the core checks its length).
@@ -87,7 +87,8 @@ fn optional_count(value: JsValue, what: &str) -> Result<Option<u64>> {
             Ok(Some(n as u64))
         }
         _ => Err(invalid(format!(
-            "{what} must be a non-negative integer, got {value:?}"
+            "{what} must be a non-negative integer, got {}",
+            super::error::describe(&value)
         ))),
     }
 }
@@ -168,6 +169,15 @@ fn direction(options: &JsValue) -> Result<Direction> {
     }
 }
 
+/// `batchSize`: at least 1, like `maxCount` (checked at the call, not when the first batch is
+/// read).
+fn batch_size(options: &JsValue) -> Result<Option<usize>> {
+    match optional_count(field(options, "batchSize")?, "batchSize")? {
+        Some(0) => Err(invalid("batchSize must be at least 1, got 0")),
+        size => Ok(size.map(|n| n as usize)),
+    }
+}
+
 fn max_count(options: &JsValue) -> Result<Option<usize>> {
     Ok(optional_count(field(options, "maxCount")?, "maxCount")?.map(|n| n as usize))
 }
@@ -233,8 +243,8 @@ pub fn subscribe_options(options: &JsValue, start_key: &str) -> Result<Subscribe
         filter: filter(options)?,
         ..SubscribeOptions::default()
     };
-    if let Some(size) = optional_count(field(options, "batchSize")?, "batchSize")? {
-        subscribe.batch_size = size as usize;
+    if let Some(size) = batch_size(options)? {
+        subscribe.batch_size = size;
     }
     Ok(subscribe)
 }
@@ -245,8 +255,8 @@ pub fn projection_options(options: &JsValue) -> Result<ProjectionOptions> {
         filter: filter(options)?,
         ..ProjectionOptions::default()
     };
-    if let Some(size) = optional_count(field(options, "batchSize")?, "batchSize")? {
-        projection.batch_size = size as usize;
+    if let Some(size) = batch_size(options)? {
+        projection.batch_size = size;
     }
     let millis = |value: Option<u64>| value.map(std::time::Duration::from_millis);
     projection.flush_after = millis(optional_count(

@@ -58,5 +58,73 @@ pub fn thrown_message(thrown: &JsValue) -> String {
     if let Some(error) = thrown.dyn_ref::<js_sys::Error>() {
         return String::from(error.message());
     }
-    thrown.as_string().unwrap_or_else(|| format!("{thrown:?}"))
+    thrown
+        .as_string()
+        .unwrap_or_else(|| String::from(js_sys::JsString::from(thrown.clone())))
+}
+
+/// A value as a JS developer would write it in a message: `-1`, `1.5`, `"text"`, `true`,
+/// `null`, `undefined`, or its type (`an object`, `a function`, …) — never Rust's `JsValue(…)`.
+pub fn describe(value: &JsValue) -> String {
+    if let Some(number) = value.as_f64() {
+        return String::from(js_sys::JsString::from(JsValue::from(number)));
+    }
+    if let Some(text) = value.as_string() {
+        return serde_json::to_string(&text).unwrap_or(text);
+    }
+    if let Some(flag) = value.as_bool() {
+        return flag.to_string();
+    }
+    if value.is_null() {
+        return "null".into();
+    }
+    if value.is_undefined() {
+        return "undefined".into();
+    }
+    if js_sys::Array::is_array(value) {
+        return "an array".into();
+    }
+    match value.js_typeof().as_string().as_deref() {
+        Some("bigint") => "a BigInt".into(),
+        Some("function") => "a function".into(),
+        Some("symbol") => "a symbol".into(),
+        _ => "an object".into(),
+    }
+}
+
+/// The error a `waitFor` rejects with when a projection it waits for failed: an `EvstoreError`
+/// with code `ProjectionFailed`, the projection's name, the position it failed at and why.
+pub fn projection_failed(name: &str, position: u64, reason: &str) -> JsValue {
+    let js = js_sys::Error::new(&format!(
+        "projection `{name}` failed at position {position}: {reason}"
+    ));
+    js.set_name("EvstoreError");
+    for (key, value) in [
+        ("code", JsValue::from("ProjectionFailed")),
+        ("projection", name.into()),
+        ("position", (position as f64).into()),
+        ("reason", reason.into()),
+    ] {
+        let _ = Reflect::set(&js, &JsValue::from_str(key), &value);
+    }
+    js.unchecked_into()
+}
+
+/// `isEvstoreError(error, code?)`: whether `error` is an `EvstoreError` (of `code`, when
+/// given). Its TypeScript declaration, a type guard, is in `typescript.rs`.
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = isEvstoreError, skip_typescript)]
+pub fn is_evstore_error(error: &JsValue, code: &JsValue) -> bool {
+    let Some(error) = error.dyn_ref::<js_sys::Error>() else {
+        return false;
+    };
+    if error.name() != "EvstoreError" {
+        return false;
+    }
+    let Some(actual) = Reflect::get(error, &JsValue::from_str("code"))
+        .ok()
+        .and_then(|code| code.as_string())
+    else {
+        return false;
+    };
+    code.is_undefined() || code.as_string().as_deref() == Some(actual.as_str())
 }

@@ -4,10 +4,14 @@
 //! subscriptions, the projector) is the core's; this layer converts values, turns errors into JS
 //! `Error`s with a stable `code`, and keeps user callbacks from breaking the store.
 
+mod abort;
 mod backend;
 mod broadcast;
 mod convert;
+mod decider;
 mod error;
+mod iterator;
+mod lifecycle;
 mod projector;
 mod store;
 mod subscription;

@@ -2,6 +2,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 
 use futures::channel::oneshot;
 use js_sys::{Function, Promise};
@@ -9,14 +10,20 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
 
+use super::abort::{self, until_aborted, AbortSignal};
 use super::backend::BrowserStorage;
 use super::convert;
-use super::error::{thrown_message, to_js};
+use super::error::{projection_failed, thrown_message, to_js};
 use super::store::JsEventStore;
 use crate::error::{Error, Result};
+use crate::platform::sleep;
 use crate::projector::{ProjectionOptions, ProjectionState, Projector, ProjectorHandle};
 use crate::store::EventStore;
-use crate::types::RecordedEvent;
+use crate::types::{Filter, ReadAllOptions, RecordedEvent};
+
+/// How often `waitFor` looks at the projections' progress (in memory; it reads storage only
+/// when a checkpoint moved).
+const WAIT_TICK: Duration = Duration::from_millis(10);
 
 struct Registration {
     name: String,
@@ -31,8 +38,9 @@ struct Running {
     run: Rc<()>,
 }
 
-/// Runs named projections with durable checkpoints over a store.
-#[wasm_bindgen(js_name = Projector)]
+/// Runs named projections with durable checkpoints over a store. Its TypeScript declaration is
+/// written in `typescript.rs`.
+#[wasm_bindgen(js_name = Projector, skip_typescript)]
 pub struct JsProjector {
     store: EventStore<BrowserStorage>,
     registrations: Rc<RefCell<Vec<Registration>>>,
@@ -98,22 +106,20 @@ impl JsProjector {
     /// Throws `InvalidInput` while the projector runs: stop it first.
     pub fn add(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "ProjectionHandler")] handler: JsValue,
-        #[wasm_bindgen(unchecked_optional_param_type = "ProjectionOptions")] options: JsValue,
+        name: JsValue,
+        handler: JsValue,
+        options: JsValue,
     ) -> std::result::Result<(), JsValue> {
         self.register(name, handler, options).map_err(to_js)
     }
 
     /// Starts every projection; each resumes after its stored checkpoint.
-    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn start(&self) -> Promise {
         let started = self.launch();
         promise(async move { started.map(|()| JsValue::UNDEFINED) })
     }
 
     /// Stops gracefully: batches in flight finish and their checkpoints are saved.
-    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn stop(&self) -> Promise {
         let running = self.running.borrow_mut().take();
         promise(async move {
@@ -127,11 +133,7 @@ impl JsProjector {
     }
 
     /// The stored checkpoint of projection `name`: the last position it handled (0 if none).
-    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
-    pub fn checkpoint(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
-    ) -> Promise {
+    pub fn checkpoint(&self, name: JsValue) -> Promise {
         let handle = self.handle();
         promise(
             async move { Ok((handle.checkpoint(&projection_name(&name)?).await? as f64).into()) },
@@ -139,11 +141,7 @@ impl JsProjector {
     }
 
     /// The events projection `name` skipped (`onFailure: "skip"`).
-    #[wasm_bindgen(unchecked_return_type = "Promise<SkippedEvent[]>")]
-    pub fn skipped(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
-    ) -> Promise {
+    pub fn skipped(&self, name: JsValue) -> Promise {
         let handle = self.handle();
         promise(async move {
             #[derive(Serialize)]
@@ -174,8 +172,7 @@ impl JsProjector {
     }
 
     /// Rebuilds projection `name` from the start on the next `start()`. Rejects while running.
-    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn reset(&self, #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue) -> Promise {
+    pub fn reset(&self, name: JsValue) -> Promise {
         let running = self.running.borrow().is_some();
         let handle = self.handle();
         promise(async move {
@@ -190,11 +187,7 @@ impl JsProjector {
     }
 
     /// The state of projection `name` in the current or last run, or `undefined`.
-    #[wasm_bindgen(unchecked_return_type = "ProjectionStatus | undefined")]
-    pub fn status(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
-    ) -> JsValue {
+    pub fn status(&self, name: JsValue) -> JsValue {
         let Some(name) = name.as_string() else {
             return JsValue::UNDEFINED;
         };
@@ -229,6 +222,98 @@ impl JsProjector {
         })
     }
 
+    /// Resolves once every projection (or `options.name` only) has handled everything up to
+    /// `position` (default: the store's head at the call) — also when its filter leaves no
+    /// event to handle there. Rejects with code `ProjectionFailed` when a projection failed,
+    /// `InvalidInput` when the projector is not running (and the position is not reached), and
+    /// with the signal's reason when `options.signal` aborts.
+    #[wasm_bindgen(js_name = waitFor)]
+    pub fn wait_for(&self, position: JsValue, options: JsValue) -> Promise {
+        let input = self.wait_input(&position, &options);
+        let (store, running, last) = (
+            self.store.clone(),
+            Rc::clone(&self.running),
+            Rc::clone(&self.last),
+        );
+        future_to_promise(async move {
+            let (target, wanted, signal) = input.map_err(to_js)?;
+            let target = match target {
+                Some(target) => target,
+                None => store.head().await.map_err(to_js)?,
+            };
+            let mut reached = vec![false; wanted.len()];
+            // The checkpoint at which each projection's next matching event was last looked up.
+            let mut looked: Vec<Option<u64>> = vec![None; wanted.len()];
+            loop {
+                if let Some(signal) = signal.as_ref().filter(|s| s.is_aborted()) {
+                    return Err(signal.rejection());
+                }
+                let is_running = running.borrow().is_some();
+                let handle = match last.borrow().as_ref() {
+                    Some(handle) if is_running => handle.clone(),
+                    _ => Projector::new(store.clone()).handle(),
+                };
+                let mut pending = false;
+                for (index, (name, filter)) in wanted.iter().enumerate() {
+                    if reached[index] {
+                        continue;
+                    }
+                    let status = handle.status(name);
+                    if let Some(ProjectionState::Failed { position, error }) =
+                        status.as_ref().map(|s| &s.state)
+                    {
+                        return Err(projection_failed(name, *position, error));
+                    }
+                    let checkpoint = match status {
+                        Some(status) if status.state != ProjectionState::Idle => status.checkpoint,
+                        _ => handle.checkpoint(name).await.map_err(to_js)?,
+                    };
+                    let done = checkpoint >= target
+                        || (looked[index] != Some(checkpoint) && {
+                            looked[index] = Some(checkpoint);
+                            nothing_to_handle(&store, checkpoint, target, filter)
+                                .await
+                                .map_err(to_js)?
+                        });
+                    if done {
+                        reached[index] = true;
+                    } else {
+                        pending = true;
+                    }
+                }
+                if !pending {
+                    return Ok(JsValue::UNDEFINED);
+                }
+                if !is_running {
+                    return Err(to_js(Error::invalid_input(format!(
+                        "the projector is not running, so position {target} will not be reached: \
+                         start() it before waitFor()"
+                    ))));
+                }
+                until_aborted(signal.as_ref(), sleep(WAIT_TICK)).await;
+            }
+        })
+    }
+
+    /// Removes projection `name` and forgets its checkpoint and skipped events, so a projection
+    /// added again under that name starts from the first event. Rejects while running.
+    pub fn remove(&self, name: JsValue) -> Promise {
+        let running = self.running.borrow().is_some();
+        let handle = self.handle();
+        let registrations = Rc::clone(&self.registrations);
+        promise(async move {
+            let name = projection_name(&name)?;
+            if running {
+                return Err(Error::invalid_input(format!(
+                    "stop the projector before removing projection `{name}`"
+                )));
+            }
+            registrations.borrow_mut().retain(|r| r.name != name);
+            handle.reset(&name).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
     /// Whether the projector runs.
     #[wasm_bindgen(getter, js_name = isRunning)]
     pub fn is_running(&self) -> bool {
@@ -253,7 +338,64 @@ fn projection_name(name: &JsValue) -> Result<String> {
         .ok_or_else(|| Error::invalid_input("projection name must be a non-empty string"))
 }
 
+/// Whether no event matching `filter` lies in `(checkpoint, target]`: a projection at
+/// `checkpoint` has then handled everything up to `target` that concerns it.
+async fn nothing_to_handle(
+    store: &EventStore<BrowserStorage>,
+    checkpoint: u64,
+    target: u64,
+    filter: &Filter,
+) -> Result<bool> {
+    let next = store
+        .read_all(ReadAllOptions {
+            from_position: Some(checkpoint),
+            max_count: Some(1),
+            filter: filter.clone(),
+            ..ReadAllOptions::default()
+        })
+        .await?;
+    Ok(next.first().map_or(true, |event| event.position > target))
+}
+
+/// What `waitFor` waits for: a position (`None` = the head), projections by name and filter,
+/// and a signal.
+type WaitInput = (Option<u64>, Vec<(String, Filter)>, Option<AbortSignal>);
+
 impl JsProjector {
+    fn wait_input(&self, position: &JsValue, options: &JsValue) -> Result<WaitInput> {
+        let target = if position.is_undefined() || position.is_null() {
+            None
+        } else {
+            match position.as_f64() {
+                Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= 9_007_199_254_740_991.0 => {
+                    Some(n as u64)
+                }
+                _ => {
+                    return Err(Error::invalid_input(format!(
+                        "waitFor's position must be a non-negative integer, got {}",
+                        super::error::describe(position)
+                    )))
+                }
+            }
+        };
+        let name = convert::field(options, "name")?;
+        let registrations = self.registrations.borrow();
+        let wanted: Vec<(String, Filter)> = if name.is_undefined() {
+            registrations
+                .iter()
+                .map(|r| (r.name.clone(), r.options.filter.clone()))
+                .collect()
+        } else {
+            let name = projection_name(&name)?;
+            let registration = registrations
+                .iter()
+                .find(|r| r.name == name)
+                .ok_or_else(|| Error::invalid_input(format!("no projection `{name}` was added")))?;
+            vec![(name, registration.options.filter.clone())]
+        };
+        Ok((target, wanted, abort::signal(options)?))
+    }
+
     fn register(&self, name: JsValue, handler: JsValue, options: JsValue) -> Result<()> {
         let name = projection_name(&name)?;
         let handler = handler.dyn_into::<Function>().map_err(|_| {

@@ -1,0 +1,83 @@
+//! `AbortSignal`s in options (`{ signal }`): aborting ends a subscription or an iteration, and
+//! rejects a wait with the signal's reason.
+
+use futures::future::{self, Either};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+use super::convert;
+use crate::error::{Error, Result};
+
+#[wasm_bindgen(inline_js = r#"
+export function whenAborted(signal) {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}
+"#)]
+extern "C" {
+    /// The DOM's (and Node's) `AbortSignal`.
+    #[derive(Clone)]
+    pub type AbortSignal;
+
+    #[wasm_bindgen(method, getter)]
+    fn aborted(this: &AbortSignal) -> bool;
+
+    #[wasm_bindgen(method, getter)]
+    fn reason(this: &AbortSignal) -> JsValue;
+
+    /// A promise that resolves when `signal` aborts (at once if it already has).
+    #[wasm_bindgen(js_name = whenAborted)]
+    fn when_aborted(signal: &AbortSignal) -> js_sys::Promise;
+}
+
+impl AbortSignal {
+    /// Whether it aborted.
+    pub fn is_aborted(&self) -> bool {
+        self.aborted()
+    }
+
+    /// What a wait rejects with once aborted: the signal's reason (an `AbortError`
+    /// `DOMException` unless `abort(reason)` gave another).
+    pub fn rejection(&self) -> JsValue {
+        self.reason()
+    }
+
+    /// Resolves when the signal aborts.
+    pub async fn aborted_future(&self) {
+        let _ = JsFuture::from(when_aborted(self)).await;
+    }
+}
+
+/// `options.signal`: an `AbortSignal`, or `None` when absent.
+pub fn signal(options: &JsValue) -> Result<Option<AbortSignal>> {
+    let value = convert::field(options, "signal")?;
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    value.dyn_into::<AbortSignal>().map(Some).map_err(|value| {
+        Error::invalid_input(format!(
+            "signal must be an AbortSignal, got {}",
+            super::error::describe(&value)
+        ))
+    })
+}
+
+/// Runs `work` until it finishes or `signal` aborts (`None` then).
+pub async fn until_aborted<T>(
+    signal: Option<&AbortSignal>,
+    work: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    let Some(signal) = signal else {
+        return Some(work.await);
+    };
+    if signal.is_aborted() {
+        return None;
+    }
+    let aborted = signal.aborted_future();
+    match future::select(Box::pin(work), Box::pin(aborted)).await {
+        Either::Left((done, _)) => Some(done),
+        Either::Right(((), _)) => None,
+    }
+}

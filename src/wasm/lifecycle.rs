@@ -1,0 +1,121 @@
+//! Disposal: `free()`, `[Symbol.dispose]()` (`using`) and, for the projector,
+//! `[Symbol.asyncDispose]()` (`await using`) close what they dispose — a store closes, a
+//! subscription stops delivering, a projector stops — and every later call fails with an
+//! `EvstoreError` of code `Closed` instead of wasm-bindgen's "null pointer passed to rust".
+//!
+//! wasm-bindgen generates `free()` on each class (it drops the Rust value and zeroes the
+//! object's pointer). When the module starts, each class's prototype is wrapped once: `free()`
+//! first calls the class's close method, then frees, and remembers the object as disposed; every
+//! method of a disposed object fails with `Closed` (async methods reject, the others throw), its
+//! close method does nothing, and `isClosed` reads `true`. Dropping without `free()` (the
+//! garbage collector) closes nothing: a store left unreferenced keeps serving its subscriptions.
+
+use wasm_bindgen::prelude::*;
+
+use super::decider::JsDecider;
+use super::projector::JsProjector;
+use super::store::JsEventStore;
+use super::subscription::JsSubscription;
+use crate::error::Error;
+
+#[wasm_bindgen(inline_js = r#"
+const disposed = new WeakSet();
+
+export function harden(instance, close, syncMethods, closedMessage) {
+  const proto = Object.getPrototypeOf(instance);
+  instance.free();
+  if (Object.prototype.hasOwnProperty.call(proto, "__evstoreHardened")) return;
+  Object.defineProperty(proto, "__evstoreHardened", { value: true });
+  const sync = new Set(syncMethods);
+  const closed = () => {
+    const error = new Error(closedMessage);
+    error.name = "EvstoreError";
+    error.code = "Closed";
+    return error;
+  };
+  for (const key of Object.getOwnPropertyNames(proto)) {
+    if (key === "constructor" || key === "free" || key.startsWith("__")) continue;
+    const descriptor = Object.getOwnPropertyDescriptor(proto, key);
+    if (typeof descriptor.value === "function") {
+      const method = descriptor.value;
+      const isAsync = !sync.has(key);
+      descriptor.value = {
+        [key](...args) {
+          if (!disposed.has(this)) return method.apply(this, args);
+          if (close && key === close) return isAsync ? Promise.resolve() : undefined;
+          if (isAsync) return Promise.reject(closed());
+          throw closed();
+        },
+      }[key];
+    } else if (descriptor.get) {
+      const get = descriptor.get;
+      descriptor.get = function () {
+        return disposed.has(this) ? key === "isClosed" : get.call(this);
+      };
+    }
+    Object.defineProperty(proto, key, descriptor);
+  }
+  const free = proto.free;
+  proto.free = function free() {
+    if (disposed.has(this)) return;
+    try {
+      const closing = close ? this[close]() : undefined;
+      if (closing && typeof closing.catch === "function") closing.catch(() => {});
+    } finally {
+      disposed.add(this);
+      free.call(this);
+    }
+  };
+  if (Symbol.dispose) proto[Symbol.dispose] = proto.free;
+  if (Symbol.asyncDispose && close === "stop") {
+    proto[Symbol.asyncDispose] = async function () {
+      if (disposed.has(this)) return;
+      await this.stop();
+      this.free();
+    };
+  }
+}
+"#)]
+extern "C" {
+    /// Wraps the prototype of `instance`'s class (once), then frees `instance`. `close` names the
+    /// method that disposing calls first (`""`: none).
+    fn harden(instance: JsValue, close: &str, sync_methods: Vec<String>, closed_message: &str);
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|name| (*name).to_owned()).collect()
+}
+
+/// Runs when the module is instantiated (`init()` / `initSync()`): wraps every class once,
+/// through a throwaway instance of each.
+#[wasm_bindgen(start, js_name = __evstoreStart, skip_typescript)]
+fn start() {
+    let message = Error::Closed.to_string();
+    let store = JsEventStore::detached();
+    harden(JsDecider::detached(&store).into(), "", names(&[]), &message);
+    harden(
+        JsProjector::new(&store).into(),
+        "stop",
+        names(&["add", "status"]),
+        &message,
+    );
+    harden(
+        JsSubscription::detached().into(),
+        "close",
+        names(&["close"]),
+        &message,
+    );
+    harden(
+        store.into(),
+        "close",
+        names(&[
+            "close",
+            "subscribe",
+            "subscribeToStream",
+            "subscribeAll",
+            "iterateStream",
+            "iterateAll",
+        ]),
+        &message,
+    );
+}
