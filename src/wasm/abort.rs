@@ -17,7 +17,14 @@ export function whenAborted(signal) {
 }
 "#)]
 extern "C" {
-    /// The DOM's (and Node's) `AbortSignal`.
+    /// A promise that resolves when `signal` aborts (at once if it already has).
+    #[wasm_bindgen(js_name = whenAborted)]
+    fn when_aborted(signal: &AbortSignal) -> js_sys::Promise;
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The DOM's (and Node's) global `AbortSignal`.
     #[derive(Clone)]
     pub type AbortSignal;
 
@@ -26,10 +33,6 @@ extern "C" {
 
     #[wasm_bindgen(method, getter)]
     fn reason(this: &AbortSignal) -> JsValue;
-
-    /// A promise that resolves when `signal` aborts (at once if it already has).
-    #[wasm_bindgen(js_name = whenAborted)]
-    fn when_aborted(signal: &AbortSignal) -> js_sys::Promise;
 }
 
 impl AbortSignal {

@@ -58,16 +58,19 @@ pub fn thrown_message(thrown: &JsValue) -> String {
     if let Some(error) = thrown.dyn_ref::<js_sys::Error>() {
         return String::from(error.message());
     }
-    thrown
-        .as_string()
-        .unwrap_or_else(|| String::from(js_sys::JsString::from(thrown.clone())))
+    thrown.as_string().unwrap_or_else(|| describe(thrown))
 }
 
 /// A value as a JS developer would write it in a message: `-1`, `1.5`, `"text"`, `true`,
 /// `null`, `undefined`, or its type (`an object`, `a function`, …) — never Rust's `JsValue(…)`.
 pub fn describe(value: &JsValue) -> String {
     if let Some(number) = value.as_f64() {
-        return String::from(js_sys::JsString::from(JsValue::from(number)));
+        return match number {
+            n if n.is_nan() => "NaN".into(),
+            n if n.is_infinite() => (if n > 0.0 { "Infinity" } else { "-Infinity" }).into(),
+            n if n.fract() == 0.0 && n.abs() < 1e15 => format!("{}", n as i64),
+            n => format!("{n}"),
+        };
     }
     if let Some(text) = value.as_string() {
         return serde_json::to_string(&text).unwrap_or(text);

@@ -122,11 +122,14 @@ impl JsProjector {
     /// Stops gracefully: batches in flight finish and their checkpoints are saved.
     pub fn stop(&self) -> Promise {
         let running = self.running.borrow_mut().take();
+        // Asked now, not when the promise first runs: no new batch starts after this call.
+        if let Some(running) = &running {
+            running.handle.stop();
+        }
         promise(async move {
-            let Some(Running { handle, done, .. }) = running else {
+            let Some(Running { done, .. }) = running else {
                 return Ok(JsValue::UNDEFINED);
             };
-            handle.stop();
             done.await.unwrap_or(Ok(()))?;
             Ok(JsValue::UNDEFINED)
         })
@@ -249,10 +252,11 @@ impl JsProjector {
                     return Err(signal.rejection());
                 }
                 let is_running = running.borrow().is_some();
-                let handle = match last.borrow().as_ref() {
-                    Some(handle) if is_running => handle.clone(),
-                    _ => Projector::new(store.clone()).handle(),
-                };
+                // The last run's statuses (also after it ended: a failure stays visible).
+                let handle = last
+                    .borrow()
+                    .clone()
+                    .unwrap_or_else(|| Projector::new(store.clone()).handle());
                 let mut pending = false;
                 for (index, (name, filter)) in wanted.iter().enumerate() {
                     if reached[index] {
@@ -269,12 +273,18 @@ impl JsProjector {
                         _ => handle.checkpoint(name).await.map_err(to_js)?,
                     };
                     let done = checkpoint >= target
-                        || (looked[index] != Some(checkpoint) && {
-                            looked[index] = Some(checkpoint);
-                            nothing_to_handle(&store, checkpoint, target, filter)
+                        || (looked[index] != Some(checkpoint)
+                            && match nothing_to_handle(&store, checkpoint, target, filter)
                                 .await
                                 .map_err(to_js)?
-                        });
+                            {
+                                // The head has not reached the target yet: look again.
+                                None => false,
+                                Some(nothing) => {
+                                    looked[index] = Some(checkpoint);
+                                    nothing
+                                }
+                            });
                     if done {
                         reached[index] = true;
                     } else {
@@ -338,14 +348,18 @@ fn projection_name(name: &JsValue) -> Result<String> {
         .ok_or_else(|| Error::invalid_input("projection name must be a non-empty string"))
 }
 
-/// Whether no event matching `filter` lies in `(checkpoint, target]`: a projection at
-/// `checkpoint` has then handled everything up to `target` that concerns it.
+/// Whether no event matching `filter` lies in `(checkpoint, target]` — a projection at
+/// `checkpoint` has then handled everything up to `target` that concerns it; `None` while the
+/// store's head is below `target` (events up to it may still come).
 async fn nothing_to_handle(
     store: &EventStore<BrowserStorage>,
     checkpoint: u64,
     target: u64,
     filter: &Filter,
-) -> Result<bool> {
+) -> Result<Option<bool>> {
+    if store.head().await? < target {
+        return Ok(None);
+    }
     let next = store
         .read_all(ReadAllOptions {
             from_position: Some(checkpoint),
@@ -354,7 +368,9 @@ async fn nothing_to_handle(
             ..ReadAllOptions::default()
         })
         .await?;
-    Ok(next.first().map_or(true, |event| event.position > target))
+    Ok(Some(
+        next.first().map_or(true, |event| event.position > target),
+    ))
 }
 
 /// What `waitFor` waits for: a position (`None` = the head), projections by name and filter,

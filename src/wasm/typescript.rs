@@ -50,9 +50,11 @@ export interface EventOptions {
 export type NewEvent<E extends EventShape = AnyEvent> = E extends EventShape ? E & EventOptions : never;
 
 /** The stored `data` of an event of `E`: an omitted `data` is stored as `null`. */
-export type RecordedData<E extends EventShape> = undefined extends E["data"]
-  ? Exclude<E["data"], undefined> | null
-  : E["data"];
+export type RecordedData<E extends EventShape> = "data" extends keyof E
+  ? undefined extends E["data"]
+    ? Exclude<E["data"], undefined> | null
+    : E["data"]
+  : null;
 
 /** What the store adds to every event. */
 export interface EventEnvelope {
