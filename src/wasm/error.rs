@@ -61,38 +61,30 @@ pub fn thrown_message(thrown: &JsValue) -> String {
     thrown.as_string().unwrap_or_else(|| describe(thrown))
 }
 
-/// A value as a JS developer would write it in a message: `-1`, `1.5`, `"text"`, `true`,
-/// `null`, `undefined`, or its type (`an object`, `a function`, …) — never Rust's `JsValue(…)`.
-pub fn describe(value: &JsValue) -> String {
-    if let Some(number) = value.as_f64() {
-        return match number {
-            n if n.is_nan() => "NaN".into(),
-            n if n.is_infinite() => (if n > 0.0 { "Infinity" } else { "-Infinity" }).into(),
-            n if n.fract() == 0.0 && n.abs() < 1e15 => format!("{}", n as i64),
-            n => format!("{n}"),
-        };
-    }
-    if let Some(text) = value.as_string() {
-        return serde_json::to_string(&text).unwrap_or(text);
-    }
-    if let Some(flag) = value.as_bool() {
-        return flag.to_string();
-    }
-    if value.is_null() {
-        return "null".into();
-    }
-    if value.is_undefined() {
-        return "undefined".into();
-    }
-    if js_sys::Array::is_array(value) {
-        return "an array".into();
-    }
-    match value.js_typeof().as_string().as_deref() {
-        Some("bigint") => "a BigInt".into(),
-        Some("function") => "a function".into(),
-        Some("symbol") => "a symbol".into(),
-        _ => "an object".into(),
-    }
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+export function describe(value) {
+  switch (typeof value) {
+    case "string":
+      return JSON.stringify(value);
+    case "bigint":
+      return "a BigInt";
+    case "function":
+      return "a function";
+    case "symbol":
+      return "a symbol";
+    case "object":
+      if (value === null) return "null";
+      return Array.isArray(value) ? "an array" : "an object";
+    default:
+      return String(value);
+  }
+}
+"#)]
+extern "C" {
+    /// A value as a JS developer would write it in a message: `-1`, `1.5`, `"text"`, `true`,
+    /// `null`, `undefined`, or its kind (`an object`, `a function`, …) — never Rust's
+    /// `JsValue(…)`.
+    pub fn describe(value: &JsValue) -> String;
 }
 
 /// The error a `waitFor` rejects with when a projection it waits for failed: an `EvstoreError`

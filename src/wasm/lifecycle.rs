@@ -92,7 +92,7 @@ fn names(list: &[&str]) -> Vec<String> {
 fn start() {
     let message = Error::Closed.to_string();
     let store = JsEventStore::detached();
-    harden(JsDecider::detached(&store).into(), "", names(&[]), &message);
+    harden(JsDecider::detached().into(), "", names(&[]), &message);
     harden(
         JsProjector::new(&store).into(),
         "stop",
