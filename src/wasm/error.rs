@@ -87,39 +87,24 @@ extern "C" {
     pub fn describe(value: &JsValue) -> String;
 }
 
-/// The error a `waitFor` rejects with when a projection it waits for failed: an `EvstoreError`
-/// with code `ProjectionFailed`, the projection's name, the position it failed at and why.
-pub fn projection_failed(name: &str, position: u64, reason: &str) -> JsValue {
-    let js = js_sys::Error::new(&format!(
-        "projection `{name}` failed at position {position}: {reason}"
-    ));
-    js.set_name("EvstoreError");
-    for (key, value) in [
-        ("code", JsValue::from("ProjectionFailed")),
-        ("projection", name.into()),
-        ("position", (position as f64).into()),
-        ("reason", reason.into()),
-    ] {
-        let _ = Reflect::set(&js, &JsValue::from_str(key), &value);
-    }
-    js.unchecked_into()
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+export function isEvstoreError(error, code) {
+  return (
+    error instanceof Error &&
+    error.name === "EvstoreError" &&
+    typeof error.code === "string" &&
+    (code === undefined || error.code === code)
+  );
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = isEvstoreError)]
+    fn is_evstore_error_js(error: &JsValue, code: &JsValue) -> bool;
 }
 
 /// `isEvstoreError(error, code?)`: whether `error` is an `EvstoreError` (of `code`, when
 /// given). Its TypeScript declaration, a type guard, is in `typescript.rs`.
 #[wasm_bindgen::prelude::wasm_bindgen(js_name = isEvstoreError, skip_typescript)]
 pub fn is_evstore_error(error: &JsValue, code: &JsValue) -> bool {
-    let Some(error) = error.dyn_ref::<js_sys::Error>() else {
-        return false;
-    };
-    if error.name() != "EvstoreError" {
-        return false;
-    }
-    let Some(actual) = Reflect::get(error, &JsValue::from_str("code"))
-        .ok()
-        .and_then(|code| code.as_string())
-    else {
-        return false;
-    };
-    code.is_undefined() || code.as_string().as_deref() == Some(actual.as_str())
+    is_evstore_error_js(error, code)
 }

@@ -93,12 +93,9 @@ fn start() {
     let message = Error::Closed.to_string();
     let store = JsEventStore::detached();
     harden(JsDecider::detached().into(), "", names(&[]), &message);
-    harden(
-        JsProjector::new(&store).into(),
-        "stop",
-        names(&["add", "status"]),
-        &message,
-    );
+    let projector = JsValue::from(JsProjector::new(&store));
+    super::wait::install_wait_for(&projector);
+    harden(projector, "stop", names(&["add", "status"]), &message);
     harden(
         JsSubscription::detached().into(),
         "close",

@@ -16,3 +16,4 @@ mod projector;
 mod store;
 mod subscription;
 mod typescript;
+mod wait;

@@ -2,7 +2,6 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Duration;
 
 use futures::channel::oneshot;
 use js_sys::{Function, Promise};
@@ -10,20 +9,14 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
 
-use super::abort::{self, until_aborted, AbortSignal};
 use super::backend::BrowserStorage;
 use super::convert;
-use super::error::{projection_failed, thrown_message, to_js};
+use super::error::{thrown_message, to_js};
 use super::store::JsEventStore;
 use crate::error::{Error, Result};
-use crate::platform::sleep;
 use crate::projector::{ProjectionOptions, ProjectionState, Projector, ProjectorHandle};
 use crate::store::EventStore;
-use crate::types::{Filter, ReadAllOptions, RecordedEvent};
-
-/// How often `waitFor` looks at the projections' progress (in memory; it reads storage only
-/// when a checkpoint moved).
-const WAIT_TICK: Duration = Duration::from_millis(10);
+use crate::types::RecordedEvent;
 
 struct Registration {
     name: String,
@@ -225,103 +218,52 @@ impl JsProjector {
         })
     }
 
-    /// Resolves once every projection (or `options.name` only) has handled everything up to
-    /// `position` (default: the store's head at the call) — also when its filter leaves no
-    /// event to handle there. Rejects with code `ProjectionFailed` when a projection failed,
-    /// `InvalidInput` when the projector is not running (and the position is not reached), and
-    /// with the signal's reason when `options.signal` aborts.
-    #[wasm_bindgen(js_name = waitFor)]
-    pub fn wait_for(&self, position: JsValue, options: JsValue) -> Promise {
-        let input = self.wait_input(&position, &options);
-        let (store, running, last) = (
-            self.store.clone(),
-            Rc::clone(&self.running),
-            Rc::clone(&self.last),
-        );
-        future_to_promise(async move {
-            let (target, wanted, signal) = input.map_err(to_js)?;
-            let target = match target {
-                Some(target) => target,
-                None => store.head().await.map_err(to_js)?,
-            };
-            let mut reached = vec![false; wanted.len()];
-            // The checkpoint at which each projection's next matching event was last looked up.
-            let mut looked: Vec<Option<u64>> = vec![None; wanted.len()];
-            loop {
-                if let Some(signal) = signal.as_ref().filter(|s| s.is_aborted()) {
-                    return Err(signal.rejection());
-                }
-                let is_running = running.borrow().is_some();
-                // The last run's statuses (also after it ended: a failure stays visible).
-                let handle = last
-                    .borrow()
-                    .clone()
-                    .unwrap_or_else(|| Projector::new(store.clone()).handle());
-                let mut pending = false;
-                for (index, (name, filter)) in wanted.iter().enumerate() {
-                    if reached[index] {
-                        continue;
-                    }
-                    let status = handle.status(name);
-                    if let Some(ProjectionState::Failed { position, error }) =
-                        status.as_ref().map(|s| &s.state)
-                    {
-                        return Err(projection_failed(name, *position, error));
-                    }
-                    let checkpoint = match status {
-                        Some(status) if status.state != ProjectionState::Idle => status.checkpoint,
-                        _ => handle.checkpoint(name).await.map_err(to_js)?,
-                    };
-                    let done = checkpoint >= target
-                        || (looked[index] != Some(checkpoint)
-                            && match nothing_to_handle(&store, checkpoint, target, filter)
-                                .await
-                                .map_err(to_js)?
-                            {
-                                // The head has not reached the target yet: look again.
-                                None => false,
-                                Some(nothing) => {
-                                    looked[index] = Some(checkpoint);
-                                    nothing
-                                }
-                            });
-                    if done {
-                        reached[index] = true;
-                    } else {
-                        pending = true;
-                    }
-                }
-                if !pending {
-                    return Ok(JsValue::UNDEFINED);
-                }
-                if !is_running {
-                    return Err(to_js(Error::invalid_input(format!(
-                        "the projector is not running, so position {target} will not be reached: \
-                         start() it before waitFor()"
-                    ))));
-                }
-                until_aborted(signal.as_ref(), sleep(WAIT_TICK)).await;
-            }
-        })
+    /// `[{ name, filter }]` of the projections added, for `waitFor` (`wait.rs`).
+    #[wasm_bindgen(js_name = __projections, skip_typescript)]
+    pub fn projections(&self) -> JsValue {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct JsFilter<'a> {
+            stream_prefixes: &'a [String],
+            categories: &'a [String],
+            event_types: &'a [String],
+        }
+        #[derive(Serialize)]
+        struct JsProjection<'a> {
+            name: &'a str,
+            filter: JsFilter<'a>,
+        }
+        let registrations = self.registrations.borrow();
+        let projections: Vec<JsProjection<'_>> = registrations
+            .iter()
+            .map(|r| JsProjection {
+                name: &r.name,
+                filter: JsFilter {
+                    stream_prefixes: &r.options.filter.stream_prefixes,
+                    categories: &r.options.filter.categories,
+                    event_types: &r.options.filter.event_types,
+                },
+            })
+            .collect();
+        convert::plain(&projections)
+    }
+
+    /// The projector's store, as a JS `EventStore` sharing it, for `waitFor` (`wait.rs`).
+    #[wasm_bindgen(js_name = __store, skip_typescript)]
+    pub fn store(&self) -> JsEventStore {
+        JsEventStore::sharing(self.store.clone())
     }
 
     /// Removes projection `name` and forgets its checkpoint and skipped events, so a projection
     /// added again under that name starts from the first event. Rejects while running.
     pub fn remove(&self, name: JsValue) -> Promise {
-        let running = self.running.borrow().is_some();
-        let handle = self.handle();
-        let registrations = Rc::clone(&self.registrations);
-        promise(async move {
-            let name = projection_name(&name)?;
-            if running {
-                return Err(Error::invalid_input(format!(
-                    "stop the projector before removing projection `{name}`"
-                )));
+        if !self.is_running() {
+            if let Some(name) = name.as_string() {
+                self.registrations.borrow_mut().retain(|r| r.name != name);
             }
-            registrations.borrow_mut().retain(|r| r.name != name);
-            handle.reset(&name).await?;
-            Ok(JsValue::UNDEFINED)
-        })
+        }
+        // The same checks and the same forgetting as `reset`.
+        self.reset(name)
     }
 
     /// Whether the projector runs.
@@ -348,70 +290,7 @@ fn projection_name(name: &JsValue) -> Result<String> {
         .ok_or_else(|| Error::invalid_input("projection name must be a non-empty string"))
 }
 
-/// Whether no event matching `filter` lies in `(checkpoint, target]` — a projection at
-/// `checkpoint` has then handled everything up to `target` that concerns it; `None` while the
-/// store's head is below `target` (events up to it may still come).
-async fn nothing_to_handle(
-    store: &EventStore<BrowserStorage>,
-    checkpoint: u64,
-    target: u64,
-    filter: &Filter,
-) -> Result<Option<bool>> {
-    if store.head().await? < target {
-        return Ok(None);
-    }
-    let next = store
-        .read_all(ReadAllOptions {
-            from_position: Some(checkpoint),
-            max_count: Some(1),
-            filter: filter.clone(),
-            ..ReadAllOptions::default()
-        })
-        .await?;
-    Ok(Some(
-        next.first().map_or(true, |event| event.position > target),
-    ))
-}
-
-/// What `waitFor` waits for: a position (`None` = the head), projections by name and filter,
-/// and a signal.
-type WaitInput = (Option<u64>, Vec<(String, Filter)>, Option<AbortSignal>);
-
 impl JsProjector {
-    fn wait_input(&self, position: &JsValue, options: &JsValue) -> Result<WaitInput> {
-        let target = if position.is_undefined() || position.is_null() {
-            None
-        } else {
-            match position.as_f64() {
-                Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= 9_007_199_254_740_991.0 => {
-                    Some(n as u64)
-                }
-                _ => {
-                    return Err(Error::invalid_input(format!(
-                        "waitFor's position must be a non-negative integer, got {}",
-                        super::error::describe(position)
-                    )))
-                }
-            }
-        };
-        let name = convert::field(options, "name")?;
-        let registrations = self.registrations.borrow();
-        let wanted: Vec<(String, Filter)> = if name.is_undefined() {
-            registrations
-                .iter()
-                .map(|r| (r.name.clone(), r.options.filter.clone()))
-                .collect()
-        } else {
-            let name = projection_name(&name)?;
-            let registration = registrations
-                .iter()
-                .find(|r| r.name == name)
-                .ok_or_else(|| Error::invalid_input(format!("no projection `{name}` was added")))?;
-            vec![(name, registration.options.filter.clone())]
-        };
-        Ok((target, wanted, abort::signal(options)?))
-    }
-
     fn register(&self, name: JsValue, handler: JsValue, options: JsValue) -> Result<()> {
         let name = projection_name(&name)?;
         let handler = handler.dyn_into::<Function>().map_err(|_| {

@@ -35,8 +35,15 @@ fn promise(future: impl std::future::Future<Output = Result<JsValue, Error>> + '
 impl JsEventStore {
     /// A store in memory that nothing uses (for `lifecycle.rs`).
     pub fn detached() -> Self {
+        Self::sharing(EventStore::new(
+            BrowserStorage::Memory(MemoryStorage::new()),
+        ))
+    }
+
+    /// Another JS handle on `store` (no cross-tab channel of its own).
+    pub fn sharing(store: EventStore<BrowserStorage>) -> Self {
         JsEventStore {
-            store: EventStore::new(BrowserStorage::Memory(MemoryStorage::new())),
+            store,
             broadcast: RefCell::new(None),
         }
     }
