@@ -10,8 +10,8 @@ use crate::error::{Error, Result};
 use crate::projector::{FailurePolicy, ProjectionOptions, RetryPolicy};
 use crate::subscription::SubscribeOptions;
 use crate::types::{
-    AppendResult, Direction, ExpectedVersion, Filter, NewEvent, ReadAllOptions, ReadStreamOptions,
-    RecordedEvent, StartFrom,
+    AppendResult, Direction, ExpectedVersion, Filter, ListStreamsOptions, NewEvent, ReadAllOptions,
+    ReadStreamOptions, RecordedEvent, StartFrom, StreamInfo,
 };
 
 #[wasm_bindgen(inline_js = r#"
@@ -198,14 +198,17 @@ fn string_list(value: JsValue, what: &str) -> Result<Vec<String>> {
         .collect()
 }
 
-/// `filter: { streamPrefixes?, categories?, eventTypes? }`.
+/// `filter: { streamPrefixes?, categories?, eventTypes? }`, checked at the call (no control
+/// characters), so a subscription with a bad filter fails at `subscribe()` and not later.
 pub fn filter(options: &JsValue) -> Result<Filter> {
     let value = field(options, "filter")?;
-    Ok(Filter {
+    let filter = Filter {
         stream_prefixes: string_list(field(&value, "streamPrefixes")?, "filter.streamPrefixes")?,
         categories: string_list(field(&value, "categories")?, "filter.categories")?,
         event_types: string_list(field(&value, "eventTypes")?, "filter.eventTypes")?,
-    })
+    };
+    filter.validate()?;
+    Ok(filter)
 }
 
 /// `readStream` options.
@@ -225,6 +228,35 @@ pub fn read_all_options(options: &JsValue) -> Result<ReadAllOptions> {
         max_count: max_count(options)?,
         filter: filter(options)?,
     })
+}
+
+/// `listStreams` options: `{ prefix?, after?, maxCount? }`.
+pub fn list_streams_options(options: &JsValue) -> Result<ListStreamsOptions> {
+    Ok(ListStreamsOptions {
+        prefix: optional_string(field(options, "prefix")?, "prefix")?.unwrap_or_default(),
+        after: optional_string(field(options, "after")?, "after")?,
+        max_count: max_count(options)?,
+    })
+}
+
+/// Listed streams as `StreamInfo[]`.
+pub fn stream_infos(streams: &[StreamInfo]) -> JsValue {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct JsStreamInfo<'a> {
+        stream_id: &'a str,
+        version: u64,
+        position: u64,
+    }
+    let streams: Vec<JsStreamInfo<'_>> = streams
+        .iter()
+        .map(|s| JsStreamInfo {
+            stream_id: &s.stream_id,
+            version: s.version,
+            position: s.position,
+        })
+        .collect();
+    to_js(&streams)
 }
 
 /// `subscribe` options: `fromPosition` (number, exclusive, or `"end"`), `filter`, `batchSize`.

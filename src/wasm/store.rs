@@ -181,6 +181,15 @@ impl JsEventStore {
         ))
     }
 
+    /// The streams with events, in stream-id order, with their versions and last positions:
+    /// `prefix` narrows them, `after` (exclusive) and `maxCount` page through them.
+    #[wasm_bindgen(js_name = listStreams)]
+    pub fn list_streams(&self, options: JsValue) -> Promise {
+        let store = self.live();
+        let options = convert::list_streams_options(&options);
+        promise(async move { Ok(convert::stream_infos(&store?.list_streams(options?).await?)) })
+    }
+
     /// The position of the last event (0 when empty).
     pub fn head(&self) -> Promise {
         let store = self.live();

@@ -119,6 +119,24 @@ export interface ReadAllOptions<E extends EventShape = AnyEvent> {
   filter?: Filter<E>;
 }
 
+export interface ListStreamsOptions {
+  /** Only streams whose id starts with this. Default: every stream. */
+  prefix?: string;
+  /** Only streams whose id sorts after this one (exclusive): the last id of the previous page. */
+  after?: string;
+  /** At least 1. Default: all. */
+  maxCount?: number;
+}
+
+/** A stream as listed by `listStreams`. */
+export interface StreamInfo {
+  streamId: string;
+  /** The stream's current version (the version of its last event). */
+  version: number;
+  /** The position of the stream's last event. */
+  position: number;
+}
+
 /** `iterateStream` options: those of `readStream`, and a signal that ends the iteration. */
 export interface IterateStreamOptions extends ReadStreamOptions, Abortable {}
 
@@ -295,6 +313,8 @@ export class EventStore<E extends EventShape = AnyEvent> {
   iterateStream(stream: string, options?: IterateStreamOptions): EventIterator<E>;
   /** All streams in position order, read a page at a time as `for await` asks. */
   iterateAll(options?: IterateAllOptions<E>): EventIterator<E>;
+  /** Streams with events in stream-id order: `prefix` narrows them; `after` (exclusive) and `maxCount` page. */
+  listStreams(options?: ListStreamsOptions): Promise<StreamInfo[]>;
   /** The position of the last event (0 when empty). */
   head(): Promise<number>;
   /** The version of `stream` (0 when it has no events). */
