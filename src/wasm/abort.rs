@@ -1,5 +1,5 @@
-//! `AbortSignal`s in options (`{ signal }`): aborting ends a subscription or an iteration, and
-//! rejects a wait with the signal's reason.
+//! `AbortSignal`s in options (`{ signal }`): aborting ends a subscription or an iteration (the
+//! JS-side waits, `waitFor` and `Decider.handle`, reject with the signal's reason instead).
 
 use futures::future::{self, Either};
 use wasm_bindgen::prelude::*;
@@ -30,21 +30,12 @@ extern "C" {
 
     #[wasm_bindgen(method, getter)]
     fn aborted(this: &AbortSignal) -> bool;
-
-    #[wasm_bindgen(method, getter)]
-    fn reason(this: &AbortSignal) -> JsValue;
 }
 
 impl AbortSignal {
     /// Whether it aborted.
     pub fn is_aborted(&self) -> bool {
         self.aborted()
-    }
-
-    /// What a wait rejects with once aborted: the signal's reason (an `AbortError`
-    /// `DOMException` unless `abort(reason)` gave another).
-    pub fn rejection(&self) -> JsValue {
-        self.reason()
     }
 
     /// Resolves when the signal aborts.

@@ -55,20 +55,9 @@ impl JsEventStore {
         if self.store.storage().connection_lost() {
             self.close();
         }
-        live(&self.store)
+        self.store.ensure_open()?;
+        Ok(self.store.clone())
     }
-}
-
-/// `store` while it is usable; closed (and so `Closed`) once its IndexedDB connection was
-/// closed under it.
-pub(crate) fn live(
-    store: &EventStore<BrowserStorage>,
-) -> Result<EventStore<BrowserStorage>, Error> {
-    if store.storage().connection_lost() {
-        store.close();
-    }
-    store.ensure_open()?;
-    Ok(store.clone())
 }
 
 #[wasm_bindgen(js_class = EventStore)]
