@@ -5,19 +5,13 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
-import { launch, openFixture, uniqueName } from "./helpers.js";
+import { closeWithReport, launchWithFixture, openFixture, uniqueName } from "./helpers.js";
 
 let browser;
 let page;
 
-before(async () => {
-  browser = await launch();
-  page = await openFixture(browser.context);
-});
-
-after(async () => {
-  await browser?.close();
-});
+before(async () => ({ browser, page } = await launchWithFixture()));
+after(() => closeWithReport({ browser, page }));
 
 describe("disposal", () => {
   test("a disposed subscription stops delivering; calls after free() fail with Closed", async () => {
