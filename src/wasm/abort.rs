@@ -8,14 +8,7 @@ use wasm_bindgen_futures::JsFuture;
 use super::convert;
 use crate::error::{Error, Result};
 
-#[wasm_bindgen(inline_js = r#"
-export function whenAborted(signal) {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve();
-    else signal.addEventListener("abort", () => resolve(), { once: true });
-  });
-}
-"#)]
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/src/wasm/glue.js")]
 extern "C" {
     /// A promise that resolves when `signal` aborts (at once if it already has).
     #[wasm_bindgen(js_name = whenAborted)]

@@ -14,20 +14,7 @@ use crate::types::{
     ReadStreamOptions, RecordedEvent, StartFrom, StreamInfo,
 };
 
-#[wasm_bindgen(inline_js = r#"
-export function encodeJson(value, what) {
-  const text = JSON.stringify(value, function (key, v) {
-    const kind = typeof v;
-    if (kind === "function" || kind === "symbol" || kind === "bigint") {
-      const where = key === "" ? "" : ` at key "${key}"`;
-      throw new TypeError(`${what} contains a ${kind}${where}, which is not JSON`);
-    }
-    return v;
-  });
-  if (text === undefined) throw new TypeError(`${what} is not JSON (got ${typeof value})`);
-  return text;
-}
-"#)]
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/src/wasm/glue.js")]
 extern "C" {
     /// `JSON.stringify` that refuses functions, symbols and BigInts (and throws on cycles).
     #[wasm_bindgen(catch, js_name = encodeJson)]

@@ -6,101 +6,13 @@
 //! application's, apart from the store's `EvstoreError`s.
 //!
 //! Everything it does is calls of the app's functions and of the store's JS API, so it is
-//! written in JS over that API (one module-sized class instead of Rust glue around every
-//! callback, which cost the package ~4 KB gzipped); the class JS sees is this Rust type, for
-//! the same disposal as every other class (`lifecycle.rs`).
+//! written in JS over that API (`glue.js`; Rust glue around every callback cost the package
+//! ~4 KB gzipped); the class JS sees is this Rust type, for the same disposal as every other
+//! class (`lifecycle.rs`).
 
 use wasm_bindgen::prelude::*;
 
-#[wasm_bindgen(inline_js = r#"
-function invalid(reason) {
-  const error = new Error(reason);
-  error.name = "EvstoreError";
-  error.code = "InvalidInput";
-  error.reason = reason;
-  return error;
-}
-
-function describe(value) {
-  if (typeof value === "string") return JSON.stringify(value);
-  if (value === null || typeof value !== "object") return String(value);
-  return Array.isArray(value) ? "an array" : "an object";
-}
-
-function isConflict(error) {
-  return error instanceof Error && error.name === "EvstoreError" && error.code === "WrongExpectedVersion";
-}
-
-class Decide {
-  constructor(store, options) {
-    if (store === null || typeof store !== "object" || typeof store.iterateStream !== "function") {
-      throw invalid(`a Decider needs an EventStore, got ${describe(store)}`);
-    }
-    if (options === null || typeof options !== "object") {
-      throw invalid(`the decider's options must be an object, got ${describe(options)}`);
-    }
-    for (const key of ["initialState", "evolve", "decide"]) {
-      if (typeof options[key] !== "function") throw invalid(`the decider's \`${key}\` must be a function`);
-    }
-    const attempts = options.maxAttempts ?? 3;
-    if (!Number.isInteger(attempts) || attempts < 1) {
-      throw invalid(`maxAttempts must be an integer of at least 1, got ${describe(options.maxAttempts)}`);
-    }
-    this.store = store;
-    this.options = options;
-    this.maxAttempts = attempts;
-  }
-
-  async load(stream) {
-    let state = this.options.initialState();
-    let version = 0;
-    for await (const event of this.store.iterateStream(stream)) {
-      state = this.options.evolve(state, event);
-      version = event.version;
-    }
-    return { state, version };
-  }
-
-  async handle(stream, command, options) {
-    const { metadata, correlationId, causationId, signal } = options ?? {};
-    if (signal !== undefined && !(signal instanceof AbortSignal)) {
-      throw invalid(`signal must be an AbortSignal, got ${describe(signal)}`);
-    }
-    for (let attempt = 1; ; attempt++) {
-      signal?.throwIfAborted();
-      const { state, version } = await this.load(stream);
-      const decided = await this.options.decide(command, state);
-      if (!Array.isArray(decided)) {
-        throw invalid(`decide must return an array of events, got ${describe(decided)}`);
-      }
-      if (decided.length === 0) {
-        return { state, version, events: decided, appended: null, attempts: attempt };
-      }
-      const events = decided.map((event) => ({
-        ...event,
-        metadata: event.metadata ?? metadata,
-        correlationId: event.correlationId ?? correlationId,
-        causationId: event.causationId ?? causationId,
-      }));
-      let appended;
-      try {
-        appended = await this.store.append(stream, events, {
-          expectedVersion: version === 0 ? "no_stream" : version,
-        });
-      } catch (error) {
-        if (isConflict(error) && attempt < this.maxAttempts) continue;
-        throw error;
-      }
-      const next = decided.reduce((current, event) => this.options.evolve(current, event), state);
-      return { state: next, version: appended.nextExpectedVersion, events: decided, appended, attempts: attempt };
-    }
-  }
-}
-
-export function decider(store, options) {
-  return new Decide(store, options);
-}
-"#)]
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/src/wasm/glue.js")]
 extern "C" {
     type Decide;
 

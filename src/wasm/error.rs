@@ -61,43 +61,13 @@ pub fn thrown_message(thrown: &JsValue) -> String {
     thrown.as_string().unwrap_or_else(|| describe(thrown))
 }
 
-#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
-export function describe(value) {
-  switch (typeof value) {
-    case "string":
-      return JSON.stringify(value);
-    case "bigint":
-      return "a BigInt";
-    case "function":
-      return "a function";
-    case "symbol":
-      return "a symbol";
-    case "object":
-      if (value === null) return "null";
-      return Array.isArray(value) ? "an array" : "an object";
-    default:
-      return String(value);
-  }
-}
-"#)]
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/src/wasm/glue.js")]
 extern "C" {
     /// A value as a JS developer would write it in a message: `-1`, `1.5`, `"text"`, `true`,
     /// `null`, `undefined`, or its kind (`an object`, `a function`, …) — never Rust's
     /// `JsValue(…)`.
     pub fn describe(value: &JsValue) -> String;
-}
 
-#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
-export function isEvstoreError(error, code) {
-  return (
-    error instanceof Error &&
-    error.name === "EvstoreError" &&
-    typeof error.code === "string" &&
-    (code === undefined || error.code === code)
-  );
-}
-"#)]
-extern "C" {
     #[wasm_bindgen(js_name = isEvstoreError)]
     fn is_evstore_error_js(error: &JsValue, code: &JsValue) -> bool;
 }

@@ -22,32 +22,7 @@ use crate::store::EventStore;
 use crate::subscription::SubscribeOptions;
 use crate::types::{RecordedEvent, SubscriptionItem};
 
-#[wasm_bindgen(inline_js = r#"
-export function asyncIterable(source, signal) {
-  const done = { done: true, value: undefined };
-  if (signal) {
-    if (signal.aborted) source.close();
-    else signal.addEventListener("abort", () => source.close(), { once: true });
-  }
-  const iterator = {
-    next() {
-      return source.next().then((value) => (value === undefined ? done : { done: false, value }));
-    },
-    return() {
-      source.close();
-      return Promise.resolve(done);
-    },
-    close() {
-      source.close();
-    },
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-  };
-  if (Symbol.asyncDispose) iterator[Symbol.asyncDispose] = () => iterator.return().then(() => {});
-  return iterator;
-}
-"#)]
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/src/wasm/glue.js")]
 extern "C" {
     #[wasm_bindgen(js_name = asyncIterable)]
     fn wrap_async_iterable(source: EventIterator, signal: Option<AbortSignal>) -> JsValue;

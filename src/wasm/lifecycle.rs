@@ -18,64 +18,7 @@ use super::store::JsEventStore;
 use super::subscription::JsSubscription;
 use crate::error::Error;
 
-#[wasm_bindgen(inline_js = r#"
-const disposed = new WeakSet();
-
-export function harden(instance, close, syncMethods, closedMessage) {
-  const proto = Object.getPrototypeOf(instance);
-  instance.free();
-  if (Object.prototype.hasOwnProperty.call(proto, "__evstoreHardened")) return;
-  Object.defineProperty(proto, "__evstoreHardened", { value: true });
-  const sync = new Set(syncMethods);
-  const closed = () => {
-    const error = new Error(closedMessage);
-    error.name = "EvstoreError";
-    error.code = "Closed";
-    return error;
-  };
-  for (const key of Object.getOwnPropertyNames(proto)) {
-    if (key === "constructor" || key === "free" || key.startsWith("__")) continue;
-    const descriptor = Object.getOwnPropertyDescriptor(proto, key);
-    if (typeof descriptor.value === "function") {
-      const method = descriptor.value;
-      const isAsync = !sync.has(key);
-      descriptor.value = {
-        [key](...args) {
-          if (!disposed.has(this)) return method.apply(this, args);
-          if (close && key === close) return isAsync ? Promise.resolve() : undefined;
-          if (isAsync) return Promise.reject(closed());
-          throw closed();
-        },
-      }[key];
-    } else if (descriptor.get) {
-      const get = descriptor.get;
-      descriptor.get = function () {
-        return disposed.has(this) ? key === "isClosed" : get.call(this);
-      };
-    }
-    Object.defineProperty(proto, key, descriptor);
-  }
-  const free = proto.free;
-  proto.free = function free() {
-    if (disposed.has(this)) return;
-    try {
-      const closing = close ? this[close]() : undefined;
-      if (closing && typeof closing.catch === "function") closing.catch(() => {});
-    } finally {
-      disposed.add(this);
-      free.call(this);
-    }
-  };
-  if (Symbol.dispose) proto[Symbol.dispose] = proto.free;
-  if (Symbol.asyncDispose && close === "stop") {
-    proto[Symbol.asyncDispose] = async function () {
-      if (disposed.has(this)) return;
-      await this.stop();
-      this.free();
-    };
-  }
-}
-"#)]
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/src/wasm/glue.js")]
 extern "C" {
     /// Wraps the prototype of `instance`'s class (once), then frees `instance`. `close` names the
     /// method that disposing calls first (`""`: none).
