@@ -187,23 +187,26 @@ describe("the kanban demo", () => {
 
   test("at 390 px wide nothing overflows the screen", async () => {
     const phone = await browser.context.newPage();
-    await phone.setViewportSize({ width: 390, height: 844 });
-    await phone.goto(tabA.url());
-    await phone.waitForSelector("body[data-ready=true]", { timeout: 20_000 });
-    const widths = await phone.evaluate(() => ({
-      page: document.documentElement.scrollWidth,
-      body: document.body.scrollWidth,
-      viewport: window.innerWidth,
-      wide: [...document.querySelectorAll("#app *")]
-        .filter((node) => node.getBoundingClientRect().right > window.innerWidth + 0.5)
-        .map((node) => `${node.tagName}.${node.className}`)
-        .slice(0, 5),
-    }));
-    await screenshot(phone, "demo-390px");
-    assert.equal(widths.viewport, 390);
-    assert.ok(widths.page <= 390 && widths.body <= 390, JSON.stringify(widths));
-    assert.deepEqual(widths.wide, []);
-    await phone.close();
+    try {
+      await phone.setViewportSize({ width: 390, height: 844 });
+      await phone.goto(tabA.url());
+      await phone.waitForSelector("body[data-ready=true]", { timeout: 20_000 });
+      const widths = await phone.evaluate(() => ({
+        page: document.documentElement.scrollWidth,
+        body: document.body.scrollWidth,
+        viewport: window.innerWidth,
+        wide: [...document.querySelectorAll("#app *")]
+          .filter((node) => node.getBoundingClientRect().right > window.innerWidth + 0.5)
+          .map((node) => `${node.tagName}.${node.className}`)
+          .slice(0, 5),
+      }));
+      await screenshot(phone, "demo-390px");
+      assert.equal(widths.viewport, 390);
+      assert.ok(widths.page <= 390 && widths.body <= 390, JSON.stringify(widths));
+      assert.deepEqual(widths.wide, []);
+    } finally {
+      await phone.close();
+    }
   });
 
   test("tabs reuse the projections of closed tabs; a load does not wait for non-card events", async () => {
