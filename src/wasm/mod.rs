@@ -12,6 +12,7 @@ mod broadcast;
 mod convert;
 mod decider;
 mod error;
+mod export;
 mod iterator;
 mod lifecycle;
 mod projector;

@@ -334,6 +334,10 @@ export class EventStore<E extends EventShape = AnyEvent> {
   ): Subscription;
   /** Catch-up then live, as an async iterator. */
   subscribeAll(options?: SubscribeOptions<E>): EventSubscription<E>;
+  /** The whole store, up to its head, as a `Blob` of JSON lines (the evstore export format). */
+  exportJsonl(): Promise<Blob>;
+  /** Loads an export from a `Blob`/`File` or a `ReadableStream` of bytes; importing twice adds nothing. */
+  importJsonl(input: Blob | ReadableStream<Uint8Array>): Promise<ImportSummary>;
   /** Closes the store: subscriptions end and later calls fail with code `Closed`. */
   close(): void;
   /** Closed by `close()` / `free()`, or because another page deleted the database. */
