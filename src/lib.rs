@@ -70,6 +70,8 @@ pub use storage::IndexedDbStorage;
 pub use storage::{Checkpoint, MemoryStorage, SkippedEvent, Storage};
 #[cfg(not(target_arch = "wasm32"))]
 pub use storage::{Durability, SqliteOptions, SqliteStorage};
+#[cfg(all(feature = "postgres", not(target_arch = "wasm32")))]
+pub use storage::{PostgresOptions, PostgresStorage};
 pub use store::{EventStore, StoreOptions, DEFAULT_PAGE_SIZE};
 pub use subscription::{SubscribeOptions, Subscription};
 pub use types::{

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::platform::{now_millis, BoxStream};
-use crate::storage::{AppendBatch, PreparedEvent, Storage};
+use crate::storage::{AppendBatch, PreparedEvent, Storage, Wakeup};
 use crate::subscription::{SubscribeOptions, Subscription, SubscriptionTarget};
 use crate::types::{
     category_of, validate_stream_id, AppendResult, Direction, ExpectedVersion, NewEvent,
@@ -64,8 +64,9 @@ pub struct EventStore<S> {
 struct Inner<S> {
     storage: S,
     options: StoreOptions,
-    /// Notified after every append through this store and on close.
-    appended: event_listener::Event,
+    /// Notified after every append through this store, on close, and by the backend's
+    /// [`Wakeup`](crate::storage::Wakeup).
+    appended: Arc<event_listener::Event>,
     closed: AtomicBool,
     subscriptions: AtomicUsize,
 }
@@ -116,11 +117,13 @@ impl<S: Storage> EventStore<S> {
 
     /// A store over `storage` with `options`.
     pub fn with_options(storage: S, options: StoreOptions) -> Self {
+        let appended = Arc::new(event_listener::Event::new());
+        storage.attach_wakeup(Wakeup::new(Arc::downgrade(&appended)));
         EventStore {
             inner: Arc::new(Inner {
                 storage,
                 options,
-                appended: event_listener::Event::new(),
+                appended,
                 closed: AtomicBool::new(false),
                 subscriptions: AtomicUsize::new(0),
             }),
@@ -306,7 +309,8 @@ impl<S: Storage> EventStore<S> {
 
     /// Wakes this store's idle subscriptions now, to look for appends another process or tab
     /// made (otherwise they notice on their next poll). The browser package calls it when a
-    /// `BroadcastChannel` message says another tab appended.
+    /// `BroadcastChannel` message says another tab appended; backends that hear of other
+    /// processes' appends do the same through [`Storage::attach_wakeup`].
     pub fn wake_subscriptions(&self) {
         self.inner.appended.notify(usize::MAX);
     }

@@ -10,7 +10,8 @@
 //! # The visibility promise
 //! Positions increase in commit order: once a reader has seen position `p`, no event with a
 //! position `≤ p` may become visible later. SQLite and IndexedDB keep it because their writers
-//! are serialized and positions are assigned inside the write transaction.
+//! are serialized and positions are assigned inside the write transaction; PostgreSQL keeps it
+//! by assigning positions from one head row that each append locks until it commits.
 
 use std::future::Future;
 
@@ -24,9 +25,12 @@ mod append_decision;
 pub mod conformance;
 mod memory;
 mod prepared;
+mod wakeup;
 
 #[cfg(target_arch = "wasm32")]
 mod indexeddb;
+#[cfg(all(feature = "postgres", not(target_arch = "wasm32")))]
+mod postgres;
 #[cfg(not(target_arch = "wasm32"))]
 mod sqlite;
 
@@ -34,9 +38,15 @@ pub use append_decision::{decide_append, AppendDecision, ExistingEvent};
 #[cfg(target_arch = "wasm32")]
 pub use indexeddb::IndexedDbStorage;
 pub use memory::MemoryStorage;
+#[cfg(all(feature = "postgres", not(target_arch = "wasm32")))]
+pub use postgres::{
+    tokio_postgres, validate_schema_name, ConnectionConfig, PostgresOptions, PostgresStorage,
+    MAX_SCHEMA_NAME_BYTES,
+};
 pub use prepared::{AppendBatch, PreparedEvent};
 #[cfg(not(target_arch = "wasm32"))]
 pub use sqlite::{Durability, SqliteOptions, SqliteStorage};
+pub use wakeup::{Wakeup, Wakeups};
 
 /// What a backend implements.
 ///
@@ -91,6 +101,20 @@ pub trait Storage: MaybeSend + MaybeSync + 'static {
 
     /// Releases the backend's resources (connections, database handles). Later calls may fail.
     fn close(&self) {}
+
+    /// Called by [`EventStore::new`](crate::EventStore::new) and
+    /// [`EventStore::with_options`](crate::EventStore::with_options) with a handle that wakes
+    /// that store's idle subscriptions at once.
+    ///
+    /// A backend that hears of appends made by other processes (PostgreSQL's `LISTEN`) keeps
+    /// the handle and calls [`Wakeup::wake`] when it does; the subscriptions then re-read by
+    /// position. Without it, subscriptions notice such appends on their next poll of
+    /// [`head`](Self::head). Appends through the store itself wake its subscriptions anyway.
+    /// Called once per store; several stores over clones of one backend each pass their own.
+    /// The default ignores it.
+    fn attach_wakeup(&self, wakeup: Wakeup) {
+        let _ = wakeup;
+    }
 }
 
 /// The durable state of one projection.
