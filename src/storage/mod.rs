@@ -40,8 +40,8 @@ pub use indexeddb::IndexedDbStorage;
 pub use memory::MemoryStorage;
 #[cfg(all(feature = "postgres", not(target_arch = "wasm32")))]
 pub use postgres::{
-    tokio_postgres, validate_schema_name, ConnectionConfig, PostgresOptions, PostgresStorage,
-    MAX_SCHEMA_NAME_BYTES,
+    tokio_postgres, validate_schema_name, CommitStats, ConnectionConfig, PostgresOptions,
+    PostgresStorage, MAX_SCHEMA_NAME_BYTES,
 };
 pub use prepared::{AppendBatch, PreparedEvent};
 #[cfg(not(target_arch = "wasm32"))]

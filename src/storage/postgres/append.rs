@@ -19,7 +19,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::errors::{describe, pg_error, unique_conflict, Conflict};
-use super::{clamp, to_u64};
+use super::{clamp, refuse_nul, to_u64};
 use crate::error::{Error, Result};
 use crate::storage::{decide_append, AppendBatch, AppendDecision, ExistingEvent};
 use crate::types::{AppendResult, ExpectedVersion};
@@ -45,6 +45,16 @@ pub(super) struct PreparedAppend {
 impl PreparedAppend {
     /// Parses the batch's ids (the store generated or validated them as UUIDs).
     pub(super) fn new(batch: AppendBatch) -> Result<Self> {
+        refuse_nul("stream id", &batch.stream_id)?;
+        for event in &batch.events {
+            refuse_nul("event type", &event.event_type)?;
+            for id in [&event.correlation_id, &event.causation_id]
+                .into_iter()
+                .flatten()
+            {
+                refuse_nul("correlation or causation id", id)?;
+            }
+        }
         let ids = batch
             .events
             .iter()

@@ -10,9 +10,13 @@
 //! once, and appends arriving while a commit is in flight wait for that one commit only, which
 //! is the wait that gathers the next group.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use deadpool_postgres::Pool;
 use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;
+
+use std::sync::Arc;
 
 use super::append::{append_group, PreparedAppend};
 use super::errors::pool_error;
@@ -28,12 +32,40 @@ pub(super) struct Request {
 /// The sending side of the writer's queue.
 pub(super) type Queue = mpsc::UnboundedSender<Request>;
 
+/// How many append transactions a storage committed and how many appends they carried; see
+/// [`PostgresStorage::commit_stats`](super::PostgresStorage::commit_stats).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Append transactions committed.
+    pub transactions: u64,
+    /// Appends those transactions carried (successful or not: a refused append is decided
+    /// inside a committed transaction too).
+    pub appends: u64,
+}
+
+/// The counters behind [`CommitStats`].
+#[derive(Debug, Default)]
+pub(super) struct Counters {
+    transactions: AtomicU64,
+    appends: AtomicU64,
+}
+
+impl Counters {
+    pub(super) fn snapshot(&self) -> CommitStats {
+        CommitStats {
+            transactions: self.transactions.load(Ordering::Relaxed),
+            appends: self.appends.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// Starts the writer on `runtime`; it ends when every [`Queue`] sender is dropped.
 pub(super) fn spawn_writer(
     runtime: &tokio::runtime::Handle,
     pool: Pool,
     channel: String,
     max_group_size: usize,
+    counters: Arc<Counters>,
 ) -> Queue {
     let (queue, mut requests) = mpsc::unbounded::<Request>();
     runtime.spawn(async move {
@@ -49,7 +81,7 @@ pub(super) fn spawn_writer(
                 .into_iter()
                 .map(|request| (request.append, request.reply))
                 .unzip();
-            let outcomes = run_group(&pool, &appends, &channel).await;
+            let outcomes = run_group(&pool, &appends, &channel, &counters).await;
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 // A caller that stopped waiting does not need its outcome.
                 let _ = reply.send(outcome);
@@ -65,13 +97,20 @@ pub(super) async fn run_group(
     pool: &Pool,
     appends: &[PreparedAppend],
     channel: &str,
+    counters: &Counters,
 ) -> Vec<Result<AppendResult>> {
     let client = match pool.get().await {
         Ok(client) => client,
         Err(error) => return vec![Err(pool_error(error)); appends.len()],
     };
     match append_group(&client, appends, channel).await {
-        Ok(outcomes) => outcomes,
+        Ok(outcomes) => {
+            counters.transactions.fetch_add(1, Ordering::Relaxed);
+            counters
+                .appends
+                .fetch_add(appends.len() as u64, Ordering::Relaxed);
+            outcomes
+        }
         Err(error) => {
             drop(deadpool_postgres::Object::take(client));
             vec![Err(error); appends.len()]

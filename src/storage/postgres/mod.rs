@@ -24,7 +24,8 @@ mod schema;
 
 use append::PreparedAppend;
 use errors::{pg_error, pool_error};
-use group_commit::{run_group, spawn_writer, writer_gone, Queue, Request};
+pub use group_commit::CommitStats;
+use group_commit::{run_group, spawn_writer, writer_gone, Counters, Queue, Request};
 pub use options::{validate_schema_name, ConnectionConfig, PostgresOptions, MAX_SCHEMA_NAME_BYTES};
 /// The `tokio-postgres` crate this backend is built on, for building a
 /// [`Config`](tokio_postgres::Config) of the matching version.
@@ -110,6 +111,7 @@ struct Shared {
     writer: Mutex<Option<Queue>>,
     wakeups: Arc<Wakeups>,
     listener: tokio::task::JoinHandle<()>,
+    counters: Arc<Counters>,
     closed: AtomicBool,
 }
 
@@ -182,12 +184,14 @@ impl PostgresStorage {
             Arc::clone(&wakeups),
             options.listen_reconnect_delay,
         ));
+        let counters = Arc::new(Counters::default());
         let writer = options.group_commit.then(|| {
             spawn_writer(
                 &runtime,
                 pool.clone(),
                 channel.clone(),
                 options.max_group_size,
+                Arc::clone(&counters),
             )
         });
         Ok(PostgresStorage {
@@ -199,6 +203,7 @@ impl PostgresStorage {
                 writer: Mutex::new(writer),
                 wakeups,
                 listener,
+                counters,
                 closed: AtomicBool::new(false),
             }),
         })
@@ -212,6 +217,13 @@ impl PostgresStorage {
     /// The schema holding the store.
     pub fn schema(&self) -> &str {
         &self.shared.options.schema
+    }
+
+    /// How many append transactions this storage (all clones) committed and how many appends
+    /// they carried: with group commit under concurrent load, `appends / transactions` is the
+    /// average group size.
+    pub fn commit_stats(&self) -> CommitStats {
+        self.shared.counters.snapshot()
     }
 
     /// Runs `work` with a pooled connection on the store's runtime, so that it neither needs
@@ -290,8 +302,10 @@ impl Storage for PostgresStorage {
             None if self.shared.options.group_commit => Err(Error::Closed),
             None => {
                 let (pool, channel) = (self.shared.pool.clone(), self.shared.channel.clone());
+                let counters = Arc::clone(&self.shared.counters);
                 let task = self.shared.runtime.spawn(async move {
-                    let outcome = run_group(&pool, std::slice::from_ref(&append), &channel).await;
+                    let appends = std::slice::from_ref(&append);
+                    let outcome = run_group(&pool, appends, &channel, &counters).await;
                     outcome.into_iter().next().unwrap_or(Err(Error::Closed))
                 });
                 task.await
@@ -307,6 +321,10 @@ impl Storage for PostgresStorage {
         direction: Direction,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>> {
+        if stream_id.contains('\0') {
+            // PostgreSQL text cannot hold NUL, so no such stream exists.
+            return Ok(Vec::new());
+        }
         let sql = match direction {
             Direction::Forward => format!(
                 "SELECT {EVENT_COLUMNS} FROM events \
@@ -332,7 +350,10 @@ impl Storage for PostgresStorage {
         limit: usize,
         filter: &Filter,
     ) -> Result<Vec<RecordedEvent>> {
-        let (sql, params) = read_all_query(from_position, direction, limit, filter);
+        let Some(filter) = storable_filter(filter) else {
+            return Ok(Vec::new());
+        };
+        let (sql, params) = read_all_query(from_position, direction, limit, &filter);
         collect_events(self.query(sql, params).await?)
     }
 
@@ -346,6 +367,7 @@ impl Storage for PostgresStorage {
     }
 
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
+        refuse_nul("projection name", name)?;
         let rows = self
             .query(
                 LOAD_CHECKPOINT_SQL.to_owned(),
@@ -368,6 +390,7 @@ impl Storage for PostgresStorage {
     }
 
     async fn save_checkpoint(&self, name: &str, checkpoint: &Checkpoint) -> Result<()> {
+        refuse_nul("projection name", name)?;
         let skipped = serde_json::to_string(&checkpoint.skipped)
             .map_err(|e| Error::storage(format!("cannot encode skipped events: {e}")))?;
         let params = vec![
@@ -395,6 +418,20 @@ impl Storage for PostgresStorage {
     fn attach_wakeup(&self, wakeup: Wakeup) {
         self.shared.wakeups.add(wakeup);
     }
+}
+
+/// The filter without values containing NUL (PostgreSQL text cannot hold NUL, so nothing
+/// stored matches them); `None` when a list had only such values, so nothing can match.
+fn storable_filter(filter: &Filter) -> Option<Filter> {
+    let keep = |list: &Vec<String>| -> Option<Vec<String>> {
+        let kept: Vec<String> = list.iter().filter(|v| !v.contains('\0')).cloned().collect();
+        (kept.is_empty() == list.is_empty()).then_some(kept)
+    };
+    Some(Filter {
+        stream_prefixes: keep(&filter.stream_prefixes)?,
+        categories: keep(&filter.categories)?,
+        event_types: keep(&filter.event_types)?,
+    })
 }
 
 /// Builds the `read_all` query. Each non-empty filter list becomes one condition (`=` for one
@@ -474,6 +511,18 @@ fn collect_events(rows: Vec<Row>) -> Result<Vec<RecordedEvent>> {
 /// `i64::MAX` also means for positions and versions a `bigint` can hold.
 fn clamp(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// PostgreSQL `text` cannot hold the NUL character: such input is [`Error::InvalidInput`].
+fn refuse_nul(what: &str, text: &str) -> Result<()> {
+    if text.contains('\0') {
+        Err(Error::invalid_input(format!(
+            "the {what} `{}` contains a NUL character, which PostgreSQL cannot store",
+            text.escape_debug()
+        )))
+    } else {
+        Ok(())
+    }
 }
 
 fn clamp_limit(limit: usize) -> i64 {

@@ -53,7 +53,7 @@ CREATE FUNCTION lock_streams(p_streams text[]) RETURNS void
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
     INSERT INTO streams (stream_id, version)
-        SELECT DISTINCT s FROM unnest(p_streams) AS s ORDER BY s
+        SELECT DISTINCT s, 0::bigint FROM unnest(p_streams) AS s ORDER BY s
         ON CONFLICT (stream_id) DO NOTHING;
     PERFORM 1 FROM streams WHERE stream_id = ANY (p_streams) ORDER BY stream_id FOR UPDATE;
 END;
