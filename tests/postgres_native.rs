@@ -70,9 +70,9 @@ mod conformance_group_commit {
     }
 
     /// Connects to the same schema again.
-    async fn reopen_store(schema: &String) -> EventStore<PostgresStorage> {
+    async fn reopen_store(schema: &str) -> EventStore<PostgresStorage> {
         let options = PostgresOptions::default()
-            .schema(schema.as_str())
+            .schema(schema)
             .pool_size(4);
         EventStore::new(connect(PgServer::shared(), options).await)
     }
@@ -90,9 +90,9 @@ mod conformance_without_group_commit {
     }
 
     /// Connects to the same schema again.
-    async fn reopen_store(schema: &String) -> EventStore<PostgresStorage> {
+    async fn reopen_store(schema: &str) -> EventStore<PostgresStorage> {
         let options = PostgresOptions::default()
-            .schema(schema.as_str())
+            .schema(schema)
             .pool_size(4)
             .group_commit(false);
         EventStore::new(connect(PgServer::shared(), options).await)

@@ -202,13 +202,15 @@ impl PgServer {
             data = self.data_dir(),
             dir = self.dir.display(),
         );
-        Command::new("setsid")
-            .args(["sh", "-c", &script])
+        // `setsid -f` forks the watchdog into its own session and returns at once.
+        let started = Command::new("setsid")
+            .args(["-f", "sh", "-c", &script])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .spawn()
+            .status()
             .expect("start the PostgreSQL watchdog (setsid, sh)");
+        assert!(started.success(), "setsid failed: {started}");
     }
 }
 
