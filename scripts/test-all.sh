@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: installs what is missing, checks formatting and lints on both targets, runs the
 # native tests (memory + SQLite, and PostgreSQL on a private server the tests start), the
-# browser tests (memory + IndexedDB in headless Chromium) and the JavaScript end-to-end tests of the npm package, and prints how many tests ran where.
+# browser tests (memory + IndexedDB in headless Chromium) and the JavaScript end-to-end tests of
+# the npm package, and prints how many tests ran where.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
