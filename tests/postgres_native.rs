@@ -71,9 +71,7 @@ mod conformance_group_commit {
 
     /// Connects to the same schema again.
     async fn reopen_store(schema: &str) -> EventStore<PostgresStorage> {
-        let options = PostgresOptions::default()
-            .schema(schema)
-            .pool_size(4);
+        let options = PostgresOptions::default().schema(schema).pool_size(4);
         EventStore::new(connect(PgServer::shared(), options).await)
     }
 
