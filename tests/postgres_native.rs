@@ -10,10 +10,8 @@
 #![cfg(feature = "postgres")]
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::io::BufRead;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use evstore::storage::tokio_postgres;
@@ -24,9 +22,12 @@ use evstore::{
 use futures::StreamExt;
 use serde_json::json;
 
+#[path = "support/child_process.rs"]
+mod child_process;
 #[path = "support/postgres_server.rs"]
 mod postgres_server;
 
+use child_process::ChildProcess;
 use postgres_server::PgServer;
 
 const CHILD_ENV: &str = "EVSTORE_CHILD";
@@ -327,81 +328,10 @@ async fn crash_batches(store: &EventStore<PostgresStorage>) {
 // ---------------------------------------------------------------------------------------------
 // The parent side.
 
-/// A child process of this test binary, killed when dropped; its stdout arrives line by line.
-struct ChildProcess {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-}
-
-impl ChildProcess {
-    fn spawn(mode: &str, server: &PgServer, schema: &str, arg: &str) -> Self {
-        let spec = format!("{mode}|{}|{schema}|{arg}", server.connection_string());
-        let mut child = Command::new(std::env::current_exe().expect("test binary"))
-            .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, spec)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn child");
-        let stdout = child.stdout.take().expect("stdout");
-        let (sender, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut stdout = BufReader::new(stdout);
-            let mut line = String::new();
-            // Only complete lines: a child killed mid-write may leave half a line.
-            while matches!(stdout.read_line(&mut line), Ok(n) if n > 0) && line.ends_with('\n') {
-                if sender.send(line.trim_end().to_owned()).is_err() {
-                    break;
-                }
-                line.clear();
-            }
-        });
-        let stdin = child.stdin.take();
-        ChildProcess {
-            child,
-            stdin,
-            lines,
-        }
-    }
-
-    /// The next line starting with `prefix` (libtest's own lines are skipped).
-    fn next_line(&self, prefix: &str, timeout: Duration) -> Option<String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.starts_with(prefix) => return Some(line),
-                Ok(_) => continue,
-                Err(RecvTimeoutError::Timeout) => panic!("child said nothing for {timeout:?}"),
-                Err(RecvTimeoutError::Disconnected) => return None,
-            }
-        }
-    }
-
-    fn send(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin");
-        writeln!(stdin, "{line}").expect("write to child");
-        stdin.flush().expect("flush");
-    }
-
-    /// Waits for the child to exit successfully and returns its remaining `prefix` lines.
-    fn finish(mut self, prefix: &str) -> Vec<String> {
-        let status = self.child.wait().expect("wait");
-        assert!(status.success(), "child failed: {status}");
-        self.lines
-            .iter()
-            .filter(|line| line.starts_with(prefix))
-            .collect()
-    }
-}
-
-impl Drop for ChildProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A child running `mode` with `arg` on `schema` of `server`.
+fn spawn_child(mode: &str, server: &PgServer, schema: &str, arg: &str) -> ChildProcess {
+    let spec = format!("{mode}|{}|{schema}|{arg}", server.connection_string());
+    ChildProcess::spawn(CHILD_ENV, spec)
 }
 
 fn words(line: &str) -> Vec<&str> {
@@ -420,7 +350,7 @@ fn four_processes_opening_an_empty_schema_at_once_all_succeed() {
     let server = PgServer::shared();
     let schema = fresh_schema();
     let mut openers: Vec<ChildProcess> = (0..4)
-        .map(|i| ChildProcess::spawn("open", server, &schema, &i.to_string()))
+        .map(|i| spawn_child("open", server, &schema, &i.to_string()))
         .collect();
     for opener in &openers {
         opener
@@ -830,11 +760,11 @@ fn three_processes_racing_on_shared_streams_while_a_fourth_tails_all() {
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         connect(server, PostgresOptions::default().schema(schema.as_str())).await;
     });
-    let mut tail = ChildProcess::spawn("tail", server, &schema, "");
+    let mut tail = spawn_child("tail", server, &schema, "");
     tail.next_line("READY", Duration::from_secs(60))
         .expect("tail ready");
     let mut writers: Vec<ChildProcess> = (0..3)
-        .map(|_| ChildProcess::spawn("race", server, &schema, &seconds.to_string()))
+        .map(|_| spawn_child("race", server, &schema, &seconds.to_string()))
         .collect();
     for writer in &writers {
         writer
@@ -919,7 +849,7 @@ fn three_processes_racing_on_shared_streams_while_a_fourth_tails_all() {
 fn a_writer_killed_mid_append_loses_no_acknowledged_batch_and_leaves_no_partial_one() {
     let server = PgServer::shared();
     let schema = fresh_schema();
-    let mut child = ChildProcess::spawn("batches", server, &schema, "");
+    let mut child = spawn_child("batches", server, &schema, "");
     let mut acked = BTreeMap::new(); // batch -> (size, version, position)
     let record = |acked: &mut BTreeMap<u64, (u64, u64, u64)>, line: &str| {
         if let [batch, size, version, position] = words(line)[..] {
@@ -1008,7 +938,7 @@ async fn a_subscription_is_woken_by_another_process_through_listen() {
         .await
         .unwrap();
     assert_eq!(next(&mut subscription).await, SubscriptionItem::CaughtUp);
-    let writer = ChildProcess::spawn("writer", server, &schema, &COUNT.to_string());
+    let writer = spawn_child("writer", server, &schema, &COUNT.to_string());
     let mut positions = Vec::new();
     while positions.len() < COUNT as usize {
         if let SubscriptionItem::Event(event) = next(&mut subscription).await {

@@ -25,6 +25,8 @@ mod append_decision;
 pub mod conformance;
 mod memory;
 mod prepared;
+#[cfg(not(target_arch = "wasm32"))]
+mod sql_integers;
 mod wakeup;
 
 #[cfg(target_arch = "wasm32")]

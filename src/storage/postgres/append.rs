@@ -19,8 +19,9 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::errors::{describe, pg_error, unique_conflict, Conflict};
-use super::{clamp, refuse_nul, to_u64};
+use super::refuse_nul;
 use crate::error::{Error, Result};
+use crate::storage::sql_integers::{clamp, to_u64};
 use crate::storage::{decide_append, AppendBatch, AppendDecision, ExistingEvent};
 use crate::types::{AppendResult, ExpectedVersion};
 

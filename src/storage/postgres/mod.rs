@@ -10,6 +10,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 use crate::error::{Error, Result};
+use crate::storage::sql_integers::{clamp, clamp_limit, to_u64};
 use crate::storage::{
     parse_stored_json, AppendBatch, Checkpoint, SkippedEvent, Storage, Wakeup, Wakeups,
 };
@@ -507,12 +508,6 @@ fn collect_events(rows: Vec<Row>) -> Result<Vec<RecordedEvent>> {
     rows.iter().map(recorded_event).collect()
 }
 
-/// A `u64` bound as PostgreSQL's `bigint`; bounds past `i64::MAX` mean "everything", which
-/// `i64::MAX` also means for positions and versions a `bigint` can hold.
-fn clamp(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
 /// PostgreSQL `text` cannot hold the NUL character: such input is [`Error::InvalidInput`].
 fn refuse_nul(what: &str, text: &str) -> Result<()> {
     if text.contains('\0') {
@@ -523,16 +518,4 @@ fn refuse_nul(what: &str, text: &str) -> Result<()> {
     } else {
         Ok(())
     }
-}
-
-fn clamp_limit(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
-}
-
-fn to_u64(value: i64, what: &str) -> Result<u64> {
-    u64::try_from(value).map_err(|_| {
-        Error::storage(format!(
-            "stored {what} {value} is negative; the store was altered outside evstore"
-        ))
-    })
 }
