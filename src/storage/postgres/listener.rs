@@ -1,5 +1,6 @@
-//! The `LISTEN` connection: one per [`PostgresStorage`](super::PostgresStorage), waking its
-//! stores' subscriptions when any process commits an append.
+//! The `LISTEN` connection: one per [`PostgresStorage`](super::PostgresStorage), waking the
+//! subscriptions of every store on its schema in this process when any process commits an
+//! append.
 //!
 //! Notifications are hints: a subscription woken by one re-reads by position, so a lost,
 //! folded or late notification costs latency, never an event. When the connection drops it is
@@ -7,21 +8,20 @@
 //! whatever was appended while nobody listened. Subscriptions keep polling the head
 //! meanwhile, so they never stall.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::{select, Either};
 use futures::StreamExt;
 use tokio_postgres::{AsyncMessage, Config, NoTls};
 
-use crate::storage::Wakeups;
+use crate::storage::AppendNotifier;
 
-/// Listens on `channel` until the task is aborted, waking `wakeups` on every notification and
-/// after every (re)connect.
+/// Listens on `channel` until the task is aborted, notifying `notifier` on every notification
+/// and after every (re)connect.
 pub(super) async fn listen(
     config: Config,
     channel: String,
-    wakeups: Arc<Wakeups>,
+    notifier: AppendNotifier,
     reconnect_delay: Duration,
 ) {
     let listen_sql = format!("LISTEN \"{channel}\"");
@@ -32,14 +32,14 @@ pub(super) async fn listen(
                 // Ends when the connection fails or closes.
                 while let Some(Ok(message)) = messages.next().await {
                     if let AsyncMessage::Notification(_) = message {
-                        wakeups.wake_all();
+                        notifier.notify();
                     }
                 }
             };
             let listening = async {
                 if client.batch_execute(&listen_sql).await.is_ok() {
                     // Anything appended while nobody listened is re-read now.
-                    wakeups.wake_all();
+                    notifier.notify();
                     futures::future::pending::<()>().await;
                 }
             };

@@ -12,9 +12,9 @@ use tokio_postgres::{NoTls, Row};
 use crate::error::{Error, Result};
 use crate::storage::sql_integers::{clamp, clamp_limit, to_u64};
 use crate::storage::{
-    parse_stored_json, AppendBatch, Checkpoint, SkippedEvent, Storage, Wakeup, Wakeups,
+    parse_stored_json, AppendBatch, AppendNotifier, Checkpoint, SkippedEvent, Storage,
 };
-use crate::types::{AppendResult, Direction, Filter, RecordedEvent};
+use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
 
 mod append;
 mod errors;
@@ -110,7 +110,8 @@ struct Shared {
     channel: String,
     /// The group-commit writer's queue (`None` without group commit, and once closed).
     writer: Mutex<Option<Queue>>,
-    wakeups: Arc<Wakeups>,
+    /// Shared by every handle on this schema of this database in the process.
+    notifier: AppendNotifier,
     listener: tokio::task::JoinHandle<()>,
     counters: Arc<Counters>,
     closed: AtomicBool,
@@ -178,11 +179,11 @@ impl PostgresStorage {
         drop(client);
 
         let channel = format!("evstore.{}", options.schema);
-        let wakeups = Arc::new(Wakeups::default());
+        let notifier = AppendNotifier::shared(&notifier_key(&config, &options.schema));
         let listener = runtime.spawn(listener::listen(
             config,
             channel.clone(),
-            Arc::clone(&wakeups),
+            notifier.clone(),
             options.listen_reconnect_delay,
         ));
         let counters = Arc::new(Counters::default());
@@ -202,7 +203,7 @@ impl PostgresStorage {
                 options,
                 channel,
                 writer: Mutex::new(writer),
-                wakeups,
+                notifier,
                 listener,
                 counters,
                 closed: AtomicBool::new(false),
@@ -322,10 +323,6 @@ impl Storage for PostgresStorage {
         direction: Direction,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>> {
-        if stream_id.contains('\0') {
-            // PostgreSQL text cannot hold NUL, so no such stream exists.
-            return Ok(Vec::new());
-        }
         let sql = match direction {
             Direction::Forward => format!(
                 "SELECT {EVENT_COLUMNS} FROM events \
@@ -351,10 +348,7 @@ impl Storage for PostgresStorage {
         limit: usize,
         filter: &Filter,
     ) -> Result<Vec<RecordedEvent>> {
-        let Some(filter) = storable_filter(filter) else {
-            return Ok(Vec::new());
-        };
-        let (sql, params) = read_all_query(from_position, direction, limit, &filter);
+        let (sql, params) = read_all_query(from_position, direction, limit, filter);
         collect_events(self.query(sql, params).await?)
     }
 
@@ -365,6 +359,45 @@ impl Storage for PostgresStorage {
             .ok_or_else(|| Error::storage("the head row is missing; the schema was altered"))?
             .get(0);
         to_u64(head, "head position")
+    }
+
+    async fn list_streams(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StreamInfo>> {
+        let (lower_op, lower) = match after {
+            Some(after) if after >= prefix => (">", after),
+            _ => (">=", prefix),
+        };
+        // One range of the streams' primary key (COLLATE "C": code point order), each listed
+        // stream's last event one more index lookup.
+        let mut sql = format!(
+            "SELECT s.stream_id, s.version, e.position FROM streams AS s \
+             JOIN events AS e ON e.stream_id = s.stream_id AND e.version = s.version \
+             WHERE s.version > 0 AND s.stream_id {lower_op} $1 AND starts_with(s.stream_id, $2)"
+        );
+        let mut params = vec![
+            Param::Text(lower.to_owned()),
+            Param::Text(prefix.to_owned()),
+        ];
+        if let Some(upper) = prefix_upper_bound(prefix) {
+            params.push(Param::Text(upper));
+            sql.push_str(" AND s.stream_id < $3");
+        }
+        params.push(Param::Int(clamp_limit(limit)));
+        sql.push_str(&format!(" ORDER BY s.stream_id LIMIT ${}", params.len()));
+        let rows = self.query(sql, params).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StreamInfo {
+                    stream_id: row.get(0),
+                    version: to_u64(row.get(1), "version")?,
+                    position: to_u64(row.get(2), "position")?,
+                })
+            })
+            .collect()
     }
 
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
@@ -416,23 +449,35 @@ impl Storage for PostgresStorage {
         }
     }
 
-    fn attach_wakeup(&self, wakeup: Wakeup) {
-        self.shared.wakeups.add(wakeup);
+    fn notifier(&self) -> AppendNotifier {
+        self.shared.notifier.clone()
     }
 }
 
-/// The filter without values containing NUL (PostgreSQL text cannot hold NUL, so nothing
-/// stored matches them); `None` when a list had only such values, so nothing can match.
-fn storable_filter(filter: &Filter) -> Option<Filter> {
-    let keep = |list: &Vec<String>| -> Option<Vec<String>> {
-        let kept: Vec<String> = list.iter().filter(|v| !v.contains('\0')).cloned().collect();
-        (kept.is_empty() == list.is_empty()).then_some(kept)
-    };
-    Some(Filter {
-        stream_prefixes: keep(&filter.stream_prefixes)?,
-        categories: keep(&filter.categories)?,
-        event_types: keep(&filter.event_types)?,
-    })
+/// What identifies one store in this process: the server(s), the database, the schema.
+fn notifier_key(config: &tokio_postgres::Config, schema: &str) -> String {
+    format!(
+        "postgres:{:?}:{:?}:{:?}:{:?}:{schema}",
+        config.get_hosts(),
+        config.get_ports(),
+        config.get_dbname(),
+        config.get_user()
+    )
+}
+
+/// The smallest string above every string that starts with `prefix` in code point order, or
+/// `None` when there is none (an empty prefix, or one of only U+10FFFF): `[prefix, bound)` is
+/// exactly the ids starting with `prefix`.
+fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (u32::from(last) + 1..=0x10_FFFF).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
 }
 
 /// Builds the `read_all` query. Each non-empty filter list becomes one condition (`=` for one
@@ -517,5 +562,28 @@ fn refuse_nul(what: &str, text: &str) -> Result<()> {
         )))
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_upper_bound;
+
+    #[test]
+    fn a_prefix_bound_is_the_next_string_in_code_point_order() {
+        assert_eq!(prefix_upper_bound("account-").as_deref(), Some("account."));
+        assert_eq!(prefix_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
+        // The successor of U+D7FF skips the surrogates.
+        assert_eq!(prefix_upper_bound("\u{D7FF}").as_deref(), Some("\u{E000}"));
+        assert_eq!(prefix_upper_bound(""), None);
+        assert_eq!(prefix_upper_bound("\u{10FFFF}\u{10FFFF}"), None);
+        for (prefix, inside, outside) in [
+            ("ab", "ab\u{10FFFF}z", "ac"),
+            ("a\u{10FFFF}", "a\u{10FFFF}\u{10FFFF}", "b"),
+        ] {
+            let bound = prefix_upper_bound(prefix).unwrap();
+            assert!(inside.starts_with(prefix) && inside < bound.as_str());
+            assert!(outside >= bound.as_str());
+        }
     }
 }

@@ -18,15 +18,17 @@ CREATE TABLE head (
 INSERT INTO head (position) VALUES (0);
 
 -- One row per stream: its version, and the row every append to the stream locks.
+-- Stream ids compare byte for byte (COLLATE "C"), whatever the database's collation: listings
+-- are in code point order and a prefix is one index range.
 CREATE TABLE streams (
-    stream_id text   PRIMARY KEY,
+    stream_id text COLLATE "C" PRIMARY KEY,
     version   bigint NOT NULL
 );
 
 CREATE TABLE events (
     position       bigint PRIMARY KEY,
     id             uuid   NOT NULL,
-    stream_id      text   NOT NULL,
+    stream_id      text   COLLATE "C" NOT NULL,
     version        bigint NOT NULL,
     category       text   NOT NULL,
     event_type     text   NOT NULL,
