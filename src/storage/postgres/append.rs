@@ -28,7 +28,7 @@ use crate::types::{AppendResult, ExpectedVersion};
 /// One append: see `append_events` in `migrations/001_initial.sql`.
 const APPEND_SQL: &str = "SELECT current_version, written, last_position, found_index, \
      found_stream, found_version, found_position \
-     FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+     FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 
 /// Locks the rows of a group's streams in stream id order (see `lock_streams`).
 const LOCK_STREAMS_SQL: &str = "SELECT lock_streams($1)";
@@ -111,7 +111,9 @@ impl<'a> CallParams<'a> {
         }
     }
 
-    fn as_params(&self) -> [&(dyn ToSql + Sync); 12] {
+    /// The call's parameters; `check_ids`: look the ids up before writing (see
+    /// `append_events`).
+    fn as_params<'p>(&'p self, check_ids: &'p bool) -> [&'p (dyn ToSql + Sync); 13] {
         [
             &self.stream,
             &self.category,
@@ -124,6 +126,7 @@ impl<'a> CallParams<'a> {
             &self.recorded_at,
             &self.correlation,
             &self.causation,
+            check_ids,
             &self.channel,
         ]
     }
@@ -197,9 +200,12 @@ pub(super) async fn append_group(
             Prelude::Nothing => 0,
         };
         for (index, call) in params.iter().enumerate().skip(from) {
-            let statement = &statement;
+            // After a refused id the append runs again looking its ids up first.
+            let (statement, check_ids) = (&statement, retried[index]);
             flight.push(simple(client, format!("SAVEPOINT a{index}")));
-            flight.push(async move { client.query(statement, &call.as_params()).await }.boxed());
+            flight.push(
+                async move { client.query(statement, &call.as_params(&check_ids)).await }.boxed(),
+            );
         }
         let mut results = futures::future::join_all(flight).await.into_iter();
         for result in results.by_ref().take(lead) {
@@ -221,8 +227,9 @@ pub(super) async fn append_group(
                     return Err(pg_error("the append's connection was lost", &error));
                 }
                 Err(error) => match unique_conflict(&error) {
-                    // A constraint refused the write: run it again once; what it reads then
-                    // is what the constraint saw, and decide_append decides on that.
+                    // A constraint refused the write: run it again once, looking the ids up
+                    // first; what it reads then is what the constraint saw, and decide_append
+                    // decides on that.
                     Some(_) if !retried[index] => {
                         retried[index] = true;
                         prelude = Prelude::RollbackTo(index);

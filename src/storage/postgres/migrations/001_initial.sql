@@ -61,10 +61,15 @@ BEGIN
 END;
 $$;
 
--- One append: locks the stream's row, reads the stream's version and where the batch's ids are
--- already stored, and writes the events only when that shows a plain append (no id stored, the
--- expected version met). It returns what it read, so the caller decides with the shared
--- `decide_append` and rolls the write back should the two ever disagree.
+-- One append: locks the stream's row, reads the stream's version, and writes the events only
+-- when that makes a plain append (the expected version met, no id of the batch stored). It
+-- returns what it read, so the caller decides with the shared `decide_append` and rolls the
+-- write back should the two ever disagree.
+--
+-- Where the batch's ids are stored is looked up first when the expected version is not met (the
+-- append may be a retry of one that moved the stream on) or when p_check_ids is set; otherwise
+-- `UNIQUE (id)` checks them while inserting, and a refused id fails the call with SQLSTATE
+-- 23505 on `events_id_unique`: the caller then runs it again with p_check_ids.
 --
 -- p_expected_kind: 0 any, 1 no stream, 2 stream exists, 3 exact p_expected.
 -- Rows returned: one per stored id of the batch (written = false), or one row with
@@ -82,6 +87,7 @@ CREATE FUNCTION append_events(
     p_recorded_at    bigint[],
     p_correlation    text[],
     p_causation      text[],
+    p_check_ids      boolean,
     p_channel        text
 ) RETURNS TABLE (
     current_version bigint,
@@ -103,21 +109,24 @@ BEGIN
         ON CONFLICT (stream_id) DO NOTHING;
     SELECT s.version INTO v_current FROM streams AS s WHERE s.stream_id = p_stream FOR UPDATE;
 
-    RETURN QUERY
-        SELECT v_current, false, NULL::bigint, t.ord::integer, e.stream_id, e.version, e.position
-        FROM unnest(p_ids) WITH ORDINALITY AS t (id, ord)
-        JOIN events AS e ON e.id = t.id
-        ORDER BY t.ord;
-    IF FOUND THEN
-        RETURN;
-    END IF;
-
     v_met := CASE p_expected_kind
                  WHEN 0 THEN true
                  WHEN 1 THEN v_current = 0
                  WHEN 2 THEN v_current > 0
                  ELSE v_current = p_expected
              END;
+
+    IF p_check_ids OR NOT v_met THEN
+        RETURN QUERY
+            SELECT v_current, false, NULL::bigint, t.ord::integer, e.stream_id, e.version,
+                   e.position
+            FROM unnest(p_ids) WITH ORDINALITY AS t (id, ord)
+            JOIN events AS e ON e.id = t.id
+            ORDER BY t.ord;
+        IF FOUND THEN
+            RETURN;
+        END IF;
+    END IF;
     IF NOT v_met THEN
         RETURN QUERY SELECT v_current, false, NULL::bigint, NULL::integer, NULL::text,
                             NULL::bigint, NULL::bigint;
