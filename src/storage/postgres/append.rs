@@ -5,9 +5,10 @@
 //! all first, in stream id order, so that no two transactions ever wait on each other in a
 //! cycle: every transaction takes stream rows in id order, then the head row) and, per append,
 //! `SAVEPOINT` and a call of the `append_events` function; a second carries `COMMIT`. The
-//! function locks the stream's row, reads the stream's version and where the batch's ids are
-//! stored, and writes only when that makes a plain append; it returns what it read, and
-//! [`decide_append`] decides on it. An append that fails — an error, a constraint, a
+//! function locks the stream's row, reads the stream's version (and, unless the expected
+//! version is met, where the batch's ids are stored — otherwise `UNIQUE (id)` checks them while
+//! inserting, and a refused id runs the append again with the lookups), and writes only when
+//! that makes a plain append; it returns what it read, and [`decide_append`] decides on it. An append that fails — an error, a constraint, a
 //! disagreement between the two — is rolled back to its own savepoint and the appends after it
 //! run again (pipelined as well), so one append's failure never fails another.
 

@@ -6,11 +6,14 @@
 //! commit per fsync. The writer takes every append waiting when it is free (up to
 //! [`max_group_size`](super::PostgresOptions::max_group_size)), runs them in one transaction —
 //! a savepoint each, the head row locked once, one commit, one fsync — and answers each append
-//! with its own outcome. There is no timer: an append that finds the writer idle starts at
-//! once, and appends arriving while a commit is in flight wait for that one commit only, which
-//! is the wait that gathers the next group.
+//! with its own outcome. A lone append that finds the writer idle starts at once; appends
+//! arriving while a commit is in flight wait for that one commit, and the writer
+//! waits a little (at most [`group_commit_wait`](super::PostgresOptions::group_commit_wait))
+//! for appenders it has reason to expect, see [`spawn_writer`].
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
 use futures::channel::{mpsc, oneshot};
@@ -59,29 +62,65 @@ impl Counters {
     }
 }
 
+/// How the writer forms groups.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct GroupPolicy {
+    /// The most appends one group takes.
+    pub(super) max_size: usize,
+    /// The most the writer waits for appends it expects (see [`spawn_writer`]).
+    pub(super) max_wait: Duration,
+}
+
 /// Starts the writer on `runtime`; it ends when every [`Queue`] sender is dropped.
+///
+/// Groups form from what is waiting, plus a bounded wait for the appenders the writer expects:
+/// those answered by the last group (they usually append again at once) and those that queued
+/// up while it ran. Without that wait, 16 concurrent appenders settle into two alternating
+/// groups of 8, one queueing while the other commits; with it, into one group of 16 per
+/// commit. A lone appender is never kept waiting: it expects nobody but itself.
 pub(super) fn spawn_writer(
     runtime: &tokio::runtime::Handle,
     pool: Pool,
     channel: String,
-    max_group_size: usize,
+    policy: GroupPolicy,
     counters: Arc<Counters>,
 ) -> Queue {
     let (queue, mut requests) = mpsc::unbounded::<Request>();
     runtime.spawn(async move {
-        while let Some(first) = requests.next().await {
-            let mut group = vec![first];
-            while group.len() < max_group_size {
-                match requests.try_recv() {
-                    Ok(request) => group.push(request),
-                    _ => break,
+        let mut waiting: VecDeque<Request> = VecDeque::new();
+        let mut expected = 1;
+        loop {
+            if waiting.is_empty() {
+                match requests.next().await {
+                    Some(request) => waiting.push_back(request),
+                    None => break,
                 }
             }
+            let mut group: Vec<Request> = Vec::with_capacity(policy.max_size);
+            drain_into(&mut requests, &mut waiting);
+            while group.len() < policy.max_size {
+                match waiting.pop_front() {
+                    Some(request) => group.push(request),
+                    None => break,
+                }
+            }
+            let deadline = Instant::now() + policy.max_wait;
+            while group.len() < expected.min(policy.max_size) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match tokio::time::timeout(left, requests.next()).await {
+                    Ok(Some(request)) => group.push(request),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            let size = group.len();
             let (appends, replies): (Vec<_>, Vec<_>) = group
                 .into_iter()
                 .map(|request| (request.append, request.reply))
                 .unzip();
             let outcomes = run_group(&pool, &appends, &channel, &counters).await;
+            // Those who queued up meanwhile are other appenders than this group's.
+            drain_into(&mut requests, &mut waiting);
+            expected = size + waiting.len();
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 // A caller that stopped waiting does not need its outcome.
                 let _ = reply.send(outcome);
@@ -89,6 +128,13 @@ pub(super) fn spawn_writer(
         }
     });
     queue
+}
+
+/// Moves every request already in the channel to `waiting`.
+fn drain_into(requests: &mut mpsc::UnboundedReceiver<Request>, waiting: &mut VecDeque<Request>) {
+    while let Ok(request) = requests.try_recv() {
+        waiting.push_back(request);
+    }
 }
 
 /// Runs one group on a pooled connection; every append gets an outcome. A connection whose

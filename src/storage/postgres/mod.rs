@@ -26,7 +26,7 @@ mod schema;
 use append::PreparedAppend;
 use errors::{pg_error, pool_error};
 pub use group_commit::CommitStats;
-use group_commit::{run_group, spawn_writer, writer_gone, Counters, Queue, Request};
+use group_commit::{run_group, spawn_writer, writer_gone, Counters, GroupPolicy, Queue, Request};
 pub use options::{validate_schema_name, ConnectionConfig, PostgresOptions, MAX_SCHEMA_NAME_BYTES};
 /// The `tokio-postgres` crate this backend is built on, for building a
 /// [`Config`](tokio_postgres::Config) of the matching version.
@@ -192,7 +192,10 @@ impl PostgresStorage {
                 &runtime,
                 pool.clone(),
                 channel.clone(),
-                options.max_group_size,
+                GroupPolicy {
+                    max_size: options.max_group_size,
+                    max_wait: options.group_commit_wait,
+                },
                 Arc::clone(&counters),
             )
         });
