@@ -5,8 +5,8 @@
 //! The baseline is what a tight hand-written event store on tokio-postgres does: the same tables
 //! (an evstore schema of its own, written directly), positions from the same locked head row
 //! so that they are in commit order, one statement per append (a data-modifying CTE: stream
-//! version, head, events) in autocommit, one round trip; reads are one query returning the same
-//! owned events with `data`/`metadata` parsed. What evstore does beyond that (validation, the
+//! version, head, events) in autocommit, prepared once, one round trip; reads are one prepared
+//! query returning the same owned events with `data`/`metadata` parsed. What evstore does beyond that (validation, the
 //! expected-version decision, idempotency lookups, savepoints, paging, notifications) is what
 //! the ratios measure.
 
@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use evstore::storage::tokio_postgres::{self, Client, NoTls};
+use evstore::storage::tokio_postgres::{self, Client, NoTls, Statement};
 use evstore::{
     EventStore, ExpectedVersion, NewEvent, PostgresOptions, PostgresStorage, ReadAllOptions,
     ReadStreamOptions, RecordedEvent, SubscribeOptions, SubscriptionItem,
@@ -90,30 +90,46 @@ impl Pg {
     }
 
     /// A raw client on an evstore schema of its own (created through evstore, then written
-    /// directly).
-    fn raw(&self, schema: &str) -> Client {
+    /// directly), its append statement prepared once.
+    fn raw(&self, schema: &str) -> Raw {
         drop(self.store(schema, PostgresOptions::default()));
         self.runtime.block_on(async {
-            let config = format!(
-                "{} options='-c search_path={schema}'",
-                self.server.connection_string()
-            );
-            let (client, connection) = tokio_postgres::connect(&config, NoTls).await.unwrap();
-            tokio::spawn(connection);
-            client
+            let client = raw_connect(&self.server, schema).await;
+            let append = client.prepare(RAW_APPEND_SQL).await.unwrap();
+            Raw { client, append }
         })
     }
 
     fn version(&self) -> String {
-        let client = self.raw("b0_version");
+        let raw = self.raw("b0_version");
         self.runtime.block_on(async {
-            let row = client.query_one("SHOW server_version", &[]).await.unwrap();
+            let row = raw
+                .client
+                .query_one("SHOW server_version", &[])
+                .await
+                .unwrap();
             row.get(0)
         })
     }
 }
 
-async fn raw_append(client: &Client, batch: &Batch) -> i64 {
+/// A raw connection and its prepared append.
+struct Raw {
+    client: Client,
+    append: Statement,
+}
+
+async fn raw_connect(server: &PgServer, schema: &str) -> Client {
+    let config = format!(
+        "{} options='-c search_path={schema}'",
+        server.connection_string()
+    );
+    let (client, connection) = tokio_postgres::connect(&config, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+async fn raw_append(raw: &Raw, batch: &Batch) -> i64 {
     let ids: Vec<uuid::Uuid> = batch.events.iter().map(|_| uuid::Uuid::now_v7()).collect();
     let types: Vec<&str> = batch.events.iter().map(|(t, _)| *t).collect();
     let data: Vec<String> = batch
@@ -123,9 +139,10 @@ async fn raw_append(client: &Client, batch: &Batch) -> i64 {
         .collect();
     let n = batch.events.len() as i64;
     let category = batch.stream.split('-').next().unwrap_or_default();
-    let rows = client
+    let rows = raw
+        .client
         .query(
-            RAW_APPEND_SQL,
+            &raw.append,
             &[
                 &batch.stream,
                 &n,
@@ -314,7 +331,7 @@ fn concurrent_appends(config: &Config, pg: &mut Pg, out: &mut Vec<Workload>) {
             },
             |run| {
                 let schema = format!("b_conc_{label}_r{run}");
-                let clients: Vec<Arc<Client>> =
+                let clients: Vec<Arc<Raw>> =
                     (0..WRITERS).map(|_| Arc::new(pg.raw(&schema))).collect();
                 let started = Instant::now();
                 pg.runtime.block_on(async {
@@ -392,18 +409,15 @@ fn reads(config: &Config, pg: &mut Pg, out: &mut Vec<Workload>) {
                 .unwrap();
         }
     });
-    let raw = pg.runtime.block_on(async {
-        let config = format!(
-            "{} options='-c search_path={schema}'",
-            pg.server.connection_string()
-        );
-        let (client, connection) = tokio_postgres::connect(&config, NoTls).await.unwrap();
-        tokio::spawn(connection);
-        client
+    let (raw, read_all_sql, read_stream_sql) = pg.runtime.block_on(async {
+        let client = raw_connect(&pg.server, &schema).await;
+        let read_all = format!("{RAW_COLUMNS} ORDER BY position");
+        let read_all = client.prepare(&read_all).await.unwrap();
+        let read_stream = format!("{RAW_COLUMNS} WHERE stream_id = $1 ORDER BY version");
+        let read_stream = client.prepare(&read_stream).await.unwrap();
+        (client, read_all, read_stream)
     });
     let all = total + big;
-    let read_all_sql = format!("{RAW_COLUMNS} ORDER BY position");
-    let read_stream_sql = format!("{RAW_COLUMNS} WHERE stream_id = $1 ORDER BY version");
     eprintln!("postgres: read_all of {all} events");
     let (e, r) = paired(
         config.runs,
@@ -577,7 +591,10 @@ fn cross_process_run(pg: &Pg, kind: &str, schema: &str, samples: usize) -> Vec<f
                     events: vec![("Pinged", data)],
                 };
                 raw_append(&raw, &batch).await;
-                raw.batch_execute("NOTIFY raw_appended").await.unwrap();
+                raw.client
+                    .batch_execute("NOTIFY raw_appended")
+                    .await
+                    .unwrap();
             }
             lcg = lcg
                 .wrapping_mul(6_364_136_223_846_793_005)
@@ -663,6 +680,7 @@ pub fn child(kind: &str) -> bool {
                 stdout.flush().unwrap();
                 let select =
                     format!("{RAW_COLUMNS} WHERE position > $1 ORDER BY position LIMIT 500");
+                let select = client.prepare(&select).await.unwrap();
                 let mut position = head;
                 let mut seen = 0;
                 while seen < samples {

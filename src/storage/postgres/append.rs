@@ -1,7 +1,8 @@
 //! The append transaction: one or more appends (a group commit) in one transaction, a savepoint
 //! each, decided one by one with the shared [`decide_append`], committed once.
 //!
-//! One round trip carries `BEGIN`, the stream locks (a group touching several streams locks them
+//! A lone append is one round trip: `BEGIN`, the call and `COMMIT` pipelined. A group's first
+//! round trip carries `BEGIN`, the stream locks (a group touching several streams locks them
 //! all first, in stream id order, so that no two transactions ever wait on each other in a
 //! cycle: every transaction takes stream rows in id order, then the head row) and, per append,
 //! `SAVEPOINT` and a call of the `append_events` function; a second carries `COMMIT`. The
@@ -170,6 +171,11 @@ pub(super) async fn append_group(
     } else {
         None
     };
+    if let [alone] = appends {
+        if let Some(outcome) = append_alone(client, &statement, alone, channel).await? {
+            return Ok(vec![outcome]);
+        }
+    }
     let params: Vec<CallParams<'_>> = appends
         .iter()
         .map(|append| CallParams::new(append, channel))
@@ -271,17 +277,72 @@ pub(super) async fn append_group(
             .await
             .map_err(|e| pg_error("cannot undo a failed append", &e))?;
     }
-    client.batch_execute("COMMIT").await.map_err(|e| {
-        Error::storage(format!(
-            "cannot commit the append ({}); it may or may not be stored, and retrying it with \
-             the same event ids is safe",
-            describe(&e)
-        ))
-    })?;
+    client
+        .batch_execute("COMMIT")
+        .await
+        .map_err(|e| commit_failed(&e))?;
     Ok(outcomes
         .into_iter()
         .map(|outcome| outcome.unwrap_or_else(|| Err(Error::storage("the append did not run"))))
         .collect())
+}
+
+/// A lone append in one round trip: `BEGIN`, the call and `COMMIT` pipelined, so the head row
+/// is held only while the call finishes and commits. [`decide_append`] decides on what the call
+/// read, as in a group; the call writes exactly when that decision is a write, so the two agree
+/// unless the stored function was altered outside evstore, which is then reported as an
+/// [`Error::Storage`] (the write is already committed). `None` when `UNIQUE (id)` refused an id:
+/// nothing was written (the `COMMIT` rolled back) and the append must take the group path, which
+/// looks its ids up.
+async fn append_alone(
+    client: &Object,
+    statement: &tokio_postgres::Statement,
+    append: &PreparedAppend,
+    channel: &str,
+) -> Result<Option<Result<AppendResult>>> {
+    let call = CallParams::new(append, channel);
+    let check_ids = false;
+    let params = call.as_params(&check_ids);
+    let (begun, called, committed) = futures::join!(
+        client.batch_execute("BEGIN"),
+        client.query(statement, &params),
+        client.batch_execute("COMMIT"),
+    );
+    begun.map_err(|e| pg_error("cannot start the append transaction", &e))?;
+    let batch = &append.batch;
+    match called {
+        Ok(rows) => {
+            committed.map_err(|e| commit_failed(&e))?;
+            Ok(Some(match conclude(batch, &rows) {
+                Step::Done(outcome) => outcome,
+                Step::Undo(error) | Step::UndoneAlready(error) => Err(error),
+            }))
+        }
+        Err(error) if error.is_closed() => {
+            Err(pg_error("the append's connection was lost", &error))
+        }
+        Err(error) => {
+            // The failed call made the COMMIT a rollback.
+            committed.map_err(|e| pg_error("cannot end the failed append", &e))?;
+            Ok(match unique_conflict(&error) {
+                Some(_) => None,
+                None => Some(Err(Error::storage(format!(
+                    "cannot append to stream `{}`: {}",
+                    batch.stream_id,
+                    describe(&error)
+                )))),
+            })
+        }
+    }
+}
+
+/// The error of a `COMMIT` that failed: the outcome is unknown.
+fn commit_failed(error: &tokio_postgres::Error) -> Error {
+    Error::storage(format!(
+        "cannot commit the append ({}); it may or may not be stored, and retrying it with the \
+         same event ids is safe",
+        describe(error)
+    ))
 }
 
 /// A simple-protocol statement as a flight entry.

@@ -32,7 +32,7 @@ pub use options::{validate_schema_name, ConnectionConfig, PostgresOptions, MAX_S
 /// [`Config`](tokio_postgres::Config) of the matching version.
 pub use tokio_postgres;
 
-/// The columns of a [`RecordedEvent`], in the order [`StoredEvent::from_row`] reads them.
+/// The columns of a [`RecordedEvent`], in the order [`recorded_event`] reads them.
 const EVENT_COLUMNS: &str = "position, id, stream_id, version, event_type, data::text, \
      metadata::text, recorded_at, correlation_id, causation_id";
 
@@ -261,7 +261,7 @@ impl PostgresStorage {
             client
                 .query(&statement, &params)
                 .await
-                .map_err(|e| pg_error("cannot read", &e))
+                .map_err(|e| pg_error("the query failed", &e))
         })
         .await
     }
