@@ -67,7 +67,9 @@ const SAVE_CHECKPOINT_SQL: &str = "INSERT INTO checkpoints (name, position, skip
 ///   and no event ever becomes visible below a position a reader has passed. The expected
 ///   version is checked under a lock on the stream's row, `UNIQUE (stream_id, version)` and
 ///   `UNIQUE (id)` back the checks up (mapped by SQLSTATE to the typed errors), and the
-///   decision is the shared [`decide_append`](crate::storage::decide_append).
+///   decision is the shared [`decide_append`](crate::storage::decide_append) (on what the
+///   server-side `append_events` function read; it writes exactly when that decision is a
+///   write). A lone append takes one round trip: `BEGIN`, the call and `COMMIT` pipelined.
 /// - **Group commit** (on by default, [`PostgresOptions::group_commit`]): the head row makes
 ///   appends commit one at a time, about one per fsync. Concurrent appends of one process are
 ///   therefore coalesced into one transaction — a savepoint each, the head locked once, one
