@@ -17,13 +17,15 @@ use std::time::{Duration, Instant};
 use evstore::storage::tokio_postgres;
 use evstore::{
     ErrorKind, EventStore, ExpectedVersion, NewEvent, PostgresOptions, PostgresStorage,
-    ReadAllOptions, ReadStreamOptions, RecordedEvent, SubscribeOptions, SubscriptionItem,
+    ReadAllOptions, ReadStreamOptions, SubscribeOptions, SubscriptionItem,
 };
 use futures::StreamExt;
 use serde_json::json;
 
 #[path = "support/child_process.rs"]
 mod child_process;
+#[path = "support/killed_writer.rs"]
+mod killed_writer;
 #[path = "support/postgres_server.rs"]
 mod postgres_server;
 
@@ -838,8 +840,8 @@ fn a_writer_killed_mid_append_loses_no_acknowledged_batch_and_leaves_no_partial_
     let server = PgServer::shared();
     let schema = fresh_schema();
     let mut child = spawn_child("batches", server, &schema, "");
-    let mut acked = BTreeMap::new(); // batch -> (size, version, position)
-    let record = |acked: &mut BTreeMap<u64, (u64, u64, u64)>, line: &str| {
+    let mut acked = killed_writer::Acked::new();
+    let record = |acked: &mut killed_writer::Acked, line: &str| {
         if let [batch, size, version, position] = words(line)[..] {
             acked.insert(
                 number(batch),
@@ -871,30 +873,15 @@ fn a_writer_killed_mid_append_loses_no_acknowledged_batch_and_leaves_no_partial_
             connect(server, PostgresOptions::default().schema(schema.as_str())).await,
         );
         let events = store.read_all(ReadAllOptions::new()).await.unwrap();
-        let mut batches: BTreeMap<u64, Vec<&RecordedEvent>> = BTreeMap::new();
         for (index, event) in events.iter().enumerate() {
             assert_eq!(event.position, index as u64 + 1, "positions are dense");
-            batches
-                .entry(event.metadata["batch"].as_u64().expect("batch"))
-                .or_default()
-                .push(event);
         }
+        let batches = killed_writer::check_batches(&events, &acked);
         for (batch, parts) in &batches {
-            let size = parts[0].metadata["size"].as_u64().unwrap();
-            assert_eq!(parts.len() as u64, size, "batch {batch} is partial");
             assert!(
-                parts.windows(2).all(|w| w[1].version == w[0].version + 1
-                    && w[1].position == w[0].position + 1),
-                "batch {batch} is contiguous"
+                parts.windows(2).all(|w| w[1].position == w[0].position + 1),
+                "batch {batch} has consecutive positions"
             );
-        }
-        for (batch, (size, version, position)) in &acked {
-            let parts = batches
-                .get(batch)
-                .unwrap_or_else(|| panic!("acknowledged batch {batch} lost"));
-            assert_eq!(parts.len() as u64, *size);
-            let last = parts.last().unwrap();
-            assert_eq!((last.version, last.position), (*version, *position));
         }
         eprintln!(
             "{} batches acknowledged, {} stored after SIGKILL",

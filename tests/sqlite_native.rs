@@ -23,6 +23,8 @@ use serde_json::json;
 
 #[path = "support/child_process.rs"]
 mod child_process;
+#[path = "support/killed_writer.rs"]
+mod killed_writer;
 
 use child_process::ChildProcess;
 
@@ -326,27 +328,7 @@ fn a_writer_killed_mid_append_leaves_every_acknowledged_batch_and_no_partial_one
 
     let store = open(&path);
     let events = block_on(store.read_stream("crash-1", ReadStreamOptions::new())).unwrap();
-    let mut batches: BTreeMap<u64, Vec<&RecordedEvent>> = BTreeMap::new();
-    for event in &events {
-        let batch = event.metadata["batch"].as_u64().expect("batch");
-        batches.entry(batch).or_default().push(event);
-    }
-    for (batch, parts) in &batches {
-        let size = parts[0].metadata["size"].as_u64().unwrap();
-        assert_eq!(parts.len() as u64, size, "batch {batch} is partial");
-        assert!(
-            parts.windows(2).all(|w| w[1].version == w[0].version + 1),
-            "batch {batch} is contiguous"
-        );
-    }
-    for (batch, (size, version, position)) in &acked {
-        let parts = batches
-            .get(batch)
-            .unwrap_or_else(|| panic!("acked batch {batch} lost"));
-        assert_eq!(parts.len() as u64, *size);
-        let last = parts.last().unwrap();
-        assert_eq!((last.version, last.position), (*version, *position));
-    }
+    let batches = killed_writer::check_batches(&events, &acked);
     // Batches are appended in order, so what is stored is a prefix 0..=k with k ≥ the last ack.
     let stored: Vec<u64> = batches.keys().copied().collect();
     assert_eq!(stored, (0..stored.len() as u64).collect::<Vec<_>>());
