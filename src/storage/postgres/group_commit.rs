@@ -7,19 +7,18 @@
 //! [`max_group_size`](super::PostgresOptions::max_group_size)), runs them in one transaction —
 //! a savepoint each, the head row locked once, one commit, one fsync — and answers each append
 //! with its own outcome. A lone append that finds the writer idle starts at once; appends
-//! arriving while a commit is in flight wait for that one commit, and the writer
-//! waits a little (at most [`group_commit_wait`](super::PostgresOptions::group_commit_wait))
-//! for appenders it has reason to expect, see [`spawn_writer`].
+//! arriving while a commit is in flight wait for that one commit, and the writer waits a little
+//! (at most [`group_commit_wait`](super::PostgresOptions::group_commit_wait)) for appenders it
+//! has reason to expect, see [`spawn_writer`].
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
 use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;
-
-use std::sync::Arc;
 
 use super::append::{append_group, PreparedAppend};
 use super::errors::pool_error;
@@ -77,7 +76,8 @@ pub(super) struct GroupPolicy {
 /// those answered by the last group (they usually append again at once) and those that queued
 /// up while it ran. Without that wait, 16 concurrent appenders settle into two alternating
 /// groups of 8, one queueing while the other commits; with it, into one group of 16 per
-/// commit. A lone appender is never kept waiting: it expects nobody but itself.
+/// commit. An appender alone is not kept waiting: the writer expects nobody but it (only the
+/// first append after a burst may wait, once).
 pub(super) fn spawn_writer(
     runtime: &tokio::runtime::Handle,
     pool: Pool,

@@ -269,6 +269,14 @@ impl PostgresStorage {
     }
 }
 
+// Compile-time proof that the storage and its store can be shared across the threads of a
+// multi-threaded runtime.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<PostgresStorage>();
+    assert_send_sync::<crate::EventStore<PostgresStorage>>();
+};
+
 /// An owned query parameter (queries run on the store's runtime, so they own their input).
 enum Param {
     Int(i64),

@@ -51,9 +51,9 @@ pub struct PostgresOptions {
     /// subtransactions per transaction in shared memory; more would slow readers).
     pub max_group_size: usize,
     /// The most the group-commit writer waits, before starting a transaction, for appenders it
-    /// expects: those its last transaction answered and those that queued up while it ran (a
-    /// lone appender is never kept waiting). Raises the appends per commit under concurrency.
-    /// Default: 1 ms.
+    /// expects: those its last transaction answered and those that queued up while it ran (an
+    /// appender alone is not kept waiting; the first append after a burst may wait once).
+    /// Raises the appends per commit under concurrency. Default: 1 ms.
     pub group_commit_wait: Duration,
     /// How long the `LISTEN` connection waits before reconnecting after it dropped (the server
     /// restarted, the network failed). Meanwhile subscriptions keep noticing appends by
