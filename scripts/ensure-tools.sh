@@ -46,12 +46,14 @@ if [ "${chromium_version%%.*}" != "${driver_version%%.*}" ]; then
 fi
 # PostgreSQL server binaries for the PostgreSQL tests and benchmarks, which start a private
 # server of their own (tests/support/postgres_server.rs): Debian's postgresql package.
-pg_bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+pg_bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
 if [ -z "$pg_bindir" ] || [ ! -x "$pg_bindir/initdb" ] || [ ! -x "$pg_bindir/pg_ctl" ]; then
   step "apt-get install postgresql"
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  # The package's own cluster is not needed (the tests start private servers): do not create it.
+  $sudo mkdir -p /etc/postgresql-common/createcluster.d
+  echo "create_main_cluster = false" | $sudo tee /etc/postgresql-common/createcluster.d/evstore.conf >/dev/null
   $sudo apt-get update -qq
-  # The package's own cluster is not needed: the tests start private servers.
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
   pg_bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 fi
