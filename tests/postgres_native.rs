@@ -472,6 +472,42 @@ async fn a_schema_that_is_not_evstores_is_refused_and_left_untouched() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_create_only_an_existing_store_opens() {
+    let server = PgServer::shared();
+    let schema = fresh_schema();
+    let options = PostgresOptions::default()
+        .schema(schema.as_str())
+        .create(false);
+    let error = PostgresStorage::connect(server.connection_string(), options.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Storage);
+    assert!(error.to_string().contains("no evstore store"), "{error}");
+    let created: bool = raw_client(server)
+        .await
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+            &[&schema],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!created, "nothing was created");
+
+    let store = EventStore::new(connect(server, options.clone().create(true)).await);
+    store
+        .append(
+            "a-1",
+            ExpectedVersion::NoStream,
+            vec![NewEvent::new("A", json!({}))],
+        )
+        .await
+        .unwrap();
+    let reopened = EventStore::new(connect(server, options).await);
+    assert_eq!(reopened.head().await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_existing_schema_is_initialized() {
     let server = PgServer::shared();
     let schema = fresh_schema();

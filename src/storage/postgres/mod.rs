@@ -177,7 +177,7 @@ impl PostgresStorage {
             .build()
             .map_err(|e| Error::storage(format!("cannot make the connection pool: {e}")))?;
         let mut client = pool.get().await.map_err(pool_error)?;
-        schema::migrate(&mut client, &options.schema).await?;
+        schema::migrate(&mut client, &options.schema, options.create).await?;
         drop(client);
 
         let channel = format!("evstore.{}", options.schema);

@@ -29,6 +29,11 @@ pub struct PostgresOptions {
     /// its own schema. Lowercase ASCII letters, digits and `_`, starting with a letter or `_`, at
     /// most [`MAX_SCHEMA_NAME_BYTES`]. Created when missing. Default: `evstore`.
     pub schema: String,
+    /// Whether [`connect`](super::PostgresStorage::connect) may create the store (the schema
+    /// and its tables) when the schema holds none. Off, such a schema is an [`Error::Storage`]
+    /// and nothing is created (for tools that must only open an existing store). A store of an
+    /// older schema version is migrated either way. Default: on.
+    pub create: bool,
     /// How many pooled connections reads and appends use at most. Default: 16.
     pub pool_size: usize,
     /// `statement_timeout` of every connection: a statement running longer fails with an
@@ -66,6 +71,7 @@ impl Default for PostgresOptions {
     fn default() -> Self {
         PostgresOptions {
             schema: "evstore".to_owned(),
+            create: true,
             pool_size: 16,
             statement_timeout: Some(Duration::from_secs(30)),
             lock_timeout: Some(Duration::from_secs(10)),
@@ -83,6 +89,12 @@ impl PostgresOptions {
     /// Sets the schema name.
     pub fn schema(mut self, schema: impl Into<String>) -> Self {
         self.schema = schema.into();
+        self
+    }
+
+    /// Sets whether connecting may create the store.
+    pub fn create(mut self, create: bool) -> Self {
+        self.create = create;
         self
     }
 

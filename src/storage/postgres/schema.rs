@@ -43,10 +43,13 @@ const RECORD_SQL: &str = "INSERT INTO evstore_migrations (version) VALUES ($1)";
 /// the schema's advisory lock: any number of processes opening a new database at once all
 /// succeed, and exactly one of them migrates.
 ///
+/// With `create` off, a schema without an evstore store is an [`Error::Storage`] and nothing is
+/// created.
+///
 /// Errors: [`Error::IncompatibleSchema`] when the schema was migrated by a newer evstore,
 /// [`Error::Storage`] when the schema exists and is not an evstore store's (it holds objects
 /// but no migrations table); in both cases nothing is changed.
-pub(super) async fn migrate(client: &mut Object, schema: &str) -> Result<u64> {
+pub(super) async fn migrate(client: &mut Object, schema: &str, create: bool) -> Result<u64> {
     let context = |what: &str| format!("cannot {what} schema `{schema}`");
     let tx = client
         .transaction()
@@ -63,7 +66,10 @@ pub(super) async fn migrate(client: &mut Object, schema: &str) -> Result<u64> {
 
     let current = if marked {
         let version: Option<i32> = tx
-            .query_one("SELECT max(version) FROM evstore_migrations", &[])
+            .query_one(
+                &format!("SELECT max(version) FROM \"{schema}\".{MIGRATIONS_TABLE}"),
+                &[],
+            )
             .await
             .map_err(|e| pg_error(&context("read the version of"), &e))?
             .get(0);
@@ -73,6 +79,10 @@ pub(super) async fn migrate(client: &mut Object, schema: &str) -> Result<u64> {
             "schema `{schema}` is not an evstore store: it holds {objects} tables, views, \
              sequences or functions but no `{MIGRATIONS_TABLE}` table; evstore leaves it \
              untouched (choose another schema with PostgresOptions::schema)"
+        )));
+    } else if !create {
+        return Err(Error::storage(format!(
+            "there is no evstore store in schema `{schema}` (PostgresOptions::create is off)"
         )));
     } else {
         if !exists {
