@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use futures::future::{select, Either};
+use futures::future::select;
 use futures::StreamExt;
 use tokio_postgres::{AsyncMessage, Config, NoTls};
 
@@ -43,10 +43,8 @@ pub(super) async fn listen(
                     futures::future::pending::<()>().await;
                 }
             };
-            let (driven, listening) = (std::pin::pin!(driven), std::pin::pin!(listening));
-            match select(driven, listening).await {
-                Either::Left(((), _)) | Either::Right(((), _)) => {}
-            }
+            // Whichever ends first: the connection, or a failed LISTEN.
+            select(std::pin::pin!(driven), std::pin::pin!(listening)).await;
         }
         tokio::time::sleep(reconnect_delay).await;
     }
