@@ -1,7 +1,8 @@
 //! # evstore — an embeddable event store
 //!
 //! One Rust core, the same semantics in the browser (WebAssembly + IndexedDB) and natively
-//! (SQLite), plus an in-memory backend for tests and ephemeral use.
+//! (SQLite; PostgreSQL with the `postgres` feature, see `PostgresStorage`), plus an in-memory
+//! backend for tests and ephemeral use.
 //!
 //! - **Streams** are named, ordered sequences of events; the first event of a stream has
 //!   version 1, and a stream's version is that of its last event (0 = no stream).
@@ -52,9 +53,9 @@ mod subscription;
 pub mod sync;
 mod types;
 
-/// The README's examples, compiled and run as doctests.
+/// The README's examples, compiled and run as doctests — natively only: they use SQLite.
 #[doc = include_str!("../README.md")]
-#[cfg(doctest)]
+#[cfg(all(doctest, not(target_arch = "wasm32")))]
 mod readme {}
 #[cfg(not(target_arch = "wasm32"))]
 mod send_assertions;
@@ -77,6 +78,8 @@ pub use storage::IndexedDbStorage;
 pub use storage::{AppendNotifier, Checkpoint, MemoryStorage, SkippedEvent, Storage};
 #[cfg(not(target_arch = "wasm32"))]
 pub use storage::{Durability, SqliteOptions, SqliteStorage};
+#[cfg(all(feature = "postgres", not(target_arch = "wasm32")))]
+pub use storage::{PostgresOptions, PostgresStorage};
 pub use store::{EventStore, StoreOptions, DEFAULT_PAGE_SIZE};
 pub use subscription::{SubscribeOptions, Subscription};
 pub use types::{
