@@ -183,11 +183,7 @@ impl<S: Storage> EventStore<S> {
         expected: ExpectedVersion,
         events: &[T],
     ) -> Result<AppendResult> {
-        let events = events
-            .iter()
-            .map(NewEvent::from_typed)
-            .collect::<Result<Vec<_>>>()?;
-        self.append(stream, expected, events).await
+        self.append(stream, expected, typed_events(events)?).await
     }
 
     /// Reads events of `stream`, paged internally, into a vector.
@@ -485,6 +481,11 @@ impl<S: Storage> Drop for KeepOpen<S> {
         self.store.inner.kept_open.fetch_sub(1, Ordering::SeqCst);
         self.store.release_storage_if_unused();
     }
+}
+
+/// Typed events (serde enums) as new events; see [`NewEvent::from_typed`].
+pub(crate) fn typed_events<T: Serialize>(events: &[T]) -> Result<Vec<NewEvent>> {
+    events.iter().map(NewEvent::from_typed).collect()
 }
 
 fn validate_max_count(max_count: Option<usize>) -> Result<usize> {

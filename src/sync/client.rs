@@ -15,7 +15,7 @@ use crate::storage::{
     pending_as_recorded, stream_entries, LocalAppend, OutboxEntry, OutboxState, SyncChange,
     SyncState, SyncStorage,
 };
-use crate::store::{prepare_batch, EventStore};
+use crate::store::{prepare_batch, typed_events, EventStore};
 use crate::sync::protocol::{BatchResult, PullRequest, PushBatch, PushRequest};
 use crate::sync::transport::{SyncTransport, TransportError, TransportErrorKind};
 use crate::types::{
@@ -498,11 +498,7 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
         expected: ExpectedVersion,
         events: &[E],
     ) -> Result<LocalAppend> {
-        let events = events
-            .iter()
-            .map(NewEvent::from_typed)
-            .collect::<Result<Vec<_>>>()?;
-        self.append(stream, expected, events).await
+        self.append(stream, expected, typed_events(events)?).await
     }
 
     /// Reads `stream` from the mirror, and with `include_pending` its pending events after the
@@ -796,8 +792,18 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
     }
 
     /// The server store changed: clear the mirror, pull it again from 0, push every batch again
-    /// (confirmations were the old store's).
-    async fn reset_mirror(&self, state: &SyncState, store_id: String) -> Result<()> {
+    /// (confirmations were the old store's). `resets` counts the resets of this round: a store
+    /// id that keeps changing fails the round.
+    async fn reset_mirror(
+        &self,
+        resets: &mut u32,
+        state: &SyncState,
+        store_id: String,
+    ) -> Result<(), SyncError> {
+        *resets += 1;
+        if *resets > 2 {
+            return Err(Error::storage("the server's store id keeps changing").into());
+        }
         let outbox = self.inner.store.storage().load_sync().await?.outbox;
         self.inner
             .store
@@ -821,7 +827,7 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
         // The outbox is read once and pushed page by page; it is read again only when a page
         // changed more than the states of its own entries (conflicts settled, a store reset),
         // and at the end, for what was appended meanwhile.
-        let mut resets = 0;
+        let mut resets = 0u32;
         'snapshot: loop {
             let snapshot = self.inner.store.storage().load_sync().await?;
             let mut state = snapshot
@@ -847,11 +853,8 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
                 let response = self.call_push(request).await?;
                 if state.store_id.is_some() && state.store_id.as_ref() != Some(&response.store_id) {
                     // A stale store id makes the server process nothing: rebuild, push again.
-                    resets += 1;
-                    if resets > 2 {
-                        return Err(Error::storage("the server's store id keeps changing").into());
-                    }
-                    self.reset_mirror(&state, response.store_id).await?;
+                    self.reset_mirror(&mut resets, &state, response.store_id)
+                        .await?;
                     continue 'snapshot;
                 }
                 state.store_id = Some(response.store_id.clone());
@@ -991,7 +994,7 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
     async fn pull_all(&self) -> Result<(), SyncError> {
         // The state and the confirmed entries are read once and followed page by page (only this
         // round changes them); read again after a store reset.
-        let mut resets = 0;
+        let mut resets = 0u32;
         'snapshot: loop {
             let snapshot = self.inner.store.storage().load_sync().await?;
             let mut state = snapshot
@@ -1015,11 +1018,8 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
                     .is_some_and(|id| *id != response.store_id)
                     || response.head < state.pulled;
                 if replaced {
-                    resets += 1;
-                    if resets > 2 {
-                        return Err(Error::storage("the server's store id keeps changing").into());
-                    }
-                    self.reset_mirror(&state, response.store_id).await?;
+                    self.reset_mirror(&mut resets, &state, response.store_id)
+                        .await?;
                     continue 'snapshot;
                 }
                 let events: Vec<RecordedEvent> = response
