@@ -22,7 +22,7 @@ pub enum OpenMode {
 /// Any backend the program serves.
 pub enum Backend {
     /// A SQLite file.
-    Sqlite(SqliteStorage),
+    Sqlite(Box<SqliteStorage>),
     /// A PostgreSQL database (schema `evstore`).
     Postgres(PostgresStorage),
 }
@@ -47,7 +47,7 @@ impl Backend {
         }
         let storage = SqliteStorage::open(&path)
             .with_context(|| format!("cannot open the store `{}`", path.display()))?;
-        Ok(Backend::Sqlite(storage))
+        Ok(Backend::Sqlite(Box::new(storage)))
     }
 
     /// What to call the store in messages (a path; never a URL's password).
