@@ -13,7 +13,7 @@
 //! - `BENCH_RUNS` (default 5): runs per workload;
 //! - `BENCH_SCALE` (default 1): multiplies every event count (e.g. 0.1 for a quick look);
 //! - `BENCH_ONLY`: comma-separated workload groups to run (`append,single,read,catchup,live,
-//!   cross,cross-default,projector,growth`);
+//!   cross,cross-default,projector,growth,writers,readers`);
 //! - `BENCH_OUT` (default `bench/results.json`): where the results go (the `native` section is
 //!   replaced, any other section is kept);
 //! - `BENCH_TMP`: where the databases are created (default: the system temp dir).
@@ -39,6 +39,9 @@ use futures::executor::block_on;
 use futures::StreamExt;
 use rusqlite::{params, Connection, TransactionBehavior};
 use serde_json::{json, Value};
+
+#[path = "concurrent.rs"]
+mod concurrent;
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -1687,7 +1690,7 @@ pub fn main() {
         read_fixture: None,
     };
     type Step = fn(&mut Bench);
-    let steps: [(&str, Step); 9] = [
+    let steps: [(&str, Step); 11] = [
         ("append", Bench::batched_append),
         ("single", Bench::single_append),
         ("read", Bench::reads),
@@ -1697,6 +1700,8 @@ pub fn main() {
         ("cross-default", Bench::live_cross_process_default_poll),
         ("projector", Bench::projector),
         ("growth", Bench::growth),
+        ("writers", Bench::concurrent_writers),
+        ("readers", Bench::parallel_readers),
     ];
     for (group, step) in steps {
         if bench.config.wants(group) {

@@ -13,6 +13,7 @@
 //! The guard is kept alive for the test's duration (a temporary directory, a database name, a
 //! shared in-memory store) and tells `reopen_store` what to reopen.
 
+mod concurrency;
 mod listing;
 mod projector;
 mod projector_lifecycle;
@@ -20,6 +21,7 @@ mod typed;
 mod validation;
 mod wakeups;
 
+pub use concurrency::*;
 pub use listing::*;
 pub use projector::*;
 pub use projector_lifecycle::*;
@@ -116,6 +118,7 @@ macro_rules! conformance_tests {
             list_streams_in_stream_id_order,
             list_streams_by_prefix_in_pages,
             list_streams_rejects_bad_input,
+            concurrent_appends_are_decided_one_by_one,
         );
     };
     (@each $attrs:tt $make:path; $($name:ident),* $(,)?) => {
