@@ -498,6 +498,45 @@ async fn a_subscription_sees_appends_made_by_another_process() {
     );
 }
 
+/// Another process's appends wake a subscription of this process without its poll: with a poll
+/// interval of an hour, only the file watch (`PRAGMA data_version` looked at every few
+/// milliseconds while a subscription waits) can deliver them before `next` gives up.
+#[tokio::test(flavor = "multi_thread")]
+async fn another_process_appends_wake_subscriptions_without_their_poll() {
+    const COUNT: u64 = 5;
+    let hour = Duration::from_secs(3600);
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_db(&dir, "watched.db");
+    let store = EventStore::with_options(
+        SqliteStorage::open(&path).unwrap(),
+        StoreOptions {
+            poll_interval: hour,
+            ..StoreOptions::default()
+        },
+    );
+    let mut subscription = store
+        .subscribe_all(SubscribeOptions::from_start())
+        .await
+        .unwrap();
+    assert_eq!(next(&mut subscription).await, SubscriptionItem::CaughtUp);
+
+    let child = ChildProcess::spawn("writer", COUNT, &path);
+    let mut received = Vec::new();
+    while received.len() < COUNT as usize {
+        if let SubscriptionItem::Event(event) = next(&mut subscription).await {
+            received.push(event);
+        }
+    }
+    let acks = tokio::task::spawn_blocking(move || child.finish("ACK"))
+        .await
+        .unwrap();
+    let positions: Vec<u64> = acks.iter().map(|line| fields(line)[1]).collect();
+    assert_eq!(
+        received.iter().map(|e| e.position).collect::<Vec<_>>(),
+        positions
+    );
+}
+
 /// The next item of a subscription, failing the test after 30 s of silence.
 async fn next(subscription: &mut evstore::Subscription) -> SubscriptionItem {
     tokio::time::timeout(Duration::from_secs(30), subscription.next())

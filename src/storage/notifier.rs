@@ -63,6 +63,11 @@ impl AppendNotifier {
         Arc::ptr_eq(&self.event, &other.event)
     }
 
+    /// How many listeners wait now (idle subscriptions, mostly).
+    pub(crate) fn listeners(&self) -> usize {
+        self.event.total_listeners()
+    }
+
     /// A listener woken by the next [`notify`](Self::notify).
     pub(crate) fn listen(&self) -> EventListener {
         self.event.listen()

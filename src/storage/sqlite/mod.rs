@@ -4,6 +4,7 @@
 //! the connection settings and how several processes share one file.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rusqlite::params;
@@ -17,6 +18,7 @@ mod conn;
 mod errors;
 mod schema;
 mod wal;
+mod watch;
 mod workers;
 mod writer;
 
@@ -24,6 +26,7 @@ use conn::{read_all_query, Conn};
 use errors::sqlite_error;
 use schema::{open_connection, open_reader, Location};
 use wal::WalBound;
+use watch::FileWatch;
 use workers::{serve_work, Work, Workers};
 use writer::{WriteJob, Writer};
 
@@ -156,6 +159,9 @@ pub struct SqliteStorage {
     path: Option<PathBuf>,
     options: SqliteOptions,
     notifier: AppendNotifier,
+    /// Wakes this process's subscriptions on commits of other processes; `None` in memory or
+    /// once closed.
+    watch: Mutex<Option<Arc<FileWatch>>>,
 }
 
 impl std::fmt::Debug for SqliteStorage {
@@ -197,8 +203,10 @@ impl SqliteStorage {
             .map(|_| open_reader(path, &options).map(Conn::new))
             .collect::<Result<Vec<_>>>()?;
         let readers = Workers::start("evstore-sqlite-reader", readers, serve_work)?;
+        let watch = FileWatch::of(&canonical, notifier.clone(), &options);
         let writer = Writer {
             conn: Conn::new(conn),
+            committed: Some(watch.committed()),
             wal: Some(WalBound::new(path)),
             busy_timeout: options.busy_timeout,
         };
@@ -208,6 +216,7 @@ impl SqliteStorage {
             path: Some(path.to_owned()),
             options,
             notifier,
+            watch: Mutex::new(Some(watch)),
         })
     }
 
@@ -218,6 +227,7 @@ impl SqliteStorage {
         let conn = open_connection(Location::Memory, &options)?;
         let writer = Writer {
             conn: Conn::new(conn),
+            committed: None,
             wal: None,
             busy_timeout: options.busy_timeout,
         };
@@ -227,6 +237,7 @@ impl SqliteStorage {
             path: None,
             options,
             notifier: AppendNotifier::new(),
+            watch: Mutex::new(None),
         })
     }
 
@@ -349,8 +360,15 @@ impl Storage for SqliteStorage {
     }
 
     fn close(&self) {
-        // Readers first, so that the writer's connection is the last to close: the last
+        // The watch first (its connection closes with the last handle on the file), then the
+        // readers, so that the writer's connection is the last to close: the last
         // connection checkpoints the WAL and deletes it.
+        drop(
+            self.watch
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
         if let Some(readers) = &self.readers {
             readers.close();
         }

@@ -6,6 +6,8 @@
 //! serves many appends; with one appender nothing waits for company, the group is just that
 //! append.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::channel::oneshot;
@@ -24,6 +26,9 @@ const MAX_GROUP: usize = 64;
 /// What the writer thread owns.
 pub(super) struct Writer {
     pub(super) conn: Conn,
+    /// Where the highest position committed on the file by this process is kept (see
+    /// [`FileWatch`](super::watch::FileWatch)); `None` in memory.
+    pub(super) committed: Option<Arc<AtomicU64>>,
     /// `None` in memory.
     pub(super) wal: Option<WalBound>,
     pub(super) busy_timeout: Duration,
@@ -78,6 +83,10 @@ impl Writer {
             let batches: Vec<&AppendBatch> = group.iter().map(|(batch, _)| batch).collect();
             match append_group(&mut self.conn.conn, &batches) {
                 GroupOutcome::Committed(results) => {
+                    if let Some(committed) = &self.committed {
+                        let last = results.iter().flatten().map(|r| r.position).max();
+                        committed.fetch_max(last.unwrap_or(0), Ordering::AcqRel);
+                    }
                     for ((_, reply), result) in group.into_iter().zip(results) {
                         if let (Ok(done), Some(cache)) = (&result, &mut self.conn.head) {
                             // Our own commits do not change our data_version; keep the cache
