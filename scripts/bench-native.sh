@@ -10,7 +10,7 @@
 #   BENCH_ONLY=append,read scripts/bench-native.sh   # some workload groups only
 #
 # Groups: append, single, read, catchup, live, cross, cross-default, projector, growth, writers,
-# readers.
+# readers, idle.
 # BENCH_TMP picks the directory of the databases (default: the system temp dir; ~450 MB for the
 # 1M-event store, removed at the end).
 set -euo pipefail
