@@ -63,8 +63,9 @@ impl AppendNotifier {
         Arc::ptr_eq(&self.event, &other.event)
     }
 
-    /// How many listeners wait now (idle subscriptions, mostly).
-    pub(crate) fn listeners(&self) -> usize {
+    /// How many listeners wait now: mostly idle subscriptions. A backend that has to look for
+    /// other writers (SQLite's file watch) looks only while someone waits.
+    pub fn listeners(&self) -> usize {
         self.event.total_listeners()
     }
 
@@ -86,6 +87,10 @@ mod tests {
         assert!(a.same_as(&b));
         assert!(!a.same_as(&other));
         assert!(!a.same_as(&AppendNotifier::new()));
+        let listener = a.listen();
+        assert_eq!((b.listeners(), other.listeners()), (1, 0));
+        drop(listener);
+        assert_eq!(b.listeners(), 0);
         drop((a, b));
         // Nothing keeps the first one alive: the key gets a new notifier.
         let c = AppendNotifier::shared("test:one");
