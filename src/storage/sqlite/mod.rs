@@ -16,6 +16,7 @@ use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
 mod append;
 mod conn;
 mod errors;
+mod readers;
 mod schema;
 mod wal;
 mod watch;
@@ -24,10 +25,11 @@ mod writer;
 
 use conn::{read_all_query, Conn};
 use errors::sqlite_error;
-use schema::{open_connection, open_reader, Location};
+use readers::Readers;
+use schema::{open_connection, Location};
 use wal::WalBound;
 use watch::FileWatch;
-use workers::{serve_work, Work, Workers};
+use workers::Workers;
 use writer::{WriteJob, Writer};
 
 /// How hard SQLite works to keep committed appends across failures: the `PRAGMA synchronous`
@@ -99,14 +101,17 @@ impl SqliteOptions {
 
 /// Stores events in a SQLite file, shareable by several handles and several processes.
 ///
-/// - **Threads**: no method runs SQLite on the calling thread. Each handle has a writer thread
-///   that owns its write connection (appends, checkpoint saves) and, for a file, a small pool of
-///   read connections on their own threads (one per core, 2 to 4), so reads run in parallel with
-///   each other and with the writer (WAL). The async methods queue their work and await the
-///   answer, so a task waiting for a lock held by another process, or for an fsync, leaves its
-///   executor thread free, on any executor. The futures are `Send` and the type is
-///   `Send + Sync`. [`close`](Storage::close) (and dropping the handle) waits for the work
-///   already queued, then closes the connections.
+/// - **Threads**: no method waits on the calling thread for a lock or an fsync. Each handle has
+///   a writer thread that owns its write connection (appends, checkpoint saves); the async
+///   methods queue their writes and await the answer, so a task whose append waits for another
+///   process's write lock, or for an fsync, leaves its executor thread free, on any executor.
+///   Reads of a file store run on a pool of read connections (one per core, 2 to 4), in
+///   parallel with each other and with the writer (WAL): at once on the calling thread, as a
+///   raw query would, because a WAL reader has no lock to wait for — in the rare moments SQLite
+///   would make it wait (another process recovering the WAL), or when every pooled connection is
+///   busy, the read goes to a reader thread and is awaited instead. The futures are `Send` and
+///   the type is `Send + Sync`. [`close`](Storage::close) (and dropping the handle) waits for the
+///   work already queued, then closes the connections.
 /// - **Connections**: WAL mode (readers never block the writer), a busy timeout (default 5 s) so
 ///   writers of several handles or processes queue instead of failing, `synchronous` per
 ///   [`Durability`].
@@ -155,7 +160,7 @@ impl SqliteOptions {
 pub struct SqliteStorage {
     writer: Workers<WriteJob>,
     /// `None` in memory: one connection only, so reads run on the writer thread.
-    readers: Option<Workers<Work<Conn>>>,
+    readers: Option<Readers>,
     path: Option<PathBuf>,
     options: SqliteOptions,
     notifier: AppendNotifier,
@@ -199,10 +204,7 @@ impl SqliteStorage {
             .or_else(|_| std::path::absolute(path))
             .unwrap_or_else(|_| path.to_owned());
         let notifier = AppendNotifier::shared(&format!("sqlite:{}", canonical.display()));
-        let readers = (0..reader_count())
-            .map(|_| open_reader(path, &options).map(Conn::new))
-            .collect::<Result<Vec<_>>>()?;
-        let readers = Workers::start("evstore-sqlite-reader", readers, serve_work)?;
+        let readers = Readers::open(path, &options)?;
         let watch = FileWatch::of(&canonical, notifier.clone(), &options);
         let writer = Writer {
             conn: Conn::new(conn),
@@ -251,18 +253,14 @@ impl SqliteStorage {
         &self.options
     }
 
-    /// Runs `work` on a reader thread (on the writer thread in memory) and waits for it
-    /// without blocking the calling thread.
+    /// Runs `work` on a read connection (see [`Readers`]; on the writer thread in memory),
+    /// never waiting on the calling thread for a lock.
     async fn read<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&mut Conn) -> Result<T> + Send + 'static,
+        work: impl FnOnce(&mut Conn) -> Result<T> + Clone + Send + 'static,
     ) -> Result<T> {
         match &self.readers {
-            Some(readers) => {
-                let (job, reply) = workers::work(work);
-                readers.send(job)?;
-                reply.wait().await
-            }
+            Some(readers) => readers.read(work).await,
             None => self.write(move |writer| work(&mut writer.conn)).await,
         }
     }
@@ -277,11 +275,6 @@ impl SqliteStorage {
         self.writer.send(WriteJob::Run(job))?;
         reply.wait().await
     }
-}
-
-/// How many read connections (and threads) a file store keeps: one per core, 2 to 4.
-fn reader_count() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4))
 }
 
 impl Storage for SqliteStorage {
