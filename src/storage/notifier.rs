@@ -12,7 +12,8 @@ use event_listener::{Event, EventListener};
 /// ([`Storage::notifier`](crate::Storage::notifier)) when it is made, notifies it after each
 /// append through it and on close, and its idle subscriptions listen to it. Stores whose backends
 /// hand out the same notifier wake each other's subscriptions at once; any other writer (another
-/// process, another tab) is noticed by polling [`Storage::head`](crate::Storage::head).
+/// process, another tab) is noticed by polling [`Storage::head`](crate::Storage::head), unless
+/// the backend notifies for it too (SQLite's file watch does, for other processes).
 ///
 /// Cheap to clone: clones are the same notifier.
 #[derive(Clone, Default)]

@@ -28,7 +28,7 @@ pub(super) struct Readers {
 }
 
 /// A pooled connection and whether its busy handler refused since it was last looked at.
-struct Quick {
+pub(super) struct Quick {
     conn: Conn,
     refused: Arc<AtomicBool>,
 }
@@ -66,7 +66,7 @@ impl Readers {
         })
     }
 
-    fn idle(&self) -> MutexGuard<'_, Vec<Quick>> {
+    pub(super) fn idle(&self) -> MutexGuard<'_, Vec<Quick>> {
         // The pool is a plain list: a panic elsewhere cannot leave it inconsistent.
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }

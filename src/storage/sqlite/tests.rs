@@ -363,3 +363,22 @@ fn a_group_commit_decides_each_append_alone() {
         ]
     );
 }
+
+/// With every pooled read connection in use, a read goes to the patient reader thread and
+/// answers the same.
+#[test]
+fn reads_go_to_the_patient_reader_when_the_pool_is_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path().join("pool.db")).unwrap();
+    block_on(storage.append(batch("s-1", ExpectedVersion::NoStream, vec![event("1")]))).unwrap();
+    let readers = storage.readers.as_ref().unwrap();
+    let taken: Vec<_> = readers.idle().drain(..).collect();
+    assert!(!taken.is_empty());
+    let events = block_on(storage.read_stream("s-1", 1, Direction::Forward, usize::MAX)).unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(block_on(storage.head()).unwrap(), events[0].position);
+    assert!(readers.idle().is_empty(), "the patient reader answered");
+    readers.idle().extend(taken);
+    let again = block_on(storage.read_stream("s-1", 1, Direction::Forward, usize::MAX)).unwrap();
+    assert_eq!(again, events);
+}
