@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: installs what is missing, checks formatting and lints on both targets, runs the
-# native tests (memory + SQLite), the browser tests (memory + IndexedDB in headless Chromium)
-# and the JavaScript end-to-end tests of the npm package, and prints how many tests ran where.
+# native tests (memory + SQLite), the tests of the `evstore` program (a real `evstore serve` and
+# the CLI on real files), the browser tests (memory + IndexedDB in headless Chromium) and the
+# JavaScript end-to-end tests of the npm package, and prints how many tests ran where.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -20,13 +21,13 @@ tally() {
 }
 
 step "cargo fmt --check"
-cargo fmt --check
+cargo fmt --all --check
 
-step "clippy (native)"
-cargo clippy --quiet --all-targets -- -D warnings
+step "clippy (native, the whole workspace: library and evstore program)"
+cargo clippy --quiet --workspace --all-targets -- -D warnings
 
-step "clippy (wasm32-unknown-unknown)"
-cargo clippy --quiet --target wasm32-unknown-unknown --all-targets -- -D warnings
+step "clippy (wasm32-unknown-unknown, the library)"
+cargo clippy --quiet -p evstore --target wasm32-unknown-unknown --all-targets -- -D warnings
 
 step "rustdoc (broken links are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps
@@ -34,6 +35,10 @@ RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps
 step "native tests: memory + SQLite (cargo test)"
 cargo test 2>&1 | tee "$logs/native.log"
 native=$(tally "$logs/native.log")
+
+step "the evstore program: HTTP API against a real evstore serve, CLI on real files (cargo test -p evstore-cli)"
+cargo test -p evstore-cli 2>&1 | tee "$logs/server.log"
+server=$(tally "$logs/server.log")
 
 step "browser tests: memory + IndexedDB in headless Chromium"
 scripts/test-browser.sh 2>&1 | tee "$logs/browser.log"
@@ -45,13 +50,14 @@ js=$(tail -n 1 "$logs/js.log")
 
 step "summary"
 echo "native (memory, SQLite):       $native"
+echo "server, CLI (evstore program): $server"
 echo "browser (memory, IndexedDB):   $browser"
 echo "JavaScript (npm package, demo): $js"
-for log in native browser; do
+for log in native server browser; do
   if ! grep -q '^test result:' "$logs/$log.log"; then
     echo "no test ran in $log" >&2
     exit 1
   fi
 done
 grep -qE '^[1-9][0-9]* passed, 0 failed$' "$logs/js.log" || { echo "no JS test ran" >&2; exit 1; }
-echo "$native" "$browser" "$js" | awk '{ p = $1 + $5 + $9; f = $3 + $7 + $11 } END { printf "%d passed, %d failed\n", p, f }' 
+echo "$native" "$server" "$browser" "$js" | awk '{ p = $1 + $5 + $9 + $13; f = $3 + $7 + $11 + $15 } END { printf "%d passed, %d failed\n", p, f }' 
