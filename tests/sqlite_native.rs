@@ -473,16 +473,7 @@ async fn a_subscription_sees_appends_made_by_another_process() {
     );
     assert_eq!(next(&mut subscription).await, SubscriptionItem::CaughtUp);
 
-    let child = ChildProcess::spawn("writer", COUNT, &path);
-    let mut received = Vec::new();
-    while received.len() < COUNT as usize {
-        if let SubscriptionItem::Event(event) = next(&mut subscription).await {
-            received.push(event);
-        }
-    }
-    let acks = tokio::task::spawn_blocking(move || child.finish("ACK"))
-        .await
-        .unwrap();
+    let (received, acks) = events_of_a_writer_process(&mut subscription, COUNT, &path).await;
     assert_eq!(acks.len(), COUNT as usize);
     for (event, line) in received.iter().zip(&acks) {
         let [version, position, n] = fields(line)[..] else {
@@ -520,21 +511,32 @@ async fn another_process_appends_wake_subscriptions_without_their_poll() {
         .unwrap();
     assert_eq!(next(&mut subscription).await, SubscriptionItem::CaughtUp);
 
-    let child = ChildProcess::spawn("writer", COUNT, &path);
+    let (received, acks) = events_of_a_writer_process(&mut subscription, COUNT, &path).await;
+    let positions: Vec<u64> = acks.iter().map(|line| fields(line)[1]).collect();
+    assert_eq!(
+        received.iter().map(|e| e.position).collect::<Vec<_>>(),
+        positions
+    );
+}
+
+/// Starts a second process appending `count` events to `path`; returns what `subscription`
+/// received of them and the writer's acknowledgement lines.
+async fn events_of_a_writer_process(
+    subscription: &mut evstore::Subscription,
+    count: u64,
+    path: &Path,
+) -> (Vec<RecordedEvent>, Vec<String>) {
+    let child = ChildProcess::spawn("writer", count, path);
     let mut received = Vec::new();
-    while received.len() < COUNT as usize {
-        if let SubscriptionItem::Event(event) = next(&mut subscription).await {
+    while received.len() < count as usize {
+        if let SubscriptionItem::Event(event) = next(subscription).await {
             received.push(event);
         }
     }
     let acks = tokio::task::spawn_blocking(move || child.finish("ACK"))
         .await
         .unwrap();
-    let positions: Vec<u64> = acks.iter().map(|line| fields(line)[1]).collect();
-    assert_eq!(
-        received.iter().map(|e| e.position).collect::<Vec<_>>(),
-        positions
-    );
+    (received, acks)
 }
 
 /// The next item of a subscription, failing the test after 30 s of silence.
