@@ -17,7 +17,7 @@
 //! looks every id up and lets [`decide_append`] tell an idempotent retry from a duplicate. Either
 //! way the decision and the write happen inside one transaction.
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::errors::{sqlite_error, unique_conflict, with_context, Conflict};
 use super::{clamp, to_u64};
@@ -39,7 +39,7 @@ pub(super) enum GroupOutcome {
 
 /// Runs `batches` in one transaction, a savepoint each, and commits once.
 pub(super) fn append_group(conn: &mut Connection, batches: &[&AppendBatch]) -> GroupOutcome {
-    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
             return GroupOutcome::Failed(with_context("cannot start the append transaction", &e))
@@ -47,7 +47,7 @@ pub(super) fn append_group(conn: &mut Connection, batches: &[&AppendBatch]) -> G
     };
     let mut results = Vec::with_capacity(batches.len());
     for (index, batch) in batches.iter().enumerate() {
-        let result = append_in_savepoint(&mut tx, batch);
+        let result = append_in_savepoint(&tx, batch);
         if let Err(error) = &result {
             if tx.is_autocommit() {
                 return GroupOutcome::Lost(index, error.clone());
@@ -61,33 +61,50 @@ pub(super) fn append_group(conn: &mut Connection, batches: &[&AppendBatch]) -> G
     }
 }
 
-/// One append in its own savepoint of `tx`: read, decide, write.
-fn append_in_savepoint(tx: &mut Transaction<'_>, batch: &AppendBatch) -> Result<AppendResult> {
-    let mut savepoint = tx
-        .savepoint()
-        .map_err(|e| with_context("cannot start the append", &e))?;
-    let current = stream_version(&savepoint, &batch.stream_id)?;
+/// One append in its own savepoint of the open transaction: read, decide, write. The savepoint
+/// statements are prepared once per connection (cached), not parsed for every append.
+fn append_in_savepoint(conn: &Connection, batch: &AppendBatch) -> Result<AppendResult> {
+    savepoint(conn, "SAVEPOINT append", "cannot start the append")?;
+    match decide_and_insert(conn, batch) {
+        Ok(result) => {
+            savepoint(conn, "RELEASE append", "cannot finish the append")?;
+            Ok(result)
+        }
+        Err(error) => {
+            // Undo this append only. When SQLite rolled the whole transaction back the savepoint
+            // is gone with it, and the caller sees that.
+            if !conn.is_autocommit() {
+                let _ = savepoint(conn, "ROLLBACK TO append", "");
+                let _ = savepoint(conn, "RELEASE append", "");
+            }
+            Err(error)
+        }
+    }
+}
+
+fn savepoint(conn: &Connection, sql: &str, context: &str) -> Result<()> {
+    conn.prepare_cached(sql)
+        .and_then(|mut statement| statement.execute([]))
+        .map(drop)
+        .map_err(|e| with_context(context, &e))
+}
+
+/// Inside the append's savepoint: the fast path, else the full path.
+fn decide_and_insert(conn: &Connection, batch: &AppendBatch) -> Result<AppendResult> {
+    let current = stream_version(conn, &batch.stream_id)?;
     if batch.expected.accepts(current) {
-        match insert_events(&savepoint, batch, current + 1) {
-            Ok(result) => return release(savepoint, result),
-            // An id is taken: undo this append's inserts and decide on the full path.
-            Err(Refused::EventId(_)) => savepoint
-                .rollback()
-                .map_err(|e| with_context("cannot roll the append back", &e))?,
-            // Dropping the savepoint rolls it back.
+        match insert_events(conn, batch, current + 1) {
+            Ok(result) => return Ok(result),
+            // An id is taken: undo this append's inserts (the savepoint stays) and decide on
+            // the full path.
+            Err(Refused::EventId(_)) => {
+                savepoint(conn, "ROLLBACK TO append", "cannot roll the append back")?
+            }
             Err(Refused::Other(error)) => return Err(error),
         }
     }
     // A mismatch, unless the batch is a retry or reuses ids: decide on the full path.
-    let result = decide_and_write(&savepoint, batch, current)?;
-    release(savepoint, result)
-}
-
-fn release(savepoint: rusqlite::Savepoint<'_>, result: AppendResult) -> Result<AppendResult> {
-    savepoint
-        .commit()
-        .map_err(|e| with_context("cannot finish the append", &e))?;
-    Ok(result)
+    decide_and_write(conn, batch, current)
 }
 
 /// The full path: look every id of the batch up, decide with [`decide_append`], write.
