@@ -5,7 +5,8 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 .PHONY: test demo tools pkg bench bench-browser
 
 ## make test — install what is missing, lint both targets, run every test: native (memory +
-## SQLite), wasm in headless Chromium (memory + IndexedDB), JS end-to-end of the npm package
+## SQLite + PostgreSQL on a private server), wasm in headless Chromium (memory + IndexedDB), JS
+## end-to-end of the npm package
 test:
 	scripts/test-all.sh
 
@@ -21,7 +22,8 @@ demo:
 pkg:
 	scripts/build-pkg.sh
 
-## make bench — native benchmarks beside raw rusqlite; make bench-browser — beside raw IndexedDB
+## make bench — native benchmarks beside raw rusqlite and raw tokio-postgres;
+## make bench-browser — beside raw IndexedDB
 bench:
 	scripts/bench-native.sh
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use rusqlite::params;
 
 use crate::error::{Error, Result};
+use crate::storage::sql_integers::{clamp, clamp_limit, to_u64};
 use crate::storage::{AppendBatch, AppendNotifier, Checkpoint, Storage};
 use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
 
@@ -373,24 +374,6 @@ impl Drop for SqliteStorage {
     fn drop(&mut self) {
         self.close();
     }
-}
-
-/// A `u64` bound as SQLite's `i64`; bounds past `i64::MAX` mean "everything", which `i64::MAX`
-/// also means for positions and versions SQLite can hold.
-fn clamp(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-fn clamp_limit(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
-}
-
-fn to_u64(value: i64, what: &str) -> Result<u64> {
-    u64::try_from(value).map_err(|_| {
-        Error::storage(format!(
-            "stored {what} {value} is negative; the store was altered outside evstore"
-        ))
-    })
 }
 
 #[cfg(test)]
