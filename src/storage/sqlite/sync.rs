@@ -3,9 +3,11 @@
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+use super::append::{lookup_ids, stream_version};
 use super::errors::{sqlite_error, with_context};
-use super::{clamp, lookup_ids, stream_version, to_u64, SqliteStorage};
+use super::SqliteStorage;
 use crate::error::{Error, Result};
+use crate::storage::sql_integers::{clamp, to_u64};
 use crate::storage::{
     decide_enqueue, AppendBatch, EnqueueDecision, LocalAppend, OutboxEntry, OutboxState,
     SyncChange, SyncSnapshot, SyncStorage,
@@ -97,19 +99,21 @@ fn insert_outbox(conn: &Connection, entry: &OutboxEntry) -> Result<()> {
 
 impl SyncStorage for SqliteStorage {
     async fn load_sync(&self) -> Result<SyncSnapshot> {
-        self.with_handle(|handle| {
-            let tx = handle.conn.unchecked_transaction().map_err(sqlite_error)?;
+        self.read(|conn| {
+            let tx = conn.conn.unchecked_transaction().map_err(sqlite_error)?;
             let state = read_meta(&tx, SYNC_STATE)?
                 .map(|text| serde_json::from_str(&text).map_err(|e| corrupt("sync state", e)))
                 .transpose()?;
             let outbox = read_outbox(&tx, None)?;
             Ok(SyncSnapshot { state, outbox })
         })
+        .await
     }
 
     async fn enqueue(&self, batch_id: String, batch: AppendBatch) -> Result<LocalAppend> {
-        self.with_handle(|handle| {
-            let tx = handle
+        self.write(move |writer| {
+            let tx = writer
+                .conn
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|e| with_context("cannot start the outbox transaction", &e))?;
@@ -139,6 +143,7 @@ impl SyncStorage for SqliteStorage {
                 }
             }
         })
+        .await
     }
 
     async fn apply_sync(&self, change: SyncChange) -> Result<()> {
@@ -150,10 +155,12 @@ impl SyncStorage for SqliteStorage {
                     .map_err(|e| Error::storage(format!("cannot encode the sync state: {e}")))
             })
             .transpose()?;
-        self.with_handle(|handle| {
+        self.write(move |writer| {
             // The head cache only tracks commits of other connections: drop it.
-            handle.head = None;
-            let tx = handle
+            writer.conn.head = None;
+            let last = change.events.last().map(|event| event.position);
+            let tx = writer
+                .conn
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|e| with_context("cannot start the sync transaction", &e))?;
@@ -225,7 +232,13 @@ impl SyncStorage for SqliteStorage {
                 .map_err(sqlite_error)?;
             }
             tx.commit()
-                .map_err(|e| with_context("cannot commit the sync changes", &e))
+                .map_err(|e| with_context("cannot commit the sync changes", &e))?;
+            // Other handles on the file in this process learn of the mirror's new events.
+            if let (Some(committed), Some(last)) = (&writer.committed, last) {
+                committed.fetch_max(last, std::sync::atomic::Ordering::AcqRel);
+            }
+            Ok(())
         })
+        .await
     }
 }
