@@ -5,7 +5,8 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 .PHONY: test demo tools pkg bench bench-browser
 
 ## make test — install what is missing, lint both targets, run every test: native (memory +
-## SQLite), wasm in headless Chromium (memory + IndexedDB), JS end-to-end of the npm package
+## SQLite), wasm in headless Chromium (memory + IndexedDB), JS end-to-end of the npm package, and
+## the crate and npm package as published (scripts/test-packages.sh)
 test:
 	scripts/test-all.sh
 

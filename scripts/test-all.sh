@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make test`: installs what is missing, checks formatting and lints on both targets, runs the
 # native tests (memory + SQLite), the browser tests (memory + IndexedDB in headless Chromium)
-# and the JavaScript end-to-end tests of the npm package, and prints how many tests ran where.
+# and the JavaScript end-to-end tests of the npm package, checks the packages as published (the
+# crate, its docs as docs.rs builds them, the npm package installed from its tarball), and prints
+# how many tests ran where.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -28,9 +30,6 @@ cargo clippy --quiet --all-targets -- -D warnings
 step "clippy (wasm32-unknown-unknown)"
 cargo clippy --quiet --target wasm32-unknown-unknown --all-targets -- -D warnings
 
-step "rustdoc (broken links are errors)"
-RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps
-
 step "native tests: memory + SQLite (cargo test)"
 cargo test 2>&1 | tee "$logs/native.log"
 native=$(tally "$logs/native.log")
@@ -43,10 +42,17 @@ step "JavaScript: tsc --strict + end-to-end tests of the npm package in headless
 scripts/test-js.sh 2>&1 | tee "$logs/js.log"
 js=$(tail -n 1 "$logs/js.log")
 
+step "packages: the crate, its docs (native, wasm32, docs.rs) and the npm package as installed"
+scripts/test-packages.sh 2>&1 | tee "$logs/packages.log"
+packages=$(tail -n 1 "$logs/packages.log")
+
 step "summary"
-echo "native (memory, SQLite):       $native"
-echo "browser (memory, IndexedDB):   $browser"
-echo "JavaScript (npm package, demo): $js"
+{
+  echo "native (memory, SQLite):       $native"
+  echo "browser (memory, IndexedDB):   $browser"
+  echo "JavaScript (npm package, demo): $js"
+  echo "packages (crate, docs, npm):   $packages"
+} | tee "$logs/summary"
 for log in native browser; do
   if ! grep -q '^test result:' "$logs/$log.log"; then
     echo "no test ran in $log" >&2
@@ -54,4 +60,6 @@ for log in native browser; do
   fi
 done
 grep -qE '^[1-9][0-9]* passed, 0 failed$' "$logs/js.log" || { echo "no JS test ran" >&2; exit 1; }
-echo "$native" "$browser" "$js" | awk '{ p = $1 + $5 + $9; f = $3 + $7 + $11 } END { printf "%d passed, %d failed\n", p, f }' 
+grep -qE '^[1-9][0-9]* passed, 0 failed$' "$logs/packages.log" || { echo "no package check ran" >&2; exit 1; }
+# Each summary line ends with "N passed, M failed".
+awk '{ p += $(NF - 3); f += $(NF - 1) } END { printf "%d passed, %d failed\n", p, f }' "$logs/summary"
