@@ -2,9 +2,9 @@
 # What `cargo publish` and `npm publish` would ship, and that it works once installed:
 #
 #   crate  one version in Cargo.toml, pkg-template/package.json and CHANGELOG.md, no placeholder
-#          URLs; the file list of `cargo package` equals package-tests/crate-files.txt; `cargo package`
-#          verifies that the packaged crate builds on its own; its tests and examples compile
-#          from the unpacked .crate
+#          URLs; the file list of `cargo package` equals package-tests/crate-files.txt;
+#          `cargo package` verifies that the packaged crate builds on its own; its tests and
+#          examples compile from the unpacked .crate, and the quickstart example runs from there
 #   docs   rustdoc of the unpacked .crate with -D warnings, every feature, natively and for
 #          wasm32-unknown-unknown: as `cargo doc` builds it on stable, and as docs.rs builds it
 #          (the targets and rustdoc-args of [package.metadata.docs.rs], `--cfg docsrs`)
@@ -80,6 +80,7 @@ crate_file_list() {
   return 1
 }
 
+packaged=false
 crate_package() {
   cargo package --allow-dirty -p evstore || return 1
   # Unpack it (standing alone, as under ~/.cargo/registry) and keep what did not change.
@@ -97,10 +98,15 @@ crate_package() {
   while IFS= read -r -d '' file; do
     [ -e "$fresh/$file" ] || rm -f "$unpacked/$file"
   done < <(cd "$unpacked" && find . -type f -print0)
+  packaged=true
 }
 
 crate_tests_compile() {
   (cd "$unpacked" && CARGO_TARGET_DIR="$target_dir" cargo test --locked --quiet --no-run)
+}
+
+crate_example_runs() {
+  (cd "$unpacked" && CARGO_TARGET_DIR="$target_dir" cargo run --locked --quiet --example quickstart)
 }
 
 # doc TARGET_DIR TARGET|native [docs.rs]: rustdoc of the unpacked crate with every feature.
@@ -148,9 +154,10 @@ for part in "${parts[@]}"; do
       check "crate: cargo package --list equals package-tests/crate-files.txt" crate_file_list
       check "crate: cargo package (the packaged crate builds on its own)" crate_package
       check "crate: its tests and examples compile from the package" crate_tests_compile
+      check "crate: the quickstart example runs from the package" crate_example_runs
       ;;
     docs)
-      [ -f "$unpacked/Cargo.toml" ] || crate_package >/dev/null
+      $packaged || crate_package >/dev/null
       docsrs_targets=$(package_field 'p.metadata.docs.rs.targets')
       docsrs_args=$(package_field 'p.metadata.docs.rs["rustdoc-args"]')
       for target in native wasm32-unknown-unknown; do
