@@ -69,13 +69,13 @@ pub use projector::{
 };
 #[cfg(target_arch = "wasm32")]
 pub use storage::IndexedDbStorage;
-pub use storage::{Checkpoint, MemoryStorage, SkippedEvent, Storage};
+pub use storage::{AppendNotifier, Checkpoint, MemoryStorage, SkippedEvent, Storage};
 #[cfg(not(target_arch = "wasm32"))]
 pub use storage::{Durability, SqliteOptions, SqliteStorage};
 pub use store::{EventStore, StoreOptions, DEFAULT_PAGE_SIZE};
 pub use subscription::{SubscribeOptions, Subscription};
 pub use types::{
-    category_of, validate_stream_id, AppendResult, Direction, ExpectedVersion, Filter, NewEvent,
-    ReadAllOptions, ReadStreamOptions, RecordedEvent, StartFrom, SubscriptionItem,
-    MAX_STREAM_ID_BYTES,
+    category_of, validate_stream_id, AppendResult, Direction, ExpectedVersion, Filter,
+    ListStreamsOptions, NewEvent, ReadAllOptions, ReadStreamOptions, RecordedEvent, StartFrom,
+    StreamInfo, SubscriptionItem, MAX_STREAM_ID_BYTES,
 };

@@ -130,13 +130,14 @@ impl Default for ProjectionOptions {
 
 impl ProjectionOptions {
     /// Checks the options: `batch_size` ≥ 1, `retry.max_attempts` ≥ 1, a finite `retry.factor`
-    /// ≥ 1.
+    /// ≥ 1, a valid filter ([`Filter::validate`]).
     pub fn validate(&self) -> Result<()> {
         if self.batch_size == 0 {
             return Err(Error::invalid_input(
                 "projection batch_size must be at least 1",
             ));
         }
+        self.filter.validate()?;
         self.retry.validate()
     }
 
@@ -175,11 +176,15 @@ pub enum ProjectionState {
     Idle,
     /// Following the store.
     Running,
-    /// Stopped by [`ProjectorHandle::stop`].
+    /// Stopped by [`ProjectorHandle::stop`] or because the store was closed
+    /// ([`EventStore::close`]). The checkpoint is that of the last batch handled; a stop during
+    /// the retries of a failing batch leaves it before that batch.
     Stopped,
-    /// Stopped because its handler kept failing (policy [`FailurePolicy::Stop`]).
+    /// Stopped because its handler kept failing (policy [`FailurePolicy::Stop`]), because the
+    /// store failed, or because its stored checkpoint lies beyond the store's head.
     Failed {
-        /// The position of the first event of the failing batch.
+        /// The position of the first event of the failing batch (the checkpoint, when it lies
+        /// beyond the head).
         position: u64,
         /// The handler's last error.
         error: String,
@@ -320,12 +325,7 @@ impl<S: Storage> Projector<S> {
                 "projection `{name}` is already added"
             )));
         }
-        if options.batch_size == 0 {
-            return Err(Error::invalid_input(
-                "projection batch_size must be at least 1",
-            ));
-        }
-        options.retry.validate()?;
+        options.validate()?;
         self.shared.statuses().insert(
             name.to_owned(),
             ProjectionStatus {
@@ -353,17 +353,22 @@ impl<S: Storage> Projector<S> {
 
     /// Runs every projection until [`ProjectorHandle::stop`] is called (or the store is closed),
     /// then finishes the batches in flight, saves their checkpoints and returns. Run it on any
-    /// executor (spawn it, or join it with the code that stops it).
+    /// executor (spawn it, or join it with the code that stops it). A stop issued before `run`
+    /// starts is not lost: `run` then returns at once.
     ///
     /// A projection that fails under [`FailurePolicy::Stop`] ends on its own; the others go on.
-    /// Errors of the store itself (reading, saving checkpoints) end the failing projection and
-    /// are reported in its status; `run` returns the first such error once all have ended.
+    /// So does a projection whose stored checkpoint lies beyond the store's head (a checkpoint
+    /// kept across a store that was recreated): it ends [`ProjectionState::Failed`] at once with
+    /// an error saying so, rather than waiting for positions that were already handled
+    /// elsewhere; [`ProjectorHandle::reset`] rebuilds it. Errors of the store itself (reading,
+    /// saving checkpoints) end the failing projection and are reported in its status; `run`
+    /// returns the first such error once all have ended. Closing the store is not an error: the
+    /// projections end [`ProjectionState::Stopped`] (see [`EventStore::close`]).
     pub async fn run(self) -> Result<()> {
         self.store.ensure_open()?;
         if self.shared.running.swap(true, Ordering::AcqRel) {
             return Err(Error::invalid_input("the projector is already running"));
         }
-        self.shared.stopping.store(false, Ordering::Release);
         let Projector {
             store,
             projections,
@@ -385,7 +390,9 @@ impl<S: Storage> Projector<S> {
 
 impl<S: Storage> ProjectorHandle<S> {
     /// Asks the projector to stop gracefully: batches in flight finish and their checkpoints
-    /// are saved before [`Projector::run`] returns.
+    /// are saved before [`Projector::run`] returns. A projection waiting to retry a failing batch
+    /// stops at once, its checkpoint before that batch. Stopping before `run` starts makes it
+    /// return at once; a stopped projector does not start again (make a new one).
     pub fn stop(&self) {
         self.shared.stopping.store(true, Ordering::Release);
         self.shared.stop.notify(usize::MAX);
@@ -452,6 +459,15 @@ struct Failure {
     error: String,
 }
 
+/// How the attempts at a batch ended.
+enum Attempt {
+    Handled,
+    /// The retry policy gave up; the handler's last error.
+    GaveUp(String),
+    /// Stopped (or the store closed) while waiting to retry.
+    Interrupted,
+}
+
 #[allow(clippy::large_enum_variant)] // lives on the stack for one loop turn
 enum Wake {
     Item(Option<Result<SubscriptionItem>>),
@@ -462,7 +478,11 @@ enum Wake {
 impl<S: Storage> Runner<S> {
     async fn run(mut self) -> Result<()> {
         let name = self.projection.name.clone();
-        let outcome = self.follow().await;
+        let outcome = match self.follow().await {
+            // Closing the store ends the projection; what failed because of it is no failure.
+            Err(_) if self.store.is_closed() => Ok(None),
+            outcome => outcome,
+        };
         let state = match &outcome {
             Ok(None) => ProjectionState::Stopped,
             Ok(Some(failure)) => ProjectionState::Failed {
@@ -492,6 +512,17 @@ impl<S: Storage> Runner<S> {
             status.state = ProjectionState::Running;
             status.checkpoint = position;
         });
+        let head = self.store.head().await?;
+        if position > head {
+            return Ok(Some(Failure {
+                position,
+                error: format!(
+                    "the checkpoint of projection `{name}` (position {position}) is beyond the \
+                     store's head ({head}): it was saved against other data (was the store \
+                     recreated?); reset the projection to rebuild it"
+                ),
+            }));
+        }
         let options = &self.projection.options;
         let subscribe = SubscribeOptions {
             start: StartFrom::After(checkpoint.position),
@@ -504,6 +535,10 @@ impl<S: Storage> Runner<S> {
         let mut batch: Vec<RecordedEvent> = Vec::with_capacity(batch_size);
         let mut deadline: Option<u64> = None;
         loop {
+            if self.store.is_closed() {
+                // Events not yet handed to the handler are left for the next run.
+                return Ok(None);
+            }
             if self.shared.stopping.load(Ordering::Acquire) {
                 return self.flush(&mut batch, &mut checkpoint).await;
             }
@@ -530,7 +565,9 @@ impl<S: Storage> Runner<S> {
             let flush_now = match wake {
                 Wake::Stop => continue,
                 Wake::Deadline => true,
-                Wake::Item(None) => return self.flush(&mut batch, &mut checkpoint).await,
+                // The subscription ends only when the store is closed: leave the batch not yet
+                // handed over for the next run, as at the top of the loop.
+                Wake::Item(None) => return Ok(None),
                 Wake::Item(Some(Err(error))) => return Err(error),
                 Wake::Item(Some(Ok(SubscriptionItem::CaughtUp))) => flush_after.is_none(),
                 Wake::Item(Some(Ok(SubscriptionItem::Event(event)))) => {
@@ -551,6 +588,11 @@ impl<S: Storage> Runner<S> {
     }
 
     /// Hands `batch` to the handler (with retries), then saves the checkpoint.
+    ///
+    /// The store's backend is kept open meanwhile, so that a batch the handler took gets its
+    /// checkpoint saved even if the store is closed while the handler works. A batch not yet
+    /// handed over when the store closed, or whose retries were interrupted, is left with the
+    /// checkpoint before it.
     async fn flush(
         &mut self,
         batch: &mut Vec<RecordedEvent>,
@@ -560,8 +602,13 @@ impl<S: Storage> Runner<S> {
             return Ok(None);
         };
         let events = std::mem::take(batch);
-        if let Err(error) = self.attempt(events, span).await? {
-            match self.projection.options.on_failure {
+        let Some(_open) = self.store.keep_open() else {
+            return Ok(None);
+        };
+        match self.attempt(events, span).await? {
+            Attempt::Handled => {}
+            Attempt::Interrupted => return Ok(None),
+            Attempt::GaveUp(error) => match self.projection.options.on_failure {
                 FailurePolicy::Stop => {
                     return Ok(Some(Failure {
                         position: span.after + 1,
@@ -570,9 +617,11 @@ impl<S: Storage> Runner<S> {
                 }
                 FailurePolicy::Skip => {
                     let events = self.reload(span).await?;
-                    self.skip_failing(events, error, checkpoint).await?;
+                    if !self.skip_failing(events, error, checkpoint).await? {
+                        return Ok(None);
+                    }
                 }
-            }
+            },
         }
         checkpoint.position = span.last;
         self.store
@@ -586,23 +635,29 @@ impl<S: Storage> Runner<S> {
     }
 
     /// Under `Skip`: records the events of a failed batch that still fail on their own (a
-    /// batch of one failed already with `error`).
+    /// batch of one failed already with `error`). `false` when interrupted by a stop: nothing is
+    /// recorded then, and the batch is retried next run.
     async fn skip_failing(
         &mut self,
         events: Vec<RecordedEvent>,
         error: String,
         checkpoint: &mut Checkpoint,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let single = events.len() == 1;
+        let mut skipped = Vec::new();
         for event in events {
             let failed = if single {
                 Some(error.clone())
             } else {
                 let span = BatchSpan::of(std::slice::from_ref(&event)).expect("one event");
-                self.attempt(vec![event.clone()], span).await?.err()
+                match self.attempt(vec![event.clone()], span).await? {
+                    Attempt::Handled => None,
+                    Attempt::GaveUp(error) => Some(error),
+                    Attempt::Interrupted => return Ok(false),
+                }
             };
             if let Some(error) = failed {
-                checkpoint.skipped.push(SkippedEvent {
+                skipped.push(SkippedEvent {
                     position: event.position,
                     event_id: event.id,
                     stream_id: event.stream_id,
@@ -612,10 +667,12 @@ impl<S: Storage> Runner<S> {
                 });
             }
         }
-        Ok(())
+        checkpoint.skipped.extend(skipped);
+        Ok(true)
     }
 
-    /// Calls the handler until it succeeds or the retry policy gives up (`Ok(Err(last error))`).
+    /// Calls the handler until it succeeds or the retry policy gives up. The wait before a retry
+    /// gives way to a stop or to the store closing ([`Attempt::Interrupted`]).
     ///
     /// The handler takes the batch itself; a retry reads the same events again from storage
     /// (positions never change) instead of every attempt paying for a copy of the batch.
@@ -623,7 +680,7 @@ impl<S: Storage> Runner<S> {
         &mut self,
         mut events: Vec<RecordedEvent>,
         span: BatchSpan,
-    ) -> Result<std::result::Result<(), String>> {
+    ) -> Result<Attempt> {
         let retry = self.projection.options.retry;
         let mut attempt = 1;
         loop {
@@ -632,15 +689,21 @@ impl<S: Storage> Runner<S> {
                     let count = span.len as u64;
                     self.shared
                         .update(&self.projection.name, |status| status.handled += count);
-                    return Ok(Ok(()));
+                    return Ok(Attempt::Handled);
                 }
                 Err(error) => {
                     self.shared
                         .update(&self.projection.name, |status| status.failed_attempts += 1);
                     if attempt >= retry.max_attempts {
-                        return Ok(Err(error));
+                        return Ok(Attempt::GaveUp(error));
                     }
-                    sleep(retry.delay_after(attempt)).await;
+                    let interruption = stopped_or_closed(&self.shared, &self.store);
+                    let backoff = sleep(retry.delay_after(attempt));
+                    if let Either::Right(_) =
+                        select(Box::pin(backoff), Box::pin(interruption)).await
+                    {
+                        return Ok(Attempt::Interrupted);
+                    }
                     attempt += 1;
                     events = self.reload(span).await?;
                 }
@@ -667,6 +730,18 @@ impl<S: Storage> Runner<S> {
             )));
         }
         Ok(events)
+    }
+}
+
+/// Resolves once the projector is asked to stop or the store is closed.
+async fn stopped_or_closed<S: Storage>(shared: &Shared, store: &EventStore<S>) {
+    loop {
+        let (stop, closed) = (shared.stop.listen(), store.listen());
+        if shared.stopping.load(Ordering::Acquire) || store.is_closed() {
+            return;
+        }
+        // Appends wake `closed` too; the loop looks again.
+        select(stop, closed).await;
     }
 }
 

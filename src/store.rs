@@ -11,11 +11,12 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::platform::{now_millis, BoxStream};
-use crate::storage::{AppendBatch, PreparedEvent, Storage};
+use crate::storage::{AppendBatch, AppendNotifier, PreparedEvent, Storage};
 use crate::subscription::{SubscribeOptions, Subscription, SubscriptionTarget};
 use crate::types::{
-    category_of, validate_stream_id, AppendResult, Direction, ExpectedVersion, NewEvent,
-    ReadAllOptions, ReadStreamOptions, RecordedEvent,
+    category_of, refuse_control_characters, validate_stream_id, AppendResult, Direction,
+    ExpectedVersion, ListStreamsOptions, NewEvent, ReadAllOptions, ReadStreamOptions,
+    RecordedEvent, StreamInfo,
 };
 
 /// How many events one storage query reads at most when a read is paged.
@@ -25,7 +26,9 @@ pub const DEFAULT_PAGE_SIZE: usize = 500;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreOptions {
     /// How often idle subscriptions check the storage for appends made by other processes or
-    /// tabs (appends through this store wake them at once). Default: 100 ms.
+    /// tabs (appends through any store on the same data in this process wake them at once).
+    /// Default: 100 ms. It must not be zero (a zero interval would busy-poll): subscribing with
+    /// it fails with [`Error::InvalidInput`].
     pub poll_interval: Duration,
     /// How many events one storage query reads when a read is paged. Default: 500.
     pub page_size: usize,
@@ -42,7 +45,8 @@ impl Default for StoreOptions {
 
 /// An event store over a [`Storage`] backend.
 ///
-/// Cheap to clone: clones share the backend and wake each other's subscriptions. On native
+/// Cheap to clone: clones share the backend and wake each other's subscriptions (as do stores
+/// over other handles on the same data in this process: see [`Storage::notifier`]). On native
 /// targets it is `Send + Sync` and its futures are `Send`.
 ///
 /// ```
@@ -64,10 +68,16 @@ pub struct EventStore<S> {
 struct Inner<S> {
     storage: S,
     options: StoreOptions,
-    /// Notified after every append through this store and on close.
-    appended: event_listener::Event,
+    /// Notified after every append through this store and on close; shared with the other
+    /// stores on the same data in this process (see [`Storage::notifier`]).
+    appended: AppendNotifier,
     closed: AtomicBool,
     subscriptions: AtomicUsize,
+    /// How many [`KeepOpen`] guards are alive: work that must reach the backend even if the store
+    /// is closed meanwhile (a projector saving the checkpoint of a batch its handler took).
+    kept_open: AtomicUsize,
+    /// Whether the backend's [`Storage::close`] was called.
+    storage_closed: AtomicBool,
 }
 
 impl<S> Clone for EventStore<S> {
@@ -118,11 +128,13 @@ impl<S: Storage> EventStore<S> {
     pub fn with_options(storage: S, options: StoreOptions) -> Self {
         EventStore {
             inner: Arc::new(Inner {
+                appended: storage.notifier(),
                 storage,
                 options,
-                appended: event_listener::Event::new(),
                 closed: AtomicBool::new(false),
                 subscriptions: AtomicUsize::new(0),
+                kept_open: AtomicUsize::new(0),
+                storage_closed: AtomicBool::new(false),
             }),
         }
     }
@@ -139,9 +151,14 @@ impl<S: Storage> EventStore<S> {
 
     /// Appends `events` to `stream` atomically, if the stream's version satisfies `expected`.
     ///
+    /// Event ids are stored normalized: any UUID form is accepted (`{…}`, `urn:uuid:…`, simple,
+    /// upper case) and stored and returned in lower-case hyphenated form
+    /// (`0190a5e4-…`); a retry matches its earlier append by that form.
+    ///
     /// Errors: [`Error::WrongExpectedVersion`] on a version mismatch, [`Error::DuplicateEventId`]
     /// when an event id is already used by another event, [`Error::InvalidInput`] for an invalid
-    /// stream id, an empty batch, an empty event type, an id that is not a UUID or metadata that
+    /// stream id (see [`validate_stream_id`](crate::validate_stream_id)), an empty batch, an empty
+    /// event type or one with a control character, an id that is not a UUID or metadata that
     /// is not a JSON object. In every error case nothing is written. Appending a batch whose ids
     /// were all already appended by an identical call returns that call's result and writes
     /// nothing (safe retries).
@@ -154,12 +171,12 @@ impl<S: Storage> EventStore<S> {
         self.ensure_open()?;
         let batch = prepare_batch(stream, expected, events)?;
         let result = self.inner.storage.append(batch).await?;
-        self.inner.appended.notify(usize::MAX);
+        self.inner.appended.notify();
         Ok(result)
     }
 
-    /// Appends typed events (serde enums; the variant name is the event type). See
-    /// [`append`](Self::append) and [`NewEvent::from_typed`].
+    /// Appends typed events (externally tagged serde enums; the variant name is the event type).
+    /// See [`append`](Self::append) and [`NewEvent::from_typed`], which says what is refused.
     pub async fn append_typed<T: Serialize>(
         &self,
         stream: &str,
@@ -241,6 +258,7 @@ impl<S: Storage> EventStore<S> {
     ) -> Result<BoxStream<'static, Result<RecordedEvent>>> {
         self.ensure_open()?;
         let limit = validate_max_count(options.max_count)?;
+        options.filter.validate()?;
         let start = match (options.direction, options.from_position) {
             (_, Some(position)) => position,
             (Direction::Forward, None) => 0,
@@ -262,6 +280,59 @@ impl<S: Storage> EventStore<S> {
                 Ok((events, next))
             }
         }))
+    }
+
+    /// Lists the streams that have events, in ascending order of stream id, with their current
+    /// versions and the positions of their last events: every stream, or those whose id starts
+    /// with `options.prefix`, strictly after `options.after`, at most `options.max_count` (all
+    /// by default, read in pages). Page through a large store by passing the last id of a page
+    /// as the next page's `after`.
+    ///
+    /// Ids are ordered by code point (UTF-8 byte order) natively; IndexedDB orders by UTF-16
+    /// code unit, which differs only for ids holding characters above U+FFFF. An empty or
+    /// too-long `after`, a prefix or `after` with a control character, or `max_count` 0 is
+    /// [`Error::InvalidInput`].
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use evstore::{EventStore, ExpectedVersion, ListStreamsOptions, MemoryStorage, NewEvent};
+    ///
+    /// let store = EventStore::new(MemoryStorage::new());
+    /// for id in ["account-2", "order-1", "account-1"] {
+    ///     store.append(id, ExpectedVersion::Any, vec![NewEvent::new("Opened", serde_json::json!({}))]).await?;
+    /// }
+    /// let accounts = store.list_streams(ListStreamsOptions::new().prefix("account-")).await?;
+    /// let ids: Vec<&str> = accounts.iter().map(|s| s.stream_id.as_str()).collect();
+    /// assert_eq!(ids, ["account-1", "account-2"]);
+    /// assert_eq!((accounts[0].version, accounts[0].position), (1, 3));
+    /// # Ok::<(), evstore::Error>(()) }).unwrap();
+    /// ```
+    pub async fn list_streams(&self, options: ListStreamsOptions) -> Result<Vec<StreamInfo>> {
+        self.ensure_open()?;
+        let mut remaining = validate_max_count(options.max_count)?;
+        refuse_control_characters("stream prefix", &options.prefix)?;
+        let mut after = options.after;
+        if let Some(after) = &after {
+            validate_stream_id(after).map_err(|e| Error::invalid_input(format!("`after`: {e}")))?;
+        }
+        let page_size = self.inner.options.page_size.max(1);
+        let mut streams = Vec::new();
+        while remaining > 0 {
+            let limit = remaining.min(page_size);
+            let page = self
+                .inner
+                .storage
+                .list_streams(&options.prefix, after.as_deref(), limit)
+                .await?;
+            let full = page.len() >= limit;
+            remaining -= page.len().min(remaining);
+            after = page.last().map(|last| last.stream_id.clone());
+            streams.extend(page);
+            if !full {
+                break;
+            }
+        }
+        Ok(streams)
     }
 
     /// Subscribes to the events of all streams (optionally filtered): catch-up from
@@ -308,14 +379,40 @@ impl<S: Storage> EventStore<S> {
     /// made (otherwise they notice on their next poll). The browser package calls it when a
     /// `BroadcastChannel` message says another tab appended.
     pub fn wake_subscriptions(&self) {
-        self.inner.appended.notify(usize::MAX);
+        self.inner.appended.notify();
     }
 
     /// Closes the store: subscriptions end, later calls on any clone fail with [`Error::Closed`],
     /// and the backend releases its resources.
+    ///
+    /// A [`Projector`](crate::Projector) running over the store stops: a batch its handler is
+    /// working on finishes and its checkpoint is saved before the backend is released (the
+    /// backend stays open until then), events not yet handed to a handler are left for the next
+    /// run, and the projections end [`Stopped`](crate::ProjectionState::Stopped).
     pub fn close(&self) {
-        if !self.inner.closed.swap(true, Ordering::AcqRel) {
-            self.inner.appended.notify(usize::MAX);
+        if !self.inner.closed.swap(true, Ordering::SeqCst) {
+            self.inner.appended.notify();
+            self.release_storage_if_unused();
+        }
+    }
+
+    /// Keeps the backend open, even if the store is closed meanwhile, until the guard is
+    /// dropped; `None` when the store is already closed.
+    pub(crate) fn keep_open(&self) -> Option<KeepOpen<S>> {
+        self.inner.kept_open.fetch_add(1, Ordering::SeqCst);
+        // Dropped at once (and releasing the backend if `close` raced with us) when closed.
+        let guard = KeepOpen {
+            store: self.clone(),
+        };
+        (!self.is_closed()).then_some(guard)
+    }
+
+    /// Closes the backend once the store is closed and no [`KeepOpen`] guard is left.
+    fn release_storage_if_unused(&self) {
+        if self.inner.closed.load(Ordering::SeqCst)
+            && self.inner.kept_open.load(Ordering::SeqCst) == 0
+            && !self.inner.storage_closed.swap(true, Ordering::SeqCst)
+        {
             self.inner.storage.close();
         }
     }
@@ -328,7 +425,7 @@ impl<S: Storage> EventStore<S> {
         }
     }
 
-    /// Listens for the next append through this store (or close).
+    /// Listens for the next append through this store or another on the same data (or close).
     pub(crate) fn listen(&self) -> event_listener::EventListener {
         self.inner.appended.listen()
     }
@@ -368,6 +465,18 @@ impl<S: Storage> EventStore<S> {
             }
         });
         Box::pin(pages.try_flatten())
+    }
+}
+
+/// Keeps the backend of a store open while alive; see [`EventStore::keep_open`].
+pub(crate) struct KeepOpen<S: Storage> {
+    store: EventStore<S>,
+}
+
+impl<S: Storage> Drop for KeepOpen<S> {
+    fn drop(&mut self) {
+        self.store.inner.kept_open.fetch_sub(1, Ordering::SeqCst);
+        self.store.release_storage_if_unused();
     }
 }
 
@@ -420,6 +529,7 @@ fn prepare_event(event: NewEvent, recorded_at: u64) -> Result<PreparedEvent> {
     if event.event_type.is_empty() {
         return Err(Error::invalid_input("event type must not be empty"));
     }
+    refuse_control_characters("event type", &event.event_type)?;
     let id = match &event.id {
         None => uuid::Uuid::now_v7(),
         Some(id) => uuid::Uuid::parse_str(id)

@@ -27,12 +27,18 @@ use crate::types::{Direction, Filter, RecordedEvent, StartFrom, SubscriptionItem
 pub struct SubscribeOptions {
     /// Where to start (exclusive): a position for `subscribe_all`, a version for
     /// `subscribe_to_stream`. Default: from the start.
+    ///
+    /// A position beyond the store's head (or a version beyond the stream's version) is refused
+    /// with [`Error::InvalidInput`]: nobody can have seen it in this store, so it comes from
+    /// somewhere else (a checkpoint kept across a store that was deleted and recreated, a typo),
+    /// and following from there would silently skip the events appended up to it.
     pub start: StartFrom,
     /// Only events matching this filter (`subscribe_all` only).
     pub filter: Filter,
     /// How many events one storage read takes. Default: 500.
     pub batch_size: usize,
-    /// Override of the store's poll interval for appends from other processes or tabs.
+    /// Override of the store's poll interval for appends from other processes or tabs. It must
+    /// not be zero (nor may the store's be, when this is `None`): [`Error::InvalidInput`].
     pub poll_interval: Option<Duration>,
 }
 
@@ -155,17 +161,32 @@ impl Subscription {
         if options.batch_size == 0 {
             return Err(Error::invalid_input("batch_size must be at least 1"));
         }
-        let cursor = match (options.start, &target) {
-            (StartFrom::Start, _) => 0,
-            (StartFrom::After(from), _) => from,
-            (StartFrom::End, SubscriptionTarget::All) => store.head().await?,
-            (StartFrom::End, SubscriptionTarget::Stream(stream)) => {
-                store.stream_version(stream).await?
-            }
-        };
         let poll_interval = options
             .poll_interval
             .unwrap_or(store.options().poll_interval);
+        if poll_interval.is_zero() {
+            return Err(Error::invalid_input(
+                "the poll interval must be longer than zero (zero would poll without pause)",
+            ));
+        }
+        options.filter.validate()?;
+        let last = || async {
+            match &target {
+                SubscriptionTarget::All => store.head().await,
+                SubscriptionTarget::Stream(stream) => store.stream_version(stream).await,
+            }
+        };
+        let cursor = match options.start {
+            StartFrom::Start => 0,
+            StartFrom::End => last().await?,
+            StartFrom::After(from) => {
+                let last = last().await?;
+                if from > last {
+                    return Err(beyond_the_end(&target, from, last));
+                }
+                from
+            }
+        };
         store.track_subscription(true);
         let state = State {
             store,
@@ -187,6 +208,22 @@ impl Subscription {
             items: Box::pin(items),
         })
     }
+}
+
+/// The error for a subscription asked to start after a position (version) nobody has seen.
+fn beyond_the_end(target: &SubscriptionTarget, from: u64, last: u64) -> Error {
+    let (what, end) = match target {
+        SubscriptionTarget::All => ("position".to_owned(), "the store's head".to_owned()),
+        SubscriptionTarget::Stream(stream) => (
+            "version".to_owned(),
+            format!("the version of stream `{stream}`"),
+        ),
+    };
+    Error::invalid_input(format!(
+        "cannot subscribe after {what} {from}: it is beyond {end} ({last}), so it was never \
+         seen in this store (was the store recreated?) and following from it would skip every \
+         event appended up to it"
+    ))
 }
 
 impl<S> Drop for State<S> {

@@ -12,7 +12,13 @@ use crate::error::{Error, Result};
 pub const MAX_STREAM_ID_BYTES: usize = 1024;
 
 /// Checks that `stream` is a valid stream id: non-empty UTF-8 of at most
-/// [`MAX_STREAM_ID_BYTES`] bytes.
+/// [`MAX_STREAM_ID_BYTES`] bytes, without control characters.
+///
+/// ```
+/// assert!(evstore::validate_stream_id("account-42").is_ok());
+/// assert!(evstore::validate_stream_id("").is_err());
+/// assert!(evstore::validate_stream_id("account\0-42").is_err());
+/// ```
 pub fn validate_stream_id(stream: &str) -> Result<()> {
     if stream.is_empty() {
         return Err(Error::invalid_input("stream id must not be empty"));
@@ -23,7 +29,24 @@ pub fn validate_stream_id(stream: &str) -> Result<()> {
             stream.len()
         )));
     }
-    Ok(())
+    refuse_control_characters("stream id", stream)
+}
+
+/// Refuses text containing a control character (Unicode category Cc: U+0000–U+001F and
+/// U+007F–U+009F, NUL included).
+///
+/// Stream ids, filter prefixes and categories, and event types are compared byte for byte by
+/// every backend; control characters have no business in them and some backends' string
+/// functions stop at NUL, so they are refused above the [`Storage`](crate::Storage) trait, once.
+pub(crate) fn refuse_control_characters(what: &str, text: &str) -> Result<()> {
+    match text.char_indices().find(|(_, c)| c.is_control()) {
+        None => Ok(()),
+        Some((at, c)) => Err(Error::invalid_input(format!(
+            "{what} {text:?} contains the control character U+{:04X} at byte {at}; control \
+             characters are not allowed",
+            c as u32
+        ))),
+    }
 }
 
 /// The category of a stream: the part of its id before the first `-`
@@ -176,6 +199,61 @@ pub struct AppendResult {
     pub position: u64,
 }
 
+/// A stream as listed by [`EventStore::list_streams`](crate::EventStore::list_streams).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct StreamInfo {
+    /// The stream id.
+    pub stream_id: String,
+    /// The stream's current version: the version of its last event (≥ 1).
+    pub version: u64,
+    /// The global position of the stream's last event.
+    pub position: u64,
+}
+
+/// Options of [`EventStore::list_streams`](crate::EventStore::list_streams).
+///
+/// ```
+/// use evstore::ListStreamsOptions;
+/// let first_page = ListStreamsOptions::new().prefix("account-").max_count(100);
+/// let next_page = first_page.clone().after("account-0099");
+/// assert_eq!(next_page.after.as_deref(), Some("account-0099"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListStreamsOptions {
+    /// Only streams whose id starts with this (`""`, the default: every stream).
+    pub prefix: String,
+    /// Only streams whose id sorts strictly after this one: pass the last id of the previous
+    /// page to get the next. Default: from the first stream.
+    pub after: Option<String>,
+    /// At most this many streams (≥ 1). Default: all.
+    pub max_count: Option<usize>,
+}
+
+impl ListStreamsOptions {
+    /// Every stream, from the first.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only streams whose id starts with `prefix`.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Only streams whose id sorts after `stream_id`.
+    pub fn after(mut self, stream_id: impl Into<String>) -> Self {
+        self.after = Some(stream_id.into());
+        self
+    }
+
+    /// Returns at most `count` streams.
+    pub fn max_count(mut self, count: usize) -> Self {
+        self.max_count = Some(count);
+        self
+    }
+}
+
 /// The order of a read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -322,6 +400,22 @@ impl Filter {
     /// Whether this filter passes everything.
     pub fn is_empty(&self) -> bool {
         self.stream_prefixes.is_empty() && self.categories.is_empty() && self.event_types.is_empty()
+    }
+
+    /// Checks the filter: no stream prefix, category or event type may contain a control
+    /// character (as in stream ids and event types). Reads, subscriptions and projections check
+    /// their filter with it and fail with [`Error::InvalidInput`].
+    pub fn validate(&self) -> Result<()> {
+        for (what, list) in [
+            ("stream prefix", &self.stream_prefixes),
+            ("category", &self.categories),
+            ("event type", &self.event_types),
+        ] {
+            for value in list {
+                refuse_control_characters(&format!("filter {what}"), value)?;
+            }
+        }
+        Ok(())
     }
 
     /// Whether an event of `event_type` in `stream_id` passes the filter.

@@ -86,6 +86,17 @@ fn child_entry() {
                 std::thread::sleep(Duration::from_millis(5));
             }
         }
+        "bulk" => {
+            // `count` batches of 50 events of about 1 KB each, then DONE.
+            for batch in 0..count {
+                let events = (0..50)
+                    .map(|i| NewEvent::new("Bulk", json!({ "i": i, "pad": "x".repeat(1000) })))
+                    .collect();
+                block_on(store.append(&format!("bulk-{batch}"), ExpectedVersion::Any, events))
+                    .expect("append");
+            }
+            println!("DONE");
+        }
         other => panic!("unknown child mode {other}"),
     }
 }
@@ -688,4 +699,107 @@ fn an_unopenable_path_is_a_storage_error() {
     assert!(error.to_string().contains("cannot open"), "{error}");
     let error = SqliteStorage::open(dir.path()).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Storage, "a directory: {error}");
+}
+
+// WAL -----------------------------------------------------------------------------------------
+
+fn wal_size(path: &Path) -> u64 {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(PathBuf::from(wal)).map_or(0, |m| m.len())
+}
+
+/// Writers in several processes while a reader holds an old snapshot (so no checkpoint can
+/// finish and the WAL can only grow): once the reader lets go and writes settle, the WAL file is
+/// back under its bound instead of staying at its largest size for as long as a handle is open.
+#[test]
+fn the_wal_stays_bounded_under_writers_in_several_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_db(&dir, "wal.db");
+    // Kept open throughout: the last connection to close would delete the WAL anyway.
+    let store = open(&path);
+    block_on(store.append(
+        "seed-1",
+        ExpectedVersion::Any,
+        vec![NewEvent::new("Seed", json!(0))],
+    ))
+    .unwrap();
+    let reader = rusqlite::Connection::open(&path).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let seen: i64 = reader
+        .query_row("SELECT count(*) FROM events", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(seen, 1);
+
+    let writers: Vec<ChildProcess> = (0..2)
+        .map(|_| ChildProcess::spawn("bulk", 200, &path))
+        .collect();
+    for writer in writers {
+        assert_eq!(writer.finish("DONE").len(), 1);
+    }
+    let grown = wal_size(&path);
+    assert!(
+        grown > SqliteStorage::WAL_SIZE_LIMIT,
+        "the reader held checkpoints back, so the WAL grew past the bound: {grown} bytes"
+    );
+
+    reader.execute_batch("COMMIT").unwrap();
+    drop(reader);
+    for n in 0..64 {
+        block_on(store.append(
+            "settle-1",
+            ExpectedVersion::Any,
+            vec![NewEvent::new("Settle", json!(n))],
+        ))
+        .unwrap();
+    }
+    let settled = wal_size(&path);
+    assert!(
+        settled <= SqliteStorage::WAL_SIZE_LIMIT,
+        "after writes settle the WAL is {settled} bytes (it had grown to {grown}), over the \
+         bound of {}",
+        SqliteStorage::WAL_SIZE_LIMIT
+    );
+    let head = block_on(store.head()).unwrap();
+    assert_eq!(head, 1 + 2 * 200 * 50 + 64, "every event is there");
+}
+
+// Wake-ups across handles ------------------------------------------------------------------------
+
+/// Two stores opened separately on one file (through two spellings of its path, on two
+/// threads): an append through one wakes the other's subscription at once. Its poll interval is
+/// an hour, so only the process-wide notifier of the file can deliver within the timeout.
+#[tokio::test(flavor = "multi_thread")]
+async fn appends_through_another_handle_on_the_file_wake_subscriptions_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_db(&dir, "wake.db");
+    let hour = Duration::from_secs(3600);
+    let options = StoreOptions {
+        poll_interval: hour,
+        ..StoreOptions::default()
+    };
+    let reader = EventStore::with_options(SqliteStorage::open(&path).unwrap(), options);
+    let other_spelling = dir.path().join(".").join("wake.db");
+    let writer = EventStore::new(SqliteStorage::open(other_spelling).unwrap());
+    let mut subscription = reader
+        .subscribe_all(SubscribeOptions::from_start())
+        .await
+        .unwrap();
+    assert_eq!(next(&mut subscription).await, SubscriptionItem::CaughtUp);
+    let written = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        writer
+            .append(
+                "wake-1",
+                ExpectedVersion::NoStream,
+                vec![NewEvent::new("Woke", json!(1))],
+            )
+            .await
+            .unwrap()
+    });
+    let event = match tokio::time::timeout(Duration::from_secs(20), subscription.next()).await {
+        Ok(Some(Ok(SubscriptionItem::Event(event)))) => event,
+        other => panic!("expected the live event well before the hour-long poll, got {other:?}"),
+    };
+    assert_eq!(event.position, written.await.unwrap().position);
 }

@@ -411,7 +411,7 @@ async fn a_subscription_sees_appends_made_through_another_handle() {
     }
     assert_eq!(next(&mut subscription).await, SubscriptionItem::CaughtUp);
 
-    // Only the poll of handle A can notice this: B is a separate store and connection.
+    // B is a separate store and connection: the notifier the two handles share wakes A.
     let written = b
         .append(
             "chat-2",

@@ -108,6 +108,12 @@ async function everything(): Promise<void> {
   const head: number = await store.head();
   const version: number = await store.streamVersion("account-1");
   void [events, page, head, version];
+  const listed = await store.listStreams({ prefix: "account-", after: "account-1", maxCount: 100 });
+  const listedFields: [string, number, number] = [listed[0].streamId, listed[0].version, listed[0].position];
+  await store.listStreams();
+  // @ts-expect-error maxCount is a number
+  await store.listStreams({ maxCount: "100" });
+  void listedFields;
 
   for (const e of events) {
     const fields: [string, string, number, number, string, JsonValue, JsonObject, number] = [

@@ -13,9 +13,19 @@
 //! The guard is kept alive for the test's duration (a temporary directory, a database name, a
 //! shared in-memory store) and tells `reopen_store` what to reopen.
 
+mod listing;
 mod projector;
+mod projector_lifecycle;
+mod typed;
+mod validation;
+mod wakeups;
 
+pub use listing::*;
 pub use projector::*;
+pub use projector_lifecycle::*;
+pub use typed::*;
+pub use validation::*;
+pub use wakeups::*;
 
 use std::future::Future;
 use std::time::Duration;
@@ -41,6 +51,8 @@ use crate::{
 macro_rules! conformance_tests {
     ($(#[$attr:meta])* ; $make:path, $reopen:path) => {
         $crate::conformance_tests!(@reopen [$(#[$attr])*] $make, $reopen; projector_resumes_after_reopen);
+        $crate::conformance_tests!(@reopen [$(#[$attr])*] $make, $reopen; projector_close_saves_the_batch_in_flight);
+        $crate::conformance_tests!(@reopen [$(#[$attr])*] $make, $reopen; appends_through_another_handle_wake_subscriptions);
         $crate::conformance_tests!(@each [$(#[$attr])*] $make;
             append_no_stream_creates_the_stream,
             append_no_stream_fails_when_the_stream_exists,
@@ -92,6 +104,18 @@ macro_rules! conformance_tests {
             projector_rejects_bad_input,
             aggregate_load_decide_save,
             aggregate_retries_on_conflict,
+            projector_stop_before_run_is_not_lost,
+            projector_stop_interrupts_the_retry_backoff,
+            projector_checkpoint_beyond_the_head_fails_clearly,
+            subscribe_beyond_the_end_is_refused,
+            subscribe_rejects_a_zero_poll_interval,
+            control_characters_are_refused_everywhere,
+            typed_events_need_an_externally_tagged_enum,
+            typed_events_refuse_non_finite_floats,
+            typed_data_with_an_explicit_type,
+            list_streams_in_stream_id_order,
+            list_streams_by_prefix_in_pages,
+            list_streams_rejects_bad_input,
         );
     };
     (@each $attrs:tt $make:path; $($name:ident),* $(,)?) => {
@@ -1365,7 +1389,7 @@ pub async fn subscribe_rejects_bad_input<S: Storage>(store: EventStore<S>) {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-enum AccountEvent {
+pub(crate) enum AccountEvent {
     Opened { owner: String },
     Deposited { amount: u64 },
     Frozen,

@@ -1,17 +1,20 @@
 //! The in-memory backend, on every target: the reference implementation of [`Storage`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::Result;
 use crate::storage::{
-    decide_append, AppendBatch, AppendDecision, Checkpoint, ExistingEvent, Storage,
+    decide_append, AppendBatch, AppendDecision, AppendNotifier, Checkpoint, ExistingEvent, Storage,
 };
-use crate::types::{AppendResult, Direction, Filter, RecordedEvent};
+use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
 
 /// Keeps everything in memory; gone when the last handle is dropped.
 ///
-/// Clones share the same data, like several handles on one database. Positions are gapless.
+/// Clones share the same data, like several handles on one database, and an append through a
+/// store over one clone wakes the subscriptions of stores over the others. Positions are
+/// gapless.
 ///
 /// ```
 /// # futures::executor::block_on(async {
@@ -26,14 +29,15 @@ use crate::types::{AppendResult, Direction, Filter, RecordedEvent};
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStorage {
     inner: Arc<Mutex<Inner>>,
+    notifier: AppendNotifier,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     /// All events; the event at index `i` has position `i + 1`.
     events: Vec<RecordedEvent>,
-    /// Per stream, the indexes of its events in version order.
-    streams: HashMap<String, Vec<usize>>,
+    /// Per stream, in stream-id order, the indexes of its events in version order.
+    streams: BTreeMap<String, Vec<usize>>,
     /// Event id → index.
     ids: HashMap<String, usize>,
     checkpoints: HashMap<String, Checkpoint>,
@@ -172,6 +176,33 @@ impl Storage for MemoryStorage {
         Ok(self.lock().events.len() as u64)
     }
 
+    async fn list_streams(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StreamInfo>> {
+        let inner = self.lock();
+        let start = match after {
+            Some(after) if after >= prefix => Bound::Excluded(after),
+            _ => Bound::Included(prefix),
+        };
+        Ok(inner
+            .streams
+            .range::<str, _>((start, Bound::Unbounded))
+            .take_while(|(id, _)| id.starts_with(prefix))
+            .take(limit)
+            .filter_map(|(id, indexes)| {
+                let last = &inner.events[*indexes.last()?];
+                Some(StreamInfo {
+                    stream_id: id.clone(),
+                    version: last.version,
+                    position: last.position,
+                })
+            })
+            .collect())
+    }
+
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
         Ok(self.lock().checkpoints.get(name).cloned())
     }
@@ -181,5 +212,9 @@ impl Storage for MemoryStorage {
             .checkpoints
             .insert(name.to_owned(), checkpoint.clone());
         Ok(())
+    }
+
+    fn notifier(&self) -> AppendNotifier {
+        self.notifier.clone()
     }
 }

@@ -18,11 +18,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::platform::{MaybeSend, MaybeSync};
-use crate::types::{AppendResult, Direction, ExpectedVersion, Filter, RecordedEvent};
+use crate::types::{AppendResult, Direction, ExpectedVersion, Filter, RecordedEvent, StreamInfo};
 
 mod append_decision;
 pub mod conformance;
 mod memory;
+mod notifier;
 mod prepared;
 
 #[cfg(target_arch = "wasm32")]
@@ -34,6 +35,7 @@ pub use append_decision::{decide_append, AppendDecision, ExistingEvent};
 #[cfg(target_arch = "wasm32")]
 pub use indexeddb::IndexedDbStorage;
 pub use memory::MemoryStorage;
+pub use notifier::AppendNotifier;
 pub use prepared::{AppendBatch, PreparedEvent};
 #[cfg(not(target_arch = "wasm32"))]
 pub use sqlite::{Durability, SqliteOptions, SqliteStorage};
@@ -76,6 +78,33 @@ pub trait Storage: MaybeSend + MaybeSync + 'static {
     /// subscriptions poll it to notice appends made by other processes or tabs.
     fn head(&self) -> impl Future<Output = Result<u64>> + MaybeSend;
 
+    /// One page of the stream listing: up to `limit` (≥ 1) streams, in ascending order of
+    /// stream id, each with its current version and the position of its last event.
+    ///
+    /// - Only streams with at least one event are listed.
+    /// - `prefix`: only stream ids that start with it (byte for byte); `""` lists every stream.
+    /// - `after`: only stream ids that sort strictly after it; `None` starts at the first. It
+    ///   need not be the id of an existing stream.
+    /// - Order: ascending by the backend's string order, which must be a total order in which
+    ///   every id starting with a given prefix sorts after the prefix and contiguously — byte
+    ///   order of the UTF-8 id (= Unicode code point order) for memory and SQLite (and a
+    ///   `COLLATE "C"` column elsewhere); UTF-16 code unit order for IndexedDB, which differs from
+    ///   code point order only between ids holding characters above U+FFFF and ids holding
+    ///   characters U+E000–U+FFFF at the same place. The caller pages by passing the last id of a
+    ///   page as the next `after`, so any such order lists every stream exactly once.
+    /// - [`StreamInfo::version`] is the version of the stream's last event and
+    ///   [`StreamInfo::position`] that event's global position, both as committed when the page
+    ///   was read.
+    ///
+    /// It should not read every event of the listed streams: a page costs about `limit` index
+    /// lookups in SQLite and IndexedDB.
+    fn list_streams(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StreamInfo>>> + MaybeSend;
+
     /// The stored checkpoint of projection `name`, or `None` if it never saved one.
     fn load_checkpoint(
         &self,
@@ -91,6 +120,19 @@ pub trait Storage: MaybeSend + MaybeSync + 'static {
 
     /// Releases the backend's resources (connections, database handles). Later calls may fail.
     fn close(&self) {}
+
+    /// The notifier an [`EventStore`](crate::EventStore) over this backend notifies after its
+    /// appends and its idle subscriptions listen to; called once, when the store is made.
+    ///
+    /// Handles that reach the same data in this process must return the same notifier, so that
+    /// an append through any of them wakes the subscriptions of all at once: in-memory clones
+    /// share one, SQLite and IndexedDB take [`AppendNotifier::shared`] keyed by the canonical
+    /// file path or the database name. The default is a notifier of its own: only clones of one
+    /// `EventStore` then wake each other, and other handles notice appends by polling
+    /// [`head`](Self::head).
+    fn notifier(&self) -> AppendNotifier {
+        AppendNotifier::new()
+    }
 }
 
 /// The durable state of one projection.

@@ -1,8 +1,10 @@
 //! The backend of a JS store: IndexedDB, or memory.
 
 use crate::error::Result;
-use crate::storage::{AppendBatch, Checkpoint, IndexedDbStorage, MemoryStorage, Storage};
-use crate::types::{AppendResult, Direction, Filter, RecordedEvent};
+use crate::storage::{
+    AppendBatch, AppendNotifier, Checkpoint, IndexedDbStorage, MemoryStorage, Storage,
+};
+use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
 
 /// Either backend a JS `EventStore` can be opened on.
 pub enum BrowserStorage {
@@ -61,6 +63,18 @@ impl Storage for BrowserStorage {
         }
     }
 
+    async fn list_streams(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StreamInfo>> {
+        match self {
+            BrowserStorage::IndexedDb(s) => s.list_streams(prefix, after, limit).await,
+            BrowserStorage::Memory(s) => s.list_streams(prefix, after, limit).await,
+        }
+    }
+
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
         match self {
             BrowserStorage::IndexedDb(storage) => storage.load_checkpoint(name).await,
@@ -79,6 +93,13 @@ impl Storage for BrowserStorage {
         match self {
             BrowserStorage::IndexedDb(storage) => storage.close(),
             BrowserStorage::Memory(storage) => storage.close(),
+        }
+    }
+
+    fn notifier(&self) -> AppendNotifier {
+        match self {
+            BrowserStorage::IndexedDb(storage) => storage.notifier(),
+            BrowserStorage::Memory(storage) => storage.notifier(),
         }
     }
 }

@@ -10,8 +10,8 @@ use crate::error::{Error, Result};
 use crate::projector::{FailurePolicy, ProjectionOptions, RetryPolicy};
 use crate::subscription::SubscribeOptions;
 use crate::types::{
-    AppendResult, Direction, ExpectedVersion, Filter, NewEvent, ReadAllOptions, ReadStreamOptions,
-    RecordedEvent, StartFrom,
+    AppendResult, Direction, ExpectedVersion, Filter, ListStreamsOptions, NewEvent, ReadAllOptions,
+    ReadStreamOptions, RecordedEvent, StartFrom, StreamInfo,
 };
 
 #[wasm_bindgen(inline_js = r#"
@@ -215,6 +215,35 @@ pub fn read_all_options(options: &JsValue) -> Result<ReadAllOptions> {
         max_count: max_count(options)?,
         filter: filter(options)?,
     })
+}
+
+/// `listStreams` options: `{ prefix?, after?, maxCount? }`.
+pub fn list_streams_options(options: &JsValue) -> Result<ListStreamsOptions> {
+    Ok(ListStreamsOptions {
+        prefix: optional_string(field(options, "prefix")?, "prefix")?.unwrap_or_default(),
+        after: optional_string(field(options, "after")?, "after")?,
+        max_count: max_count(options)?,
+    })
+}
+
+/// Listed streams as `StreamInfo[]`.
+pub fn stream_infos(streams: &[StreamInfo]) -> JsValue {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct JsStreamInfo<'a> {
+        stream_id: &'a str,
+        version: u64,
+        position: u64,
+    }
+    let streams: Vec<JsStreamInfo<'_>> = streams
+        .iter()
+        .map(|s| JsStreamInfo {
+            stream_id: &s.stream_id,
+            version: s.version,
+            position: s.position,
+        })
+        .collect();
+    to_js(&streams)
 }
 
 /// `subscribe` options: `fromPosition` (number, exclusive, or `"end"`), `filter`, `batchSize`.

@@ -122,6 +122,21 @@ impl JsEventStore {
         })
     }
 
+    /// The streams with events, in stream-id order, with their versions and last positions:
+    /// `prefix` narrows them, `after` (exclusive) and `maxCount` page through them.
+    #[wasm_bindgen(js_name = listStreams, unchecked_return_type = "Promise<StreamInfo[]>")]
+    pub fn list_streams(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "ListStreamsOptions")] options: JsValue,
+    ) -> Promise {
+        let store = self.store.clone();
+        let options = convert::list_streams_options(&options);
+        promise(async move {
+            store.ensure_open()?;
+            Ok(convert::stream_infos(&store.list_streams(options?).await?))
+        })
+    }
+
     /// The position of the last event (0 when empty).
     #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
     pub fn head(&self) -> Promise {

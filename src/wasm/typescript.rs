@@ -81,6 +81,24 @@ export interface ReadAllOptions {
   filter?: Filter;
 }
 
+export interface ListStreamsOptions {
+  /** Only streams whose id starts with this. Default: every stream. */
+  prefix?: string;
+  /** Only streams whose id sorts after this one (exclusive): the last id of the previous page. */
+  after?: string;
+  /** At least 1. Default: all. */
+  maxCount?: number;
+}
+
+/** A stream as listed by `listStreams`. */
+export interface StreamInfo {
+  streamId: string;
+  /** The stream's current version (the version of its last event). */
+  version: number;
+  /** The position of the stream's last event. */
+  position: number;
+}
+
 export interface SubscribeOptions {
   /** Exclusive position to start after (default 0 = from the start), or "end" for new events only. */
   fromPosition?: number | "end";

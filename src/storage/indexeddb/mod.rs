@@ -34,9 +34,9 @@ use self::request::Request;
 use self::schema::{BY_CATEGORY, BY_ID, BY_STREAM_VERSION, BY_TYPE, CHECKPOINTS, EVENTS};
 use crate::error::{Error, Result};
 use crate::storage::{
-    decide_append, AppendBatch, AppendDecision, Checkpoint, ExistingEvent, Storage,
+    decide_append, AppendBatch, AppendDecision, AppendNotifier, Checkpoint, ExistingEvent, Storage,
 };
-use crate::types::{AppendResult, Direction, Filter, RecordedEvent};
+use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
 
 /// How many records a filtered forward scan fetches per request.
 const SCAN_CHUNK: u32 = 500;
@@ -62,6 +62,8 @@ pub struct IndexedDbStorage {
     name: String,
     database: Database,
     state: Rc<Cell<Connection>>,
+    /// Shared by every handle on this database in this page (or worker).
+    notifier: AppendNotifier,
 }
 
 /// Whether the connection is usable.
@@ -120,6 +122,7 @@ impl IndexedDbStorage {
             name: name.to_owned(),
             database,
             state,
+            notifier: AppendNotifier::shared(&format!("indexeddb:{name}")),
         })
     }
 
@@ -316,6 +319,59 @@ impl Storage for IndexedDbStorage {
         }
     }
 
+    async fn list_streams(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StreamInfo>> {
+        let context = "listing streams";
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // A key cursor over the `[streamId, version]` index that jumps from stream to stream
+        // (`continue(key)` past each stream's versions); each stream's last event is one more
+        // key cursor, opened backward over that stream's range.
+        let first = match after {
+            Some(after) if after >= prefix => records::pair_key(after, f64::INFINITY),
+            _ => records::pair_key(prefix, 0.0),
+        };
+        let range = KeyRange::lower_bound(&first, Some(true))
+            .map_err(|e| idb_error("building a key range", e))?;
+        let transaction = self.transaction(EVENTS, TransactionMode::ReadOnly)?;
+        let by_stream = index(&object_store(&transaction, EVENTS)?, BY_STREAM_VERSION)?;
+        let mut request = by_stream
+            .open_key_cursor(Some(range.into()), None)
+            .map_err(|e| idb_error(context, e))
+            .map(Request::new)?;
+        let mut streams = Vec::new();
+        while streams.len() < limit {
+            let result = (&mut request)
+                .await
+                .map_err(|failure| failure.into_error(context))?;
+            let Some(cursor) = cursor_of::<IdbCursor>(result, context)? else {
+                break;
+            };
+            let key = cursor.key().map_err(|e| js_error(context, &e))?;
+            let stream_id = stream_of_key(&key)?;
+            if !stream_id.starts_with(prefix) {
+                break;
+            }
+            let (version, position) = last_of_stream(&by_stream, &stream_id)
+                .await?
+                .ok_or_else(|| corrupt("a listed stream has no last event"))?;
+            cursor
+                .continue_with_key(&records::pair_key(&stream_id, f64::INFINITY))
+                .map_err(|e| js_error(context, &e))?;
+            streams.push(StreamInfo {
+                stream_id,
+                version,
+                position,
+            });
+        }
+        Ok(streams)
+    }
+
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
         let key = JsValue::from_str(name);
         let context = "loading a checkpoint";
@@ -356,6 +412,10 @@ impl Storage for IndexedDbStorage {
     fn close(&self) {
         self.state.set(Connection::Closed);
         self.database.close();
+    }
+
+    fn notifier(&self) -> AppendNotifier {
+        self.notifier.clone()
     }
 }
 
@@ -433,29 +493,10 @@ async fn read_append_state(
     Ok((current?, existing?))
 }
 
-/// The stream's current version (0 when it has no events): the last key of its range of the
-/// `stream_version` index.
+/// The stream's current version (0 when it has no events).
 async fn read_stream_version(events: &ObjectStore, stream_id: &str) -> Result<u64> {
-    let context = "reading a stream's version";
-    let versions = key_range(
-        &records::pair_key(stream_id, 0.0),
-        &records::pair_key(stream_id, f64::INFINITY),
-        false,
-        false,
-    )?;
-    let last = index(events, BY_STREAM_VERSION)?
-        .open_key_cursor(Some(versions.into()), Some(CursorDirection::Prev))
-        .map_err(|e| idb_error(context, e))
-        .map(Request::new)?
-        .await
-        .map_err(|failure| failure.into_error(context))?;
-    match cursor_of::<IdbCursor>(last, context)? {
-        None => Ok(0),
-        Some(cursor) => {
-            let key = cursor.key().map_err(|e| js_error(context, &e))?;
-            version_of_key(&key)
-        }
-    }
+    let last = last_of_stream(&index(events, BY_STREAM_VERSION)?, stream_id).await?;
+    Ok(last.map_or(0, |(version, _)| version))
 }
 
 /// Where each of `ids` is already stored (`None` when it is new). All requests go out at once.
@@ -478,6 +519,41 @@ async fn look_up_ids(events: &ObjectStore, ids: &[JsValue]) -> Result<Vec<Option
                 .transpose()
         })
         .collect()
+}
+
+/// The version and position of the last event of `stream_id` (`None` when it has no events):
+/// the last key of its range of the `stream_version` index, and that key's primary key.
+async fn last_of_stream(by_stream: &idb::Index, stream_id: &str) -> Result<Option<(u64, u64)>> {
+    let context = "reading a stream's last event";
+    let versions = key_range(
+        &records::pair_key(stream_id, 0.0),
+        &records::pair_key(stream_id, f64::INFINITY),
+        false,
+        false,
+    )?;
+    let last = by_stream
+        .open_key_cursor(Some(versions.into()), Some(CursorDirection::Prev))
+        .map_err(|e| idb_error(context, e))
+        .map(Request::new)?
+        .await
+        .map_err(|failure| failure.into_error(context))?;
+    let Some(cursor) = cursor_of::<IdbCursor>(last, context)? else {
+        return Ok(None);
+    };
+    let key = cursor.key().map_err(|e| js_error(context, &e))?;
+    let position = cursor.primary_key().map_err(|e| js_error(context, &e))?;
+    Ok(Some((
+        version_of_key(&key)?,
+        records::as_u64(&position).ok_or_else(|| corrupt("an event key is not a position"))?,
+    )))
+}
+
+/// The stream id in a `stream_version` index key `[streamId, version]`.
+fn stream_of_key(key: &JsValue) -> Result<String> {
+    js_sys::Array::is_array(key)
+        .then(|| js_sys::Array::from(key).get(0).as_string())
+        .flatten()
+        .ok_or_else(|| corrupt("a stream_version key is not [streamId, version]"))
 }
 
 /// The version in a `stream_version` index key `[streamId, version]`.

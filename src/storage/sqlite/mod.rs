@@ -12,16 +12,18 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use crate::error::{Error, Result};
 use crate::storage::{
-    decide_append, parse_stored_json, AppendBatch, AppendDecision, Checkpoint, ExistingEvent,
-    SkippedEvent, Storage,
+    decide_append, parse_stored_json, AppendBatch, AppendDecision, AppendNotifier, Checkpoint,
+    ExistingEvent, SkippedEvent, Storage,
 };
-use crate::types::{AppendResult, Direction, Filter, RecordedEvent};
+use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
 
 mod errors;
 mod schema;
+mod wal;
 
 use errors::{sqlite_error, unique_conflict, with_context, Conflict};
 use schema::{open_connection, Location};
+use wal::WalBound;
 
 /// How hard SQLite works to keep committed appends across failures: the `PRAGMA synchronous`
 /// setting of the connection. The database always runs in WAL mode.
@@ -105,6 +107,18 @@ impl SqliteOptions {
 ///   `UNIQUE (stream_id, version)` and `UNIQUE (id)` back the checks up.
 /// - **Head** is cached together with the connection's `PRAGMA data_version`, which changes only
 ///   when another connection commits; polling subscriptions therefore cost one tiny pragma.
+/// - **Wake-ups**: every handle opened on one file in this process (found by its canonical path)
+///   shares one [`AppendNotifier`], so an append through any of them wakes the subscriptions of
+///   stores over all of them at once; other processes are noticed by the poll.
+/// - **Disk use**: the database file, plus while any handle is open a write-ahead log
+///   `<file>-wal` and a small `<file>-shm`. The WAL normally stays around 4 MB (SQLite
+///   checkpoints it into the database every 1000 pages) and is deleted when the last connection
+///   closes. When readers in other processes hold checkpoints back it can grow further, but an
+///   append that finds it past [`WAL_SIZE_LIMIT`](Self::WAL_SIZE_LIMIT) (16 MiB) forces a full
+///   checkpoint that empties it (waiting at most 50 ms for those readers, retried a second later
+///   if they still hold on), and whenever it restarts it is truncated to at most that limit. So
+///   expect the file plus up to about 16 MiB, a little more for the writes made while a
+///   checkpoint is held back.
 /// - **Schema**: versioned by `PRAGMA user_version` with numbered migrations and marked with an
 ///   `application_id`. A file written by a newer evstore is [`Error::IncompatibleSchema`]; a file
 ///   that is not an evstore database is an [`Error::Storage`] and is left untouched.
@@ -125,12 +139,15 @@ pub struct SqliteStorage {
     state: Mutex<Option<Handle>>,
     path: Option<PathBuf>,
     options: SqliteOptions,
+    notifier: AppendNotifier,
 }
 
-/// The open connection and what this handle knows about the head.
+/// The open connection and what this handle knows about the head and the WAL.
 struct Handle {
     conn: Connection,
     head: Option<HeadCache>,
+    /// `None` in memory.
+    wal: Option<WalBound>,
 }
 
 /// The head as of a `PRAGMA data_version`: valid while no other connection committed.
@@ -153,6 +170,10 @@ impl SqliteStorage {
     /// The newest schema version (`PRAGMA user_version`) this build reads and writes.
     pub const SCHEMA_VERSION: u64 = schema::SCHEMA_VERSION;
 
+    /// The bound on the write-ahead log file (`<file>-wal`), in bytes: 16 MiB. See
+    /// "Disk use" above.
+    pub const WAL_SIZE_LIMIT: u64 = wal::WAL_SIZE_LIMIT;
+
     /// Opens (or creates) the store at `path` with default [`SqliteOptions`].
     ///
     /// Errors: [`Error::IncompatibleSchema`] for a file written by a newer evstore,
@@ -166,7 +187,17 @@ impl SqliteStorage {
     pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self> {
         let path = path.as_ref();
         let conn = open_connection(Location::File(path), &options)?;
-        Ok(Self::from_connection(conn, Some(path.to_owned()), options))
+        // The file exists now. Two spellings of one file must find one notifier.
+        let canonical = std::fs::canonicalize(path)
+            .or_else(|_| std::path::absolute(path))
+            .unwrap_or_else(|_| path.to_owned());
+        let notifier = AppendNotifier::shared(&format!("sqlite:{}", canonical.display()));
+        Ok(Self::from_connection(
+            conn,
+            Some(path.to_owned()),
+            options,
+            notifier,
+        ))
     }
 
     /// A private, empty store in memory, gone when dropped (useful in tests; for ephemeral use
@@ -174,14 +205,29 @@ impl SqliteStorage {
     pub fn open_in_memory() -> Result<Self> {
         let options = SqliteOptions::default();
         let conn = open_connection(Location::Memory, &options)?;
-        Ok(Self::from_connection(conn, None, options))
+        Ok(Self::from_connection(
+            conn,
+            None,
+            options,
+            AppendNotifier::new(),
+        ))
     }
 
-    fn from_connection(conn: Connection, path: Option<PathBuf>, options: SqliteOptions) -> Self {
+    fn from_connection(
+        conn: Connection,
+        path: Option<PathBuf>,
+        options: SqliteOptions,
+        notifier: AppendNotifier,
+    ) -> Self {
         SqliteStorage {
-            state: Mutex::new(Some(Handle { conn, head: None })),
+            state: Mutex::new(Some(Handle {
+                conn,
+                head: None,
+                wal: path.as_deref().map(WalBound::new),
+            })),
             path,
             options,
+            notifier,
         }
     }
 
@@ -219,6 +265,9 @@ impl Storage for SqliteStorage {
             if let Some(cache) = &mut handle.head {
                 // Our own commits do not change our data_version; keep the cache current.
                 cache.head = cache.head.max(result.position);
+            }
+            if let Some(wal) = &mut handle.wal {
+                wal.after_append(&handle.conn, self.options.busy_timeout);
             }
             Ok(result)
         })
@@ -297,6 +346,53 @@ impl Storage for SqliteStorage {
         })
     }
 
+    async fn list_streams(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StreamInfo>> {
+        // A skip scan of the `(stream_id, version)` index: each step jumps to the next stream id
+        // (one index seek), then each listed stream's last event is one more seek. A page costs
+        // about `limit` seeks, however long the streams.
+        let (first, bound) = match after {
+            Some(after) if after >= prefix => (">", after),
+            _ => (">=", prefix),
+        };
+        let sql = format!(
+            "WITH RECURSIVE listed(stream_id) AS ( \
+                 SELECT (SELECT min(stream_id) FROM events WHERE stream_id {first} ?1) \
+                 UNION ALL \
+                 SELECT (SELECT min(stream_id) FROM events WHERE stream_id > listed.stream_id) \
+                 FROM listed \
+                 WHERE substr(listed.stream_id, 1, length(?2)) = ?2 \
+                 LIMIT ?3) \
+             SELECT events.stream_id, events.version, events.position \
+             FROM listed JOIN events ON events.position = ( \
+                 SELECT position FROM events AS last WHERE last.stream_id = listed.stream_id \
+                 ORDER BY last.version DESC LIMIT 1) \
+             WHERE substr(listed.stream_id, 1, length(?2)) = ?2 \
+             ORDER BY events.stream_id"
+        );
+        self.with_handle(|handle| {
+            let mut statement = handle.conn.prepare_cached(&sql).map_err(sqlite_error)?;
+            let rows = statement
+                .query_map(params![bound, prefix, clamp_limit(limit)], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?))
+                })
+                .map_err(sqlite_error)?;
+            rows.map(|row| {
+                let (stream_id, version, position) = row.map_err(sqlite_error)?;
+                Ok(StreamInfo {
+                    stream_id,
+                    version: to_u64(version, "version")?,
+                    position: to_u64(position, "position")?,
+                })
+            })
+            .collect()
+        })
+    }
+
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
         self.with_handle(|handle| {
             let found: Option<(i64, String)> = handle
@@ -340,6 +436,10 @@ impl Storage for SqliteStorage {
                 .map_err(sqlite_error)?;
             Ok(())
         })
+    }
+
+    fn notifier(&self) -> AppendNotifier {
+        self.notifier.clone()
     }
 
     fn close(&self) {

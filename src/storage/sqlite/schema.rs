@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 use super::errors::{sqlite_error, with_context};
+use super::wal::WAL_SIZE_LIMIT;
 use super::{Durability, SqliteOptions};
 use crate::error::{Error, Result};
 
@@ -115,6 +116,9 @@ pub(super) fn open_connection(
                 "cannot switch `{describe}` to WAL mode: SQLite kept journal mode `{mode}`"
             )));
         }
+        // A restarted WAL is truncated to this instead of being reused at its largest size.
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT as i64)
+            .map_err(sqlite_error)?;
     }
     let synchronous = match options.durability {
         Durability::Normal => "NORMAL",
