@@ -75,8 +75,9 @@ crate_file_list() {
   cargo package --list --allow-dirty --quiet -p evstore | grep -vx '.cargo_vcs_info.json' >"$work/crate-files.txt" ||
     return 1
   diff -u package-tests/crate-files.txt "$work/crate-files.txt" && return 0
-  echo "the crate would ship other files than package-tests/crate-files.txt lists (+ shipped, - listed):" \
-    "change \`include\` in Cargo.toml or the list" >&2
+  echo "the crate would ship other files than package-tests/crate-files.txt lists (+ shipped," \
+    "- listed): change \`include\` in Cargo.toml, or the list (the + side is" \
+    "\`cargo package --list -p evstore\` without .cargo_vcs_info.json)" >&2
   return 1
 }
 
