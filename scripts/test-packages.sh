@@ -8,6 +8,10 @@
 #   docs   rustdoc of the unpacked .crate with -D warnings, every feature, natively and for
 #          wasm32-unknown-unknown: as `cargo doc` builds it on stable, and as docs.rs builds it
 #          (the targets and rustdoc-args of [package.metadata.docs.rs], `--cfg docsrs`)
+#   cli    the `evstore` program (crate evstore-cli in cli/): its file list equals
+#          package-tests/cli-files.txt; `cargo package` of it (with the library it depends on)
+#          builds; `cargo install --path cli` into a temporary root, and the installed
+#          `evstore --version` and `evstore serve` (random loopback port, /healthz, SIGTERM) work
 #   npm    package-tests/npm.test.js: `npm pack` of pkg/ ships exactly package-tests/npm-files.txt;
 #          installed from the tarball into a fresh project and run there under Node, in a page
 #          and through a Vite build in headless Chromium
@@ -22,16 +26,20 @@ root=$(pwd)
 export PATH="$HOME/.cargo/bin:$PATH"
 
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(crate docs npm)
+if [ ${#parts[@]} -eq 0 ]; then
+  parts=(crate docs npm)
+  [ -f cli/Cargo.toml ] && parts+=(cli)
+fi
 
 step() { printf '\n==> %s\n' "$*"; }
 
 target_dir=${CARGO_TARGET_DIR:-$root/target}
-# evstore's entry of `cargo metadata`, through a JavaScript expression over it as `p`.
+# package_field EXPRESSION [PACKAGE]: a JavaScript expression over the package's (default
+# evstore) entry of `cargo metadata`, as `p`.
 package_field() {
   cargo metadata --format-version 1 --no-deps --offline |
-    node -e 'const p = JSON.parse(require("fs").readFileSync(0, "utf8")).packages.find((p) => p.name === "evstore");
-      const value = eval(process.argv[1]); console.log(Array.isArray(value) ? value.join(" ") : value);' "$1"
+    node -e 'const p = JSON.parse(require("fs").readFileSync(0, "utf8")).packages.find((p) => p.name === process.argv[2]);
+      const value = eval(process.argv[1]); console.log(Array.isArray(value) ? value.join(" ") : value);' "$1" "${2:-evstore}"
 }
 version=$(package_field p.version)
 # The unpacked .crate, kept between runs: only files whose content changed are rewritten, so an
@@ -39,7 +47,12 @@ version=$(package_field p.version)
 unpacked="$target_dir/package-check/evstore-$version"
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+serve_pid=""
+cleanup() {
+  if [ -n "$serve_pid" ]; then kill "$serve_pid" 2>/dev/null || true; wait "$serve_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
 passed=0
 failed=0
@@ -63,21 +76,28 @@ metadata() {
   local npm_version changelog_version
   npm_version=$(node -p 'require("./pkg-template/package.json").version')
   changelog_version=$(sed -n 's/^## \([0-9][^ ]*\)$/\1/p' CHANGELOG.md | head -n 1)
-  if [ "$npm_version" != "$version" ] || [ "$changelog_version" != "$version" ]; then
-    echo "versions differ: Cargo.toml $version, pkg-template/package.json $npm_version," \
-      "CHANGELOG.md $changelog_version" >&2
+  local cli_version=$version manifests=(Cargo.toml pkg-template/package.json)
+  if [ -f cli/Cargo.toml ]; then
+    cli_version=$(package_field p.version evstore-cli)
+    manifests+=(cli/Cargo.toml)
+  fi
+  if [ "$npm_version" != "$version" ] || [ "$changelog_version" != "$version" ] ||
+    [ "$cli_version" != "$version" ]; then
+    echo "versions differ: Cargo.toml $version, cli/Cargo.toml $cli_version," \
+      "pkg-template/package.json $npm_version, CHANGELOG.md $changelog_version" >&2
     return 1
   fi
-  ! grep -nE 'example\.(invalid|com|org)|localhost' Cargo.toml pkg-template/package.json
+  ! grep -nE 'example\.(invalid|com|org)|localhost' "${manifests[@]}"
 }
 
-crate_file_list() {
-  cargo package --list --allow-dirty --quiet -p evstore | grep -vx '.cargo_vcs_info.json' >"$work/crate-files.txt" ||
+# file_list PACKAGE LIST MANIFEST: `cargo package --list` of PACKAGE equals package-tests/LIST.
+file_list() {
+  cargo package --list --allow-dirty --quiet -p "$1" | grep -vx '.cargo_vcs_info.json' >"$work/$2" ||
     return 1
-  diff -u package-tests/crate-files.txt "$work/crate-files.txt" && return 0
-  echo "the crate would ship other files than package-tests/crate-files.txt lists (+ shipped," \
-    "- listed): change \`include\` in Cargo.toml, or the list (the + side is" \
-    "\`cargo package --list -p evstore\` without .cargo_vcs_info.json)" >&2
+  diff -u "package-tests/$2" "$work/$2" && return 0
+  echo "$1 would ship other files than package-tests/$2 lists (+ shipped, - listed): change" \
+    "\`include\` in $3, or the list (the + side is \`cargo package --list -p $1\` without" \
+    ".cargo_vcs_info.json)" >&2
   return 1
 }
 
@@ -126,6 +146,43 @@ doc() {
   fi
 }
 
+cli_install() {
+  local prefix="$work/cli-install"
+  # --debug: the dev profile the tests already built, instead of a cold LTO release build.
+  cargo install --locked --debug --quiet --path cli --root "$prefix" --target-dir "$target_dir" ||
+    return 1
+  local evstore="$prefix/bin/evstore" printed
+  printed=$("$evstore" --version) || return 1
+  [ "$printed" = "evstore $version" ] || { echo "evstore --version printed: $printed" >&2; return 1; }
+  "$evstore" serve --db "$work/served.db" --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
+  serve_pid=$!
+  local url=""
+  for _ in $(seq 1 300); do
+    url=$(sed -n 's|^listening on \(http://127\.0\.0\.1:[0-9][0-9]*\)$|\1|p' "$work/serve.out")
+    [ -n "$url" ] && break
+    kill -0 "$serve_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$url" ]; then
+    echo "the installed evstore serve did not start:" >&2
+    cat "$work/serve.out" "$work/serve.err" >&2
+    return 1
+  fi
+  echo "installed evstore serve: $url"
+  node -e 'fetch(process.argv[1]).then((r) => { console.log(`GET /healthz: ${r.status}`); process.exit(r.ok ? 0 : 1); },
+    (e) => { console.error(e); process.exit(1); })' "$url/healthz" || return 1
+  kill -TERM "$serve_pid"
+  for _ in $(seq 1 100); do
+    kill -0 "$serve_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -0 "$serve_pid" 2>/dev/null && { echo "evstore serve still runs 10 s after SIGTERM" >&2; return 1; }
+  local status=0
+  wait "$serve_pid" || status=$?
+  serve_pid=""
+  [ "$status" -eq 0 ] || { echo "evstore serve exited with $status after SIGTERM" >&2; cat "$work/serve.err" >&2; return 1; }
+}
+
 npm_package() {
   scripts/js-deps.sh
   scripts/js-deps.sh package-tests
@@ -152,7 +209,8 @@ for part in "${parts[@]}"; do
   case $part in
     crate)
       check "crate: one version in Cargo.toml, package.json and CHANGELOG.md; no placeholder URLs" metadata
-      check "crate: cargo package --list equals package-tests/crate-files.txt" crate_file_list
+      check "crate: cargo package --list equals package-tests/crate-files.txt" \
+        file_list evstore crate-files.txt Cargo.toml
       check "crate: cargo package (the packaged crate builds on its own)" crate_package
       check "crate: its tests and examples compile from the package" crate_tests_compile
       check "crate: the quickstart example runs from the package" crate_example_runs
@@ -175,8 +233,15 @@ for part in "${parts[@]}"; do
       step "npm: the package installed from its tarball (package-tests/npm.test.js)"
       npm_package
       ;;
+    cli)
+      check "cli: cargo package --list -p evstore-cli equals package-tests/cli-files.txt" \
+        file_list evstore-cli cli-files.txt cli/Cargo.toml
+      check "cli: cargo package (evstore-cli with the library it depends on builds)" \
+        cargo package --allow-dirty -p evstore -p evstore-cli
+      check "cli: cargo install --path cli; the installed evstore --version and serve work" cli_install
+      ;;
     *)
-      echo "unknown part: $part (crate, docs or npm)" >&2
+      echo "unknown part: $part (crate, docs, npm or cli)" >&2
       exit 2
       ;;
   esac
