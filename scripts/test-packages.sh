@@ -49,7 +49,7 @@ unpacked="$target_dir/package-check/evstore-$version"
 work=$(mktemp -d)
 serve_pid=""
 cleanup() {
-  if [ -n "$serve_pid" ]; then kill "$serve_pid" 2>/dev/null || true; wait "$serve_pid" 2>/dev/null || true; fi
+  if [ -n "$serve_pid" ]; then kill -KILL "$serve_pid" 2>/dev/null || true; wait "$serve_pid" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
