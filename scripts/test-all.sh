@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `make test`: installs what is missing, checks formatting and lints on both targets, runs the
-# native tests (memory + SQLite), the browser tests (memory + IndexedDB in headless Chromium)
-# and the JavaScript end-to-end tests of the npm package, checks the packages as published (the
-# crate, its docs as docs.rs builds them, the npm package installed from its tarball), and prints
-# how many tests ran where.
+# native tests (memory + SQLite), the tests of the `evstore` program (a real `evstore serve` and
+# the CLI on real files), the browser tests (memory + IndexedDB in headless Chromium) and the
+# JavaScript end-to-end tests of the npm package, checks the packages as published (the crate,
+# its docs as docs.rs builds them, the `evstore` program installed by `cargo install`, the npm
+# package installed from its tarball), and prints how many tests ran where.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -22,17 +23,21 @@ tally() {
 }
 
 step "cargo fmt --check"
-cargo fmt --check
+cargo fmt --all --check
 
-step "clippy (native)"
-cargo clippy --quiet --all-targets -- -D warnings
+step "clippy (native, the whole workspace: library and evstore program)"
+cargo clippy --quiet --workspace --all-targets -- -D warnings
 
-step "clippy (wasm32-unknown-unknown)"
-cargo clippy --quiet --target wasm32-unknown-unknown --all-targets -- -D warnings
+step "clippy (wasm32-unknown-unknown, the library)"
+cargo clippy --quiet -p evstore --target wasm32-unknown-unknown --all-targets -- -D warnings
 
 step "native tests: memory + SQLite (cargo test)"
 cargo test 2>&1 | tee "$logs/native.log"
 native=$(tally "$logs/native.log")
+
+step "the evstore program: HTTP API against a real evstore serve, CLI on real files (cargo test -p evstore-cli)"
+cargo test -p evstore-cli 2>&1 | tee "$logs/server.log"
+server=$(tally "$logs/server.log")
 
 step "browser tests: memory + IndexedDB in headless Chromium"
 scripts/test-browser.sh 2>&1 | tee "$logs/browser.log"
@@ -42,18 +47,19 @@ step "JavaScript: tsc --strict + end-to-end tests of the npm package in headless
 scripts/test-js.sh 2>&1 | tee "$logs/js.log"
 js=$(tail -n 1 "$logs/js.log")
 
-step "packages: the crate, its docs (native, wasm32, docs.rs) and the npm package as installed"
+step "packages as published: the crate, its docs, the evstore program, the npm package"
 scripts/test-packages.sh 2>&1 | tee "$logs/packages.log"
 packages=$(tail -n 1 "$logs/packages.log")
 
 step "summary"
 {
   echo "native (memory, SQLite):       $native"
+  echo "server, CLI (evstore program): $server"
   echo "browser (memory, IndexedDB):   $browser"
   echo "JavaScript (npm package, demo): $js"
-  echo "packages (crate, docs, npm):   $packages"
+  echo "packages (crate, CLI, npm):    $packages"
 } | tee "$logs/summary"
-for log in native browser; do
+for log in native server browser; do
   if ! grep -q '^test result:' "$logs/$log.log"; then
     echo "no test ran in $log" >&2
     exit 1

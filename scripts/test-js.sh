@@ -28,6 +28,10 @@ scripts/js-deps.sh
 step "build pkg/"
 scripts/build-pkg.sh
 
+step "build the evstore program (the export test runs evstore import/export)"
+cargo build --quiet -p evstore-cli
+export EVSTORE_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/evstore"
+
 output="$root/test-output"
 mkdir -p "$output"
 work=$(mktemp -d)

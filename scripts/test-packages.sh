@@ -8,10 +8,10 @@
 #   docs   rustdoc of the unpacked .crate with -D warnings, every feature, natively and for
 #          wasm32-unknown-unknown: as `cargo doc` builds it on stable, and as docs.rs builds it
 #          (the targets and rustdoc-args of [package.metadata.docs.rs], `--cfg docsrs`)
-#   cli    the `evstore` program (crate evstore-cli in cli/): its file list equals
-#          package-tests/cli-files.txt; `cargo package` of it (with the library it depends on)
-#          builds; `cargo install --path cli` into a temporary root, and the installed
-#          `evstore --version` and `evstore serve` (random loopback port, /healthz, SIGTERM) work
+#   cli    the `evstore` program (crate evstore-cli in cli/, packaged with the crate): its file
+#          list equals package-tests/cli-files.txt; `cargo install --path cli` into a temporary
+#          root, and the installed `evstore --version` and `evstore serve` (random loopback port,
+#          /healthz, SIGTERM) work
 #   npm    package-tests/npm.test.js: `npm pack` of pkg/ ships exactly package-tests/npm-files.txt;
 #          installed from the tarball into a fresh project and run there under Node, in a page
 #          and through a Vite build in headless Chromium
@@ -103,7 +103,11 @@ file_list() {
 
 packaged=false
 crate_package() {
-  cargo package --allow-dirty -p evstore || return 1
+  # The program in the same run: it depends on this version of the library, which cargo then
+  # takes from the package just made.
+  local packages=(-p evstore)
+  [ -f cli/Cargo.toml ] && packages+=(-p evstore-cli)
+  cargo package --allow-dirty "${packages[@]}" || return 1
   # Unpack it (standing alone, as under ~/.cargo/registry) and keep what did not change.
   local fresh="$work/unpacked"
   mkdir -p "$fresh" "$unpacked"
@@ -211,7 +215,7 @@ for part in "${parts[@]}"; do
       check "crate: one version in Cargo.toml, package.json and CHANGELOG.md; no placeholder URLs" metadata
       check "crate: cargo package --list equals package-tests/crate-files.txt" \
         file_list evstore crate-files.txt Cargo.toml
-      check "crate: cargo package (the packaged crate builds on its own)" crate_package
+      check "crate: cargo package (the packaged crate builds on its own; so does evstore-cli)" crate_package
       check "crate: its tests and examples compile from the package" crate_tests_compile
       check "crate: the quickstart example runs from the package" crate_example_runs
       ;;
@@ -236,8 +240,7 @@ for part in "${parts[@]}"; do
     cli)
       check "cli: cargo package --list -p evstore-cli equals package-tests/cli-files.txt" \
         file_list evstore-cli cli-files.txt cli/Cargo.toml
-      check "cli: cargo package (evstore-cli with the library it depends on builds)" \
-        cargo package --allow-dirty -p evstore -p evstore-cli
+      $packaged || check "cli: cargo package (evstore-cli and the library it depends on build)" crate_package
       check "cli: cargo install --path cli; the installed evstore --version and serve work" cli_install
       ;;
     *)

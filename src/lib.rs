@@ -44,6 +44,8 @@ mod aggregate;
 mod aggregate_test;
 mod codec;
 mod error;
+mod export;
+pub mod json;
 pub mod platform;
 mod projector;
 pub mod storage;
@@ -63,6 +65,10 @@ mod wasm;
 pub use aggregate::{Aggregate, CommandError, Loaded, Repository};
 pub use aggregate_test::{AggregateOutcome, AggregateTest};
 pub use error::{Error, ErrorKind, Result};
+pub use export::{
+    export_jsonl, import_jsonl, ExportHeader, ExportOptions, ExportSummary, ImportSummary,
+    Importer, EXPORT_FORMAT, EXPORT_FORMAT_VERSION, IMPORT_BATCH_EVENTS, MAX_LINE_BYTES,
+};
 pub use projector::{
     FailurePolicy, Handler, HandlerResult, ProjectionOptions, ProjectionState, ProjectionStatus,
     Projector, ProjectorHandle, RetryPolicy,

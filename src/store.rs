@@ -525,7 +525,8 @@ fn prepare_batch(
     })
 }
 
-fn prepare_event(event: NewEvent, recorded_at: u64) -> Result<PreparedEvent> {
+/// Validates one event and turns it into what a backend writes, recorded at `recorded_at`.
+pub(crate) fn prepare_event(event: NewEvent, recorded_at: u64) -> Result<PreparedEvent> {
     if event.event_type.is_empty() {
         return Err(Error::invalid_input("event type must not be empty"));
     }

@@ -14,6 +14,7 @@ import init, {
   type EvstoreError,
   type ExpectedVersion,
   type Filter,
+  type ImportSummary,
   type InitOutput,
   type JsonObject,
   type JsonValue,
@@ -114,6 +115,13 @@ async function everything(): Promise<void> {
   // @ts-expect-error maxCount is a number
   await store.listStreams({ maxCount: "100" });
   void listedFields;
+
+  // The JSON-lines export: to a Blob, back from a Blob or a byte stream.
+  const saved: Blob = await store.exportJsonl();
+  const summary: ImportSummary = await store.importJsonl(saved);
+  const counts: number = summary.events + summary.imported + summary.alreadyPresent;
+  await store.importJsonl(saved.stream());
+  void counts;
 
   for (const e of events) {
     const fields: [string, string, number, number, string, JsonValue, JsonObject, number] = [
@@ -227,6 +235,8 @@ async function everything(): Promise<void> {
   await store.append("s", [{ type: "T", data: { f: () => 1 } }]);
   // @ts-expect-error: metadata is a JSON object
   await store.append("s", [{ type: "T", metadata: [1] }]);
+  // @ts-expect-error: an import reads a Blob or a byte stream, not a string
+  await store.importJsonl("{}");
   // @ts-expect-error: the direction is forward or backward
   await store.readAll({ direction: "sideways" });
   // @ts-expect-error: fromPosition is a number or "end"

@@ -13,6 +13,7 @@
 //! The guard is kept alive for the test's duration (a temporary directory, a database name, a
 //! shared in-memory store) and tells `reopen_store` what to reopen.
 
+mod export;
 mod listing;
 mod projector;
 mod projector_lifecycle;
@@ -20,6 +21,7 @@ mod typed;
 mod validation;
 mod wakeups;
 
+pub use export::*;
 pub use listing::*;
 pub use projector::*;
 pub use projector_lifecycle::*;
@@ -53,6 +55,11 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@reopen [$(#[$attr])*] $make, $reopen; projector_resumes_after_reopen);
         $crate::conformance_tests!(@reopen [$(#[$attr])*] $make, $reopen; projector_close_saves_the_batch_in_flight);
         $crate::conformance_tests!(@reopen [$(#[$attr])*] $make, $reopen; appends_through_another_handle_wake_subscriptions);
+        $crate::conformance_tests!(@pair [$(#[$attr])*] $make;
+            export_import_round_trip,
+            import_resumes_and_batches_long_streams,
+            import_rejects_bad_lines,
+        );
         $crate::conformance_tests!(@each [$(#[$attr])*] $make;
             append_no_stream_creates_the_stream,
             append_no_stream_fails_when_the_stream_exists,
@@ -120,6 +127,17 @@ macro_rules! conformance_tests {
     };
     (@each $attrs:tt $make:path; $($name:ident),* $(,)?) => {
         $( $crate::conformance_tests!(@one $attrs $make; $name); )*
+    };
+    (@pair $attrs:tt $make:path; $($name:ident),* $(,)?) => {
+        $( $crate::conformance_tests!(@two $attrs $make; $name); )*
+    };
+    (@two [$($attrs:tt)*] $make:path; $name:ident) => {
+        $($attrs)*
+        async fn $name() {
+            let (first, _first_guard) = $make().await;
+            let (second, _second_guard) = $make().await;
+            $crate::storage::conformance::$name(first, second).await;
+        }
     };
     (@reopen [$($attrs:tt)*] $make:path, $reopen:path; $name:ident) => {
         $($attrs)*

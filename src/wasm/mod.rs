@@ -8,6 +8,7 @@ mod backend;
 mod broadcast;
 mod convert;
 mod error;
+mod export;
 mod projector;
 mod store;
 mod subscription;

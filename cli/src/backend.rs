@@ -1,0 +1,148 @@
+//! The store a command opens: SQLite (a file path) or PostgreSQL (a `postgres://` URL), as one
+//! [`Storage`] so every command and the server are written once over it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use evstore::storage::{AppendBatch, AppendNotifier, Checkpoint, Storage};
+use evstore::{AppendResult, Direction, Filter, RecordedEvent, Result, SqliteStorage, StreamInfo};
+
+/// Whether opening may create a new, empty store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create the store when it does not exist (`serve`, `import`).
+    Create,
+    /// The store must exist (`info`, `streams`, `read`, `tail`, `export`).
+    Existing,
+}
+
+/// Any backend the program serves.
+pub enum Backend {
+    /// A SQLite file.
+    Sqlite(SqliteStorage),
+}
+
+impl Backend {
+    /// Opens `db`: a `postgres://` (or `postgresql://`) URL, else a SQLite file path.
+    pub async fn open(db: &str, mode: OpenMode) -> anyhow::Result<Backend> {
+        if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+            bail!(
+                "`--db postgres://…`: this build of evstore has no PostgreSQL backend; pass a SQLite file path"
+            );
+        }
+        let path = PathBuf::from(db);
+        if mode == OpenMode::Existing && !path.exists() {
+            bail!(
+                "no store at `{}`: the file does not exist (pass --db PATH)",
+                path.display()
+            );
+        }
+        let storage = SqliteStorage::open(&path)
+            .with_context(|| format!("cannot open the store `{}`", path.display()))?;
+        Ok(Backend::Sqlite(storage))
+    }
+
+    /// What to call the store in messages (a path; never a URL's password).
+    pub fn describe(&self) -> String {
+        match self {
+            Backend::Sqlite(storage) => storage
+                .path()
+                .map_or_else(|| ":memory:".to_owned(), |p| p.display().to_string()),
+        }
+    }
+
+    /// The SQLite file, when the store is one.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            Backend::Sqlite(storage) => storage.path(),
+        }
+    }
+
+    /// The newest schema version of the backend (the store is migrated to it when opened).
+    pub fn schema_version(&self) -> u64 {
+        match self {
+            Backend::Sqlite(_) => SqliteStorage::SCHEMA_VERSION,
+        }
+    }
+}
+
+impl Storage for Backend {
+    async fn append(&self, batch: AppendBatch) -> Result<AppendResult> {
+        match self {
+            Backend::Sqlite(storage) => storage.append(batch).await,
+        }
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>> {
+        match self {
+            Backend::Sqlite(storage) => {
+                storage
+                    .read_stream(stream_id, from_version, direction, limit)
+                    .await
+            }
+        }
+    }
+
+    async fn read_all(
+        &self,
+        from_position: u64,
+        direction: Direction,
+        limit: usize,
+        filter: &Filter,
+    ) -> Result<Vec<RecordedEvent>> {
+        match self {
+            Backend::Sqlite(storage) => {
+                storage
+                    .read_all(from_position, direction, limit, filter)
+                    .await
+            }
+        }
+    }
+
+    async fn head(&self) -> Result<u64> {
+        match self {
+            Backend::Sqlite(storage) => storage.head().await,
+        }
+    }
+
+    async fn list_streams(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StreamInfo>> {
+        match self {
+            Backend::Sqlite(storage) => storage.list_streams(prefix, after, limit).await,
+        }
+    }
+
+    async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
+        match self {
+            Backend::Sqlite(storage) => storage.load_checkpoint(name).await,
+        }
+    }
+
+    async fn save_checkpoint(&self, name: &str, checkpoint: &Checkpoint) -> Result<()> {
+        match self {
+            Backend::Sqlite(storage) => storage.save_checkpoint(name, checkpoint).await,
+        }
+    }
+
+    fn close(&self) {
+        match self {
+            Backend::Sqlite(storage) => storage.close(),
+        }
+    }
+
+    fn notifier(&self) -> AppendNotifier {
+        match self {
+            Backend::Sqlite(storage) => storage.notifier(),
+        }
+    }
+}

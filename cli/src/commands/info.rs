@@ -1,0 +1,79 @@
+//! `evstore info`: what is in a store.
+
+use clap::Args;
+use evstore::EventStore;
+use serde::Serialize;
+
+use super::streams::for_each_stream;
+use super::{DbArgs, OutputArgs};
+use crate::backend::OpenMode;
+use crate::output::Out;
+
+/// `evstore info [--db …] [--json]`
+#[derive(Debug, Args)]
+#[command(after_help = "Counts streams by listing them, and events as the sum of their versions.")]
+pub struct InfoArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Info {
+    store: String,
+    schema_version: u64,
+    events: u64,
+    streams: u64,
+    head: u64,
+    /// The SQLite file and its write-ahead log, in bytes.
+    file_bytes: Option<u64>,
+}
+
+pub async fn run(args: InfoArgs) -> anyhow::Result<()> {
+    let backend = args.db.open(OpenMode::Existing).await?;
+    let info_store = backend.describe();
+    let schema_version = backend.schema_version();
+    let file_bytes = backend.file().map(|path| {
+        let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
+        let wal = path.with_extension(
+            path.extension()
+                .map_or("wal".into(), |e| format!("{}-wal", e.to_string_lossy())),
+        );
+        size(path) + size(&wal)
+    });
+    let store = EventStore::new(backend);
+    let head = store.head().await?;
+    let (mut events, mut streams) = (0, 0);
+    for_each_stream(&store, "", |stream| {
+        // Versions are gapless from 1: a stream's version is its number of events.
+        events += stream.version;
+        streams += 1;
+        Ok(())
+    })
+    .await?;
+    let info = Info {
+        store: info_store,
+        schema_version,
+        events,
+        streams,
+        head,
+        file_bytes,
+    };
+    let mut out = Out::new(args.output.json);
+    if out.json() {
+        out.value(&info)?;
+    } else {
+        out.line(format_args!("store:          {}", info.store))?;
+        out.line(format_args!("schema version: {}", info.schema_version))?;
+        out.line(format_args!("events:         {}", info.events))?;
+        out.line(format_args!("streams:        {}", info.streams))?;
+        out.line(format_args!("head position:  {}", info.head))?;
+        if let Some(bytes) = info.file_bytes {
+            out.line(format_args!("file size:      {bytes} bytes"))?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
