@@ -53,9 +53,9 @@ mod store;
 mod subscription;
 mod types;
 
-/// The README's examples, compiled and run as doctests.
+/// The README's examples, compiled and run as doctests — natively only: they use SQLite.
 #[doc = include_str!("../README.md")]
-#[cfg(doctest)]
+#[cfg(all(doctest, not(target_arch = "wasm32")))]
 mod readme {}
 #[cfg(not(target_arch = "wasm32"))]
 mod send_assertions;

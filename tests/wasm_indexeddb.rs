@@ -320,12 +320,14 @@ async fn an_open_handle_steps_aside_for_an_upgrade_elsewhere() {
     let name = unique_name("versionchange");
     let storage = open(&name).await;
     assert_eq!(storage.head().await.expect("head"), 0);
+    assert!(storage.is_connected());
     // Another page (a newer evstore) upgrades the database: it must not stay blocked.
     within(touch_raw_database(
         &name,
         IndexedDbStorage::SCHEMA_VERSION + 1,
     ))
     .await;
+    assert!(!storage.is_connected(), "the handle says it stepped aside");
     let error = storage.head().await.expect_err("connection was closed");
     assert_eq!(error.kind(), ErrorKind::Storage);
     assert!(error.to_string().contains("reopen"), "{error}");

@@ -39,8 +39,32 @@ function identity() {
 }
 
 const me = identity();
-const projectionName = `board-${me.tab}`;
-const viewKey = `evstore-kanban:view:${projectionName}`;
+// The board projection's name (its checkpoint is stored under it). Names come from a small pool
+// of slots, each held by one open tab through a Web Lock, so closed tabs leave no checkpoints
+// behind: the next tab takes the slot over (and rebuilds its board when it has no saved view).
+let projectionName;
+let viewKey;
+
+/** Takes the first free slot (trying this tab's previous one first) and holds it until unload. */
+async function claimSlot() {
+  const key = "evstore-kanban:slot";
+  const preferred = Number(sessionStorage.getItem(key) ?? "1");
+  if (!navigator.locks) return `board-${me.tab}`;
+  for (const slot of [preferred, ...Array.from({ length: 64 }, (_, i) => i + 1).filter((n) => n !== preferred)]) {
+    const claimed = await new Promise((resolve) => {
+      navigator.locks.request(`evstore-kanban:projection-slot-${slot}`, { ifAvailable: true }, (lock) => {
+        resolve(lock !== null);
+        // Held as long as the tab lives.
+        return lock ? new Promise(() => {}) : undefined;
+      });
+    });
+    if (claimed) {
+      sessionStorage.setItem(key, String(slot));
+      return `board-${slot}`;
+    }
+  }
+  return `board-${me.tab}`;
+}
 
 let store;
 let projector;
@@ -54,6 +78,7 @@ const app = {
   filter: { kind: "all" }, // { kind: "all" } | { kind: "stream", stream } | { kind: "type", type }
   editing: null, // { id, baseVersion, baseTitle }
   fresh: new Set(),
+  expanded: new Set(), // positions of the events open in the inspector
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -153,10 +178,25 @@ function metadata() {
   return { author: me.name, emoji: me.emoji, tab: me.tab };
 }
 
+/**
+ * Runs this tab's edits one after the other. Each waits until the board shows the one before
+ * it, so it reads the card's version after this tab's own last change: clicking ▶ twice never
+ * conflicts with yourself.
+ */
+let editQueue = Promise.resolve();
+function serialized(edit) {
+  const run = editQueue.then(edit);
+  editQueue = run.catch(() => {});
+  return run;
+}
+
 async function append(stream, events, expectedVersion) {
   const correlationId = crypto.randomUUID();
   const batch = events.map((e) => ({ ...e, metadata: metadata(), correlationId }));
-  return store.append(stream, batch, { expectedVersion });
+  const result = await store.append(stream, batch, { expectedVersion });
+  // The append stands even if the board's projection failed (its tab in the inspector says so).
+  await projector.waitFor(result.position, { name: projectionName }).catch(() => {});
+  return result;
 }
 
 async function createCard(title) {
@@ -164,25 +204,32 @@ async function createCard(title) {
   await append(`card-${id}`, [{ type: "CardCreated", data: { title, column: "todo" } }], "no_stream");
 }
 
-async function moveCard(id, to) {
-  const card = app.board.cards[id];
-  if (!card || card.column === to) return;
-  try {
-    await append(`card-${id}`, [{ type: "CardMoved", data: { from: card.column, to } }], card.version);
-  } catch (error) {
-    await explainRejection(error, card, `move “${card.title}”`);
-  }
+/** Moves a card one column left (-1) or right (+1), or to column `to`. */
+function moveCard(id, { to, step }) {
+  return serialized(async () => {
+    const card = app.board.cards[id];
+    if (!card) return;
+    const target = to ?? COLUMNS[COLUMNS.findIndex((c) => c.id === card.column) + step]?.id;
+    if (!target || card.column === target) return;
+    try {
+      await append(`card-${id}`, [{ type: "CardMoved", data: { from: card.column, to: target } }], card.version);
+    } catch (error) {
+      await explainRejection(error, card, `move “${card.title}”`);
+    }
+  });
 }
 
-async function archiveCard(id) {
-  const card = app.board.cards[id];
-  if (!card) return;
-  try {
-    await append(`card-${id}`, [{ type: "CardArchived", data: { column: card.column } }], card.version);
-    toast(`Archived “${card.title}” — its events stay in the log.`);
-  } catch (error) {
-    await explainRejection(error, card, `archive “${card.title}”`);
-  }
+function archiveCard(id) {
+  return serialized(async () => {
+    const card = app.board.cards[id];
+    if (!card) return;
+    try {
+      await append(`card-${id}`, [{ type: "CardArchived", data: { column: card.column } }], card.version);
+      toast(`Archived “${card.title}” — its events stay in the log.`);
+    } catch (error) {
+      await explainRejection(error, card, `archive “${card.title}”`);
+    }
+  });
 }
 
 /** The author of a stream's last event, for conflict messages. */
@@ -233,7 +280,7 @@ function refreshEditorWarning() {
 
 async function saveEdit(title, expectedVersion, previous) {
   const { id } = app.editing;
-  await append(`card-${id}`, [{ type: "CardRenamed", data: { title, previous } }], expectedVersion);
+  await serialized(() => append(`card-${id}`, [{ type: "CardRenamed", data: { title, previous } }], expectedVersion));
 }
 
 async function onEditorClosed() {
@@ -347,7 +394,7 @@ function renderBoard() {
         event.preventDefault();
         section.classList.remove("drop");
         const id = event.dataTransfer.getData("text/x-card");
-        if (id) moveCard(id, column.id);
+        if (id) moveCard(id, { to: column.id });
       });
       return section;
     }),
@@ -384,22 +431,29 @@ function renderCard(card, columnIndex) {
     draggable: "true",
     dataset: { card: card.id },
     ondragstart: (event) => event.dataTransfer.setData("text/x-card", card.id),
-    ondblclick: () => openEditor(card.id),
+    // A double click on the title renames; on a button it is two clicks of that button.
+    ondblclick: (event) => { if (!event.target.closest("button")) openEditor(card.id); },
   },
   el("div", { class: "title" }, card.title),
   el("footer", {},
     el("span", { class: "who", title: `last change by ${card.by.author}` }, card.by.emoji),
     el("button", {
       class: "ver", title: `Show stream card-${card.id} in the inspector`,
+      "aria-label": `Version ${card.version}: show stream card-${card.id} in the inspector`,
       onclick: () => showStream(`card-${card.id}`),
     }, `v${card.version}`),
     el("span", { class: "actions" },
-      el("button", { dataset: { act: "left" }, title: left ? `Move to ${left.title}` : "", disabled: !left, onclick: () => left && moveCard(card.id, left.id) }, "◀"),
-      el("button", { dataset: { act: "edit" }, title: "Rename", onclick: () => openEditor(card.id) }, "✎"),
-      el("button", { dataset: { act: "right" }, title: right ? `Move to ${right.title}` : "", disabled: !right, onclick: () => right && moveCard(card.id, right.id) }, "▶"),
-      el("button", { dataset: { act: "archive" }, title: "Archive", onclick: () => archiveCard(card.id) }, "✕"),
+      iconButton("left", left ? `Move “${card.title}” to ${left.title}` : "", !left, () => moveCard(card.id, { step: -1 }), "◀"),
+      iconButton("edit", `Rename “${card.title}”`, false, () => openEditor(card.id), "✎"),
+      iconButton("right", right ? `Move “${card.title}” to ${right.title}` : "", !right, () => moveCard(card.id, { step: 1 }), "▶"),
+      iconButton("archive", `Archive “${card.title}”`, false, () => archiveCard(card.id), "✕"),
     )));
   return node;
+}
+
+/** A button showing only a symbol: its label says what it does (for screen readers too). */
+function iconButton(act, label, disabled, onclick, symbol) {
+  return el("button", { dataset: { act }, title: label, "aria-label": label || undefined, disabled, onclick }, symbol);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -462,7 +516,15 @@ async function renderLog() {
   const newest = app.log.at(-1)?.position;
   return [
     el("p", { class: "caption" }, caption),
-    ...events.map((e) => el("details", { class: e.position === newest && app.caughtUp ? "event new" : "event", dataset: { position: e.position } },
+    ...events.map((e) => el("details", {
+      class: e.position === newest && app.caughtUp ? "event new" : "event",
+      dataset: { position: e.position },
+      open: app.expanded.has(e.position),
+      ontoggle: (event) => {
+        if (event.target.open) app.expanded.add(e.position);
+        else app.expanded.delete(e.position);
+      },
+    },
       el("summary", {},
         el("span", { class: "pos" }, `#${e.position}`),
         el("span", { class: "stream" }, el("button", { title: "Show this stream", onclick: (ev) => { ev.preventDefault(); showStream(e.streamId); } }, e.streamId)),
@@ -597,6 +659,8 @@ async function main() {
   $("#me-badge").textContent = `${me.emoji} You are ${me.name}`;
   document.title = `${me.emoji} ${me.name} · evstore kanban`;
 
+  projectionName = await claimSlot();
+  viewKey = `evstore-kanban:view:${projectionName}`;
   await startProjection();
 
   // The inspector's live copy of the log: history first, then live events.
@@ -636,10 +700,10 @@ async function main() {
   $("#reset").addEventListener("click", resetBoard);
 
   await caughtUp;
-  // Wait until the projection has caught up with the log too, so the first paint is complete.
-  const head = app.log.at(-1)?.position ?? 0;
-  const deadline = Date.now() + 3000;
-  while (app.board.position < head && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  // Wait until the projection has handled the log up to where the inspector caught up, so the
+  // first paint is complete. (Events its filter leaves out — not card events — are not waited
+  // for: the board may be current although its own position is below the head.)
+  await projector.waitFor(app.log.at(-1)?.position ?? 0);
   $("#loading").hidden = true;
   $("#app").hidden = false;
   renderBoard();

@@ -4,20 +4,13 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
-import { launch, openFixture, reloadFixture, uniqueName } from "./helpers.js";
+import { closeWithReport, launchWithFixture, reloadFixture, uniqueName } from "./helpers.js";
 
 let browser;
 let page;
 
-before(async () => {
-  browser = await launch();
-  page = await openFixture(browser.context);
-});
-
-after(async () => {
-  if (page?.problems.length) console.log(page.problems.join("\n"));
-  await browser?.close();
-});
+before(async () => ({ browser, page } = await launchWithFixture()));
+after(() => closeWithReport({ browser, page }));
 
 describe("EventStore", () => {
   test("append, readStream, readAll and filters (IndexedDB)", async () => {

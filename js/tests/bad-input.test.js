@@ -73,6 +73,26 @@ describe("bad input is rejected with a code and writes nothing", () => {
     await rejects(`(s) => s.append("bad-1", [{ type: "T" }, 5])`);
   });
 
+  test("control characters in stream ids, event types and filters", async () => {
+    for (const bad of ["a\u0000b", "line\nbreak", "tab\there", "bell\u0007", "del\u007f", "c1\u0085"]) {
+      const id = JSON.stringify(bad);
+      await rejects(`(s) => s.append(${id}, [{ type: "T" }])`, "InvalidInput", /control character/);
+      await rejects(`(s) => s.append("ok-1", [{ type: ${id} }])`, "InvalidInput", /control character/);
+      await rejects(`(s) => s.readStream(${id})`, "InvalidInput", /control character/);
+      await rejects(`(s) => s.streamVersion(${id})`, "InvalidInput", /control character/);
+      for (const key of ["streamPrefixes", "categories", "eventTypes"]) {
+        const filter = `{ filter: { ${key}: [${id}] } }`;
+        await rejects(`(s) => s.readAll(${filter})`, "InvalidInput", /control character/);
+        // Calls that start something fail at once, not later through onError.
+        await rejects(`(s) => Promise.resolve().then(() => s.subscribe(${filter}, () => {}))`, "InvalidInput", /control character/);
+        await rejects(`(s) => Promise.resolve().then(() => s.iterateAll(${filter}))`, "InvalidInput", /control character/);
+        await rejects(`(s) => Promise.resolve().then(() => new window.evstore.Projector(s).add("p", () => {}, ${filter}))`, "InvalidInput", /control character/);
+      }
+      await rejects(`(s) => Promise.resolve().then(() => s.subscribeToStream(${id}, undefined, () => {}))`, "InvalidInput", /control character/);
+      await rejects(`(s) => Promise.resolve().then(() => s.iterateStream(${id}))`, "InvalidInput", /control character/);
+    }
+  });
+
   test("an event without a string type", async () => {
     await rejects(`(s) => s.append("bad-1", [{ data: {} }])`, "InvalidInput", /type/);
     await rejects(`(s) => s.append("bad-1", [{ type: 5, data: {} }])`);

@@ -1,6 +1,7 @@
 // The www/ demo, used as a person would: add cards, move and rename them, reload and find them
-// kept; then two tabs editing the same card, where the second save shows a conflict.
-// Screenshots go to test-output/.
+// kept; then two tabs editing the same card, where the second save shows a conflict; a double
+// click on ▶, a phone-sized window, labelled icon buttons, inspector rows that stay open, and
+// tabs that reuse their projections' checkpoints. Screenshots go to test-output/.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
@@ -14,6 +15,12 @@ async function openDemo() {
   const page = await openPage(browser.context, "www/");
   await page.waitForSelector("body[data-ready=true]", { timeout: 20_000 });
   return page;
+}
+
+async function addCard(page, title) {
+  await page.getByLabel("New card title").fill(title);
+  await page.getByLabel("New card title").press("Enter");
+  await cardIn(page, "todo", title).waitFor();
 }
 
 const cardIn = (page, column, title) =>
@@ -145,6 +152,90 @@ describe("the kanban demo", () => {
     await cardIn(tabA, "doing", "Fix the flaky test").waitFor({ timeout: 5000 });
     await screenshot(tabB, "demo-second-tab");
   });
+  test("a double click on ▶ moves the card twice, with no conflict with yourself", async () => {
+    await addCard(tabA, "Double-clicked");
+    await cardIn(tabA, "todo", "Double-clicked").locator("button[data-act=right]").dblclick();
+    const done = cardIn(tabA, "done", "Double-clicked");
+    await done.waitFor({ timeout: 5000 });
+    assert.equal(await done.locator(".ver").textContent(), "v3");
+    assert.equal(await tabA.locator("#edit-dialog").evaluate((d) => d.open), false, "no rename dialog");
+    assert.equal(await tabA.locator("#conflict-dialog").evaluate((d) => d.open), false);
+    const warnings = await tabA.locator(".toast.warn").allTextContents();
+    assert.deepEqual(warnings.filter((w) => /Conflict/.test(w)), []);
+  });
+
+  test("icon buttons have labels; an open event in the inspector stays open as events arrive", async () => {
+    const card = cardIn(tabA, "done", "Double-clicked");
+    for (const act of ["left", "edit", "archive"]) {
+      const label = await card.locator(`button[data-act=${act}]`).getAttribute("aria-label");
+      assert.ok(label && label.includes("Double-clicked"), `${act}: ${label}`);
+    }
+    await tabA.getByRole("button", { name: "Rename “Double-clicked”" }).waitFor();
+    assert.equal(await card.locator("button[data-act=right]").isDisabled(), true, "no column after Done");
+
+    await tabA.getByRole("tab", { name: "All events" }).click();
+    await tabA.locator("#filters .chip", { hasText: /^all$/ }).click();
+    const first = tabA.locator("#inspector-body details.event").first();
+    const position = await first.getAttribute("data-position");
+    await first.locator("summary").click();
+    await tabA.locator(`#inspector-body details.event[data-position="${position}"][open]`).waitFor();
+    await addCard(tabB, "Arrives while reading");
+    await tabA.locator("#inspector-body details.event summary", { hasText: "CardCreated" }).first().waitFor();
+    await tabA.waitForFunction((p) => document.querySelector("#inspector-body details.event")?.dataset.position !== p, position);
+    assert.equal(await tabA.locator(`#inspector-body details.event[data-position="${position}"]`).evaluate((d) => d.open), true);
+  });
+
+  test("at 390 px wide nothing overflows the screen", async () => {
+    const phone = await browser.context.newPage();
+    try {
+      await phone.setViewportSize({ width: 390, height: 844 });
+      await phone.goto(tabA.url());
+      await phone.waitForSelector("body[data-ready=true]", { timeout: 20_000 });
+      const widths = await phone.evaluate(() => ({
+        page: document.documentElement.scrollWidth,
+        body: document.body.scrollWidth,
+        viewport: window.innerWidth,
+        wide: [...document.querySelectorAll("#app *")]
+          .filter((node) => node.getBoundingClientRect().right > window.innerWidth + 0.5)
+          .map((node) => `${node.tagName}.${node.className}`)
+          .slice(0, 5),
+      }));
+      await screenshot(phone, "demo-390px");
+      assert.equal(widths.viewport, 390);
+      assert.ok(widths.page <= 390 && widths.body <= 390, JSON.stringify(widths));
+      assert.deepEqual(widths.wide, []);
+    } finally {
+      await phone.close();
+    }
+  });
+
+  test("tabs reuse the projections of closed tabs; a load does not wait for non-card events", async () => {
+    const names = [await tabA.evaluate(() => window.kanban.projectionName), await tabB.evaluate(() => window.kanban.projectionName)];
+    assert.notEqual(names[0], names[1], "open tabs have their own projections");
+    const third = await openDemo();
+    const thirdName = await third.evaluate(() => window.kanban.projectionName);
+    assert.ok(!names.includes(thirdName));
+    await third.close();
+    // The next tab takes over the closed tab's projection (and its checkpoint) instead of a new one.
+    const fourth = await openDemo();
+    assert.equal(await fourth.evaluate(() => window.kanban.projectionName), thirdName);
+    await cardIn(fourth, "done", "Double-clicked").waitFor();
+
+    // The last events are not card events: the board's projection never reaches the head, and
+    // the load is complete once it handled the card events.
+    await fourth.evaluate(() => window.kanban.store.append("audit-1", [{ type: "Noted" }, { type: "Noted" }]));
+    await fourth.reload();
+    await fourth.waitForSelector("body[data-ready=true]", { timeout: 20_000 });
+    const state = await fourth.evaluate(async () => ({
+      head: await window.kanban.store.head(),
+      checkpoint: await window.kanban.projector.checkpoint(window.kanban.projectionName),
+      cards: Object.values(window.kanban.app.board.cards).map((c) => c.title),
+    }));
+    assert.ok(state.checkpoint < state.head, JSON.stringify(state));
+    assert.ok(state.cards.includes("Arrives while reading"), JSON.stringify(state));
+    await fourth.close();
+  });
+
   test("drag a card to Done, archive one, then reset the board: every tab starts empty", async () => {
     await cardIn(tabA, "doing", "Write the README with examples").dragTo(tabA.locator(".column[data-column=done]"));
     await cardIn(tabA, "done", "Write the README with examples").waitFor();

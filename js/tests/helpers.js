@@ -105,6 +105,18 @@ export async function openFixture(context) {
   return page;
 }
 
+/** A test file's `before`: one Chromium (fresh profile) with a fixture tab. */
+export async function launchWithFixture() {
+  const browser = await launch();
+  return { browser, page: await openFixture(browser.context) };
+}
+
+/** The matching `after`: shows what the tab reported as problems, then closes the browser. */
+export async function closeWithReport({ browser, page }) {
+  if (page?.problems.length) console.log(page.problems.join("\n"));
+  await browser?.close();
+}
+
 /** Reloads a fixture tab and waits for the package to be ready again. */
 export async function reloadFixture(page) {
   await page.reload();

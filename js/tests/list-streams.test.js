@@ -3,20 +3,13 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { launch, openFixture, uniqueName } from "./helpers.js";
+import { closeWithReport, launchWithFixture, uniqueName } from "./helpers.js";
 
 let browser;
 let page;
 
-before(async () => {
-  browser = await launch();
-  page = await openFixture(browser.context);
-});
-
-after(async () => {
-  if (page?.problems.length) console.log(page.problems.join("\n"));
-  await browser?.close();
-});
+before(async () => ({ browser, page } = await launchWithFixture()));
+after(() => closeWithReport({ browser, page }));
 
 test("listStreams pages through streams by prefix, in stream-id order, with versions", async () => {
   const result = await page.evaluate(async (name) => {

@@ -2,10 +2,16 @@
 // pkg/evstore.d.ts (scripts/test-js.sh). Nothing here runs; it must compile, and the
 // `@ts-expect-error` lines must stay errors — they show the types are precise, not `any`.
 import init, {
+  Decider,
   EventStore,
   Projector,
   Subscription,
   initSync,
+  isEvstoreError,
+  type AnyEvent,
+  type CommandResult,
+  type EventIterator,
+  type EvstoreErrorOf,
   type AppendOptions,
   type AppendResult,
   type Direction,
@@ -36,9 +42,12 @@ type AccountEvent =
   | { type: "Opened"; data: { owner: string } }
   | { type: "Deposited"; data: { amount: number } };
 
-function isEvstoreError(error: unknown): error is EvstoreError {
-  return error instanceof Error && "code" in error;
+// Interfaces are accepted as event data (they have no index signature, unlike JsonObject).
+interface Renamed {
+  title: string;
+  previous?: string;
 }
+type CardEvent = { type: "CardCreated"; data: { title: string } } | { type: "CardRenamed"; data: Renamed } | { type: "CardArchived" };
 
 function describeError(error: EvstoreError): string {
   const code: ErrorCode = error.code;
@@ -62,6 +71,8 @@ function describeError(error: EvstoreError): string {
       return error.reason ?? error.message;
     case "Closed":
       return "closed";
+    case "ProjectionFailed":
+      return `projection ${error.projection ?? "?"} failed at ${error.position ?? "?"}`;
   }
 }
 
@@ -211,9 +222,126 @@ async function everything(): Promise<void> {
     await store.append("account-1", [{ type: "Late" }], { expectedVersion: 1 });
   } catch (error) {
     if (isEvstoreError(error) && error.code === "WrongExpectedVersion") console.log(describeError(error));
+    if (isEvstoreError(error, "WrongExpectedVersion")) {
+      // Narrowed: the code's fields are present, not optional.
+      const fields: [string, ExpectedVersion, number] = [error.stream, error.expected, error.actual];
+      const exact: EvstoreErrorOf<"WrongExpectedVersion"> = error;
+      void [fields, exact];
+    }
+    if (isEvstoreError(error, "ProjectionFailed")) {
+      const failed: [string, number, string] = [error.projection, error.position, error.reason];
+      void failed;
+    }
+    // @ts-expect-error: without the code, the fields stay optional
+    if (isEvstoreError(error)) { const s: string = error.stream; void s; }
+    // @ts-expect-error: codes are a closed set
+    isEvstoreError(error, "Nope");
   }
 
+  // Lazy reads, abort signals, waiting for projections.
+  const controller = new AbortController();
+  const pages: EventIterator = store.iterateStream("account-1", { fromVersion: 1, maxCount: 10, signal: controller.signal });
+  for await (const e of pages) void e.version;
+  for await (const e of store.iterateAll({ fromPosition: 0, filter: { eventTypes: ["Opened"] }, signal: controller.signal })) {
+    void e.position;
+    break;
+  }
+  store.subscribe({ fromPosition: 0, signal: controller.signal }, () => {});
+  store.subscribeToStream("account-1", { signal: controller.signal }, () => {});
+  store.subscribeAll({ signal: controller.signal }).close();
+  await projector.start();
+  await projector.waitFor();
+  await projector.waitFor(await store.head(), { name: "balances", signal: controller.signal });
+  await projector.stop();
+  await projector.remove("audit");
+  controller.abort();
+
+  // Typed events: appends, reads, subscriptions, projections and deciders without casts.
+  const bank = await EventStore.inMemory<AccountEvent>();
+  await bank.append("account-9", [{ type: "Opened", data: { owner: "ada" } }, { type: "Deposited", data: { amount: 5 }, metadata: { user: "u" } }]);
+  // @ts-expect-error: an unknown event type
+  await bank.append("account-9", [{ type: "Closed", data: {} }]);
+  // @ts-expect-error: the data of "Deposited" is { amount: number }
+  await bank.append("account-9", [{ type: "Deposited", data: { owner: "x" } }]);
+  // @ts-expect-error: filters name known event types only
+  await bank.readAll({ filter: { eventTypes: ["Closed"] } });
+  const balance = (await bank.readStream("account-9")).reduce((sum, e) => {
+    switch (e.type) {
+      case "Opened": {
+        const owner: string = e.data.owner;
+        void owner;
+        return sum;
+      }
+      case "Deposited":
+        return sum + e.data.amount;
+    }
+  }, 0);
+  void balance;
+  bank.subscribe(undefined, (e) => {
+    if (e.type === "Deposited") void (e.data.amount + 1);
+  });
+  for await (const e of bank.iterateAll()) if (e.type === "Opened") void e.data.owner.length;
+  const bankProjector = new Projector(bank);
+  bankProjector.add("totals", (batch) => {
+    for (const e of batch) if (e.type === "Deposited") void e.data.amount.toFixed();
+  }, { filter: { eventTypes: ["Deposited"] } });
+  const untyped: EventStore<AnyEvent> = mem;
+  void untyped;
+
+  const cards = await EventStore.open<CardEvent>("cards");
+  await cards.append("card-1", [{ type: "CardCreated", data: { title: "a" } }, { type: "CardRenamed", data: { title: "b" } }, { type: "CardArchived" }]);
+  for (const e of await cards.readStream("card-1")) {
+    if (e.type === "CardRenamed") {
+      const renamed: Renamed = e.data;
+      void renamed;
+    }
+    if (e.type === "CardArchived") {
+      const none: null = e.data;
+      void none;
+    }
+  }
+
+  // A decider: the command helper of an aggregate.
+  type Command = { kind: "open"; owner: string } | { kind: "deposit"; amount: number };
+  type State = { open: boolean; balance: number };
+  const accounts = new Decider<AccountEvent, State, Command>(bank, {
+    initialState: () => ({ open: false, balance: 0 }),
+    evolve: (state, event) =>
+      event.type === "Opened" ? { ...state, open: true } : { ...state, balance: state.balance + event.data.amount },
+    decide: (command, state) => {
+      if (command.kind === "open") return state.open ? [] : [{ type: "Opened", data: { owner: command.owner } }];
+      if (!state.open) throw new Error("not open");
+      return [{ type: "Deposited", data: { amount: command.amount } }];
+    },
+    maxAttempts: 5,
+  });
+  const done: CommandResult<AccountEvent, State> = await accounts.handle("account-9", { kind: "deposit", amount: 1 }, {
+    metadata: { user: "u1" },
+    correlationId: "c",
+    signal: controller.signal,
+  });
+  const after: [number, number, number] = [done.state.balance, done.version, done.attempts];
+  const appended: AppendResult | null = done.appended;
+  const loaded: { state: State; version: number } = await accounts.load("account-9");
+  void [after, appended, loaded];
+  // @ts-expect-error: commands are typed
+  await accounts.handle("account-9", { kind: "withdraw" });
+  new Decider<AccountEvent, State, Command>(bank, {
+    initialState: () => ({ open: false, balance: 0 }),
+    evolve: (state) => state,
+    // @ts-expect-error: decide returns events of the store's union
+    decide: () => [{ type: "Closed" }],
+  });
+  accounts.free();
+
   // Resource management.
+  {
+    using disposable = await EventStore.inMemory();
+    using sub2 = disposable.subscribe(undefined, () => {});
+    void sub2.isClosed;
+    await using running = new Projector(disposable);
+    void running.isRunning;
+  }
   const closed: boolean = store.isClosed;
   store.close();
   mem.free();

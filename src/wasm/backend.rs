@@ -14,6 +14,17 @@ pub enum BrowserStorage {
     Memory(MemoryStorage),
 }
 
+impl BrowserStorage {
+    /// Whether the browser (or another page deleting or upgrading the database) closed the
+    /// IndexedDB connection under the store.
+    pub fn connection_lost(&self) -> bool {
+        match self {
+            BrowserStorage::IndexedDb(storage) => !storage.is_connected(),
+            BrowserStorage::Memory(_) => false,
+        }
+    }
+}
+
 impl Storage for BrowserStorage {
     async fn append(&self, batch: AppendBatch) -> Result<AppendResult> {
         match self {

@@ -14,20 +14,7 @@ use crate::types::{
     ReadStreamOptions, RecordedEvent, StartFrom, StreamInfo,
 };
 
-#[wasm_bindgen(inline_js = r#"
-export function encodeJson(value, what) {
-  const text = JSON.stringify(value, function (key, v) {
-    const kind = typeof v;
-    if (kind === "function" || kind === "symbol" || kind === "bigint") {
-      const where = key === "" ? "" : ` at key "${key}"`;
-      throw new TypeError(`${what} contains a ${kind}${where}, which is not JSON`);
-    }
-    return v;
-  });
-  if (text === undefined) throw new TypeError(`${what} is not JSON (got ${typeof value})`);
-  return text;
-}
-"#)]
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/src/wasm/glue.js")]
 extern "C" {
     /// `JSON.stringify` that refuses functions, symbols and BigInts (and throws on cycles).
     #[wasm_bindgen(catch, js_name = encodeJson)]
@@ -54,7 +41,7 @@ pub fn field(object: &JsValue, key: &str) -> Result<JsValue> {
 }
 
 fn type_name(value: &JsValue) -> String {
-    value.js_typeof().as_string().unwrap_or_default()
+    super::error::describe(value)
 }
 
 /// A stream id: a string (the core checks its length).
@@ -87,7 +74,8 @@ fn optional_count(value: JsValue, what: &str) -> Result<Option<u64>> {
             Ok(Some(n as u64))
         }
         _ => Err(invalid(format!(
-            "{what} must be a non-negative integer, got {value:?}"
+            "{what} must be a non-negative integer, got {}",
+            super::error::describe(&value)
         ))),
     }
 }
@@ -168,6 +156,15 @@ fn direction(options: &JsValue) -> Result<Direction> {
     }
 }
 
+/// `batchSize`: at least 1, like `maxCount` (checked at the call, not when the first batch is
+/// read).
+fn batch_size(options: &JsValue) -> Result<Option<usize>> {
+    match optional_count(field(options, "batchSize")?, "batchSize")? {
+        Some(0) => Err(invalid("batchSize must be at least 1, got 0")),
+        size => Ok(size.map(|n| n as usize)),
+    }
+}
+
 fn max_count(options: &JsValue) -> Result<Option<usize>> {
     Ok(optional_count(field(options, "maxCount")?, "maxCount")?.map(|n| n as usize))
 }
@@ -188,14 +185,17 @@ fn string_list(value: JsValue, what: &str) -> Result<Vec<String>> {
         .collect()
 }
 
-/// `filter: { streamPrefixes?, categories?, eventTypes? }`.
+/// `filter: { streamPrefixes?, categories?, eventTypes? }`, checked at the call (no control
+/// characters), so a subscription with a bad filter fails at `subscribe()` and not later.
 pub fn filter(options: &JsValue) -> Result<Filter> {
     let value = field(options, "filter")?;
-    Ok(Filter {
+    let filter = Filter {
         stream_prefixes: string_list(field(&value, "streamPrefixes")?, "filter.streamPrefixes")?,
         categories: string_list(field(&value, "categories")?, "filter.categories")?,
         event_types: string_list(field(&value, "eventTypes")?, "filter.eventTypes")?,
-    })
+    };
+    filter.validate()?;
+    Ok(filter)
 }
 
 /// `readStream` options.
@@ -262,8 +262,8 @@ pub fn subscribe_options(options: &JsValue, start_key: &str) -> Result<Subscribe
         filter: filter(options)?,
         ..SubscribeOptions::default()
     };
-    if let Some(size) = optional_count(field(options, "batchSize")?, "batchSize")? {
-        subscribe.batch_size = size as usize;
+    if let Some(size) = batch_size(options)? {
+        subscribe.batch_size = size;
     }
     Ok(subscribe)
 }
@@ -274,8 +274,8 @@ pub fn projection_options(options: &JsValue) -> Result<ProjectionOptions> {
         filter: filter(options)?,
         ..ProjectionOptions::default()
     };
-    if let Some(size) = optional_count(field(options, "batchSize")?, "batchSize")? {
-        projection.batch_size = size as usize;
+    if let Some(size) = batch_size(options)? {
+        projection.batch_size = size;
     }
     let millis = |value: Option<u64>| value.map(std::time::Duration::from_millis);
     projection.flush_after = millis(optional_count(

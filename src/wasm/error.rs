@@ -58,5 +58,23 @@ pub fn thrown_message(thrown: &JsValue) -> String {
     if let Some(error) = thrown.dyn_ref::<js_sys::Error>() {
         return String::from(error.message());
     }
-    thrown.as_string().unwrap_or_else(|| format!("{thrown:?}"))
+    thrown.as_string().unwrap_or_else(|| describe(thrown))
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/src/wasm/glue.js")]
+extern "C" {
+    /// A value as a JS developer would write it in a message: `-1`, `1.5`, `"text"`, `true`,
+    /// `null`, `undefined`, or its kind (`an object`, `a function`, …) — never Rust's
+    /// `JsValue(…)`.
+    pub fn describe(value: &JsValue) -> String;
+
+    #[wasm_bindgen(js_name = isEvstoreError)]
+    fn is_evstore_error_js(error: &JsValue, code: &JsValue) -> bool;
+}
+
+/// `isEvstoreError(error, code?)`: whether `error` is an `EvstoreError` (of `code`, when
+/// given). Its TypeScript declaration, a type guard, is in `typescript.rs`.
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = isEvstoreError, skip_typescript)]
+pub fn is_evstore_error(error: &JsValue, code: &JsValue) -> bool {
+    is_evstore_error_js(error, code)
 }

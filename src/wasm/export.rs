@@ -37,12 +37,12 @@ const JSONL_TYPE: &str = "application/x-ndjson";
 impl JsEventStore {
     /// The whole store, up to its current head, as JSON lines in a `Blob`: a header line
     /// `{"format":"evstore-export","version":1,…}`, then one recorded event per line.
-    #[wasm_bindgen(js_name = exportJsonl, unchecked_return_type = "Promise<Blob>")]
+    #[wasm_bindgen(js_name = exportJsonl)]
     pub fn export_jsonl(&self) -> Promise {
-        let store = self.store.clone();
+        let store = self.live();
         future_to_promise(async move {
             let run = async {
-                store.ensure_open()?;
+                let store = store?;
                 let mut parts = BlobParts(Array::new());
                 export_jsonl(store.storage(), &mut parts, &ExportOptions::default()).await?;
                 blob(&parts.0)
@@ -55,16 +55,13 @@ impl JsEventStore {
     /// `ReadableStream` of bytes, line by line. Keeps ids, versions, recorded times, metadata
     /// and correlation/causation; skips events already here (importing twice adds nothing); a
     /// bad line rejects with code `InvalidInput` naming the line.
-    #[wasm_bindgen(js_name = importJsonl, unchecked_return_type = "Promise<ImportSummary>")]
-    pub fn import_jsonl(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "Blob | ReadableStream<Uint8Array>")] input: JsValue,
-    ) -> Promise {
-        let store = self.store.clone();
+    #[wasm_bindgen(js_name = importJsonl)]
+    pub fn import_jsonl(&self, input: JsValue) -> Promise {
+        let store = self.live();
         let reader = byte_reader(&input);
         future_to_promise(async move {
             let run = async {
-                store.ensure_open()?;
+                let store = store?;
                 let reader = reader?;
                 let mut importer = Importer::new(store.storage());
                 while let Some(bytes) = read_chunk(&reader).await? {

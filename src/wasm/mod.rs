@@ -2,14 +2,21 @@
 //!
 //! Thin wrappers over the Rust core: every semantic (validation, expected versions, paging,
 //! subscriptions, the projector) is the core's; this layer converts values, turns errors into JS
-//! `Error`s with a stable `code`, and keeps user callbacks from breaking the store.
+//! `Error`s with a stable `code`, and keeps user callbacks from breaking the store. Its
+//! JavaScript helpers live in one module, `glue.js` (one file for the browser to fetch: a test
+//! server that serves few connections at once stalled on eight separate snippets).
 
+mod abort;
 mod backend;
 mod broadcast;
 mod convert;
+mod decider;
 mod error;
 mod export;
+mod iterator;
+mod lifecycle;
 mod projector;
 mod store;
 mod subscription;
 mod typescript;
+mod wait;

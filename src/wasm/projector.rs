@@ -31,8 +31,9 @@ struct Running {
     run: Rc<()>,
 }
 
-/// Runs named projections with durable checkpoints over a store.
-#[wasm_bindgen(js_name = Projector)]
+/// Runs named projections with durable checkpoints over a store. Its TypeScript declaration is
+/// written in `typescript.rs`.
+#[wasm_bindgen(js_name = Projector, skip_typescript)]
 pub struct JsProjector {
     store: EventStore<BrowserStorage>,
     registrations: Rc<RefCell<Vec<Registration>>>,
@@ -98,40 +99,37 @@ impl JsProjector {
     /// Throws `InvalidInput` while the projector runs: stop it first.
     pub fn add(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "ProjectionHandler")] handler: JsValue,
-        #[wasm_bindgen(unchecked_optional_param_type = "ProjectionOptions")] options: JsValue,
+        name: JsValue,
+        handler: JsValue,
+        options: JsValue,
     ) -> std::result::Result<(), JsValue> {
         self.register(name, handler, options).map_err(to_js)
     }
 
     /// Starts every projection; each resumes after its stored checkpoint.
-    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn start(&self) -> Promise {
         let started = self.launch();
         promise(async move { started.map(|()| JsValue::UNDEFINED) })
     }
 
     /// Stops gracefully: batches in flight finish and their checkpoints are saved.
-    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn stop(&self) -> Promise {
         let running = self.running.borrow_mut().take();
+        // Asked now, not when the promise first runs: no new batch starts after this call.
+        if let Some(running) = &running {
+            running.handle.stop();
+        }
         promise(async move {
-            let Some(Running { handle, done, .. }) = running else {
+            let Some(Running { done, .. }) = running else {
                 return Ok(JsValue::UNDEFINED);
             };
-            handle.stop();
             done.await.unwrap_or(Ok(()))?;
             Ok(JsValue::UNDEFINED)
         })
     }
 
     /// The stored checkpoint of projection `name`: the last position it handled (0 if none).
-    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
-    pub fn checkpoint(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
-    ) -> Promise {
+    pub fn checkpoint(&self, name: JsValue) -> Promise {
         let handle = self.handle();
         promise(
             async move { Ok((handle.checkpoint(&projection_name(&name)?).await? as f64).into()) },
@@ -139,11 +137,7 @@ impl JsProjector {
     }
 
     /// The events projection `name` skipped (`onFailure: "skip"`).
-    #[wasm_bindgen(unchecked_return_type = "Promise<SkippedEvent[]>")]
-    pub fn skipped(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
-    ) -> Promise {
+    pub fn skipped(&self, name: JsValue) -> Promise {
         let handle = self.handle();
         promise(async move {
             #[derive(Serialize)]
@@ -174,8 +168,7 @@ impl JsProjector {
     }
 
     /// Rebuilds projection `name` from the start on the next `start()`. Rejects while running.
-    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn reset(&self, #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue) -> Promise {
+    pub fn reset(&self, name: JsValue) -> Promise {
         let running = self.running.borrow().is_some();
         let handle = self.handle();
         promise(async move {
@@ -190,11 +183,7 @@ impl JsProjector {
     }
 
     /// The state of projection `name` in the current or last run, or `undefined`.
-    #[wasm_bindgen(unchecked_return_type = "ProjectionStatus | undefined")]
-    pub fn status(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
-    ) -> JsValue {
+    pub fn status(&self, name: JsValue) -> JsValue {
         let Some(name) = name.as_string() else {
             return JsValue::UNDEFINED;
         };
@@ -227,6 +216,54 @@ impl JsProjector {
             error,
             failed_position,
         })
+    }
+
+    /// `[{ name, filter }]` of the projections added, for `waitFor` (`wait.rs`).
+    #[wasm_bindgen(js_name = __projections, skip_typescript)]
+    pub fn projections(&self) -> JsValue {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct JsFilter<'a> {
+            stream_prefixes: &'a [String],
+            categories: &'a [String],
+            event_types: &'a [String],
+        }
+        #[derive(Serialize)]
+        struct JsProjection<'a> {
+            name: &'a str,
+            filter: JsFilter<'a>,
+        }
+        let registrations = self.registrations.borrow();
+        let projections: Vec<JsProjection<'_>> = registrations
+            .iter()
+            .map(|r| JsProjection {
+                name: &r.name,
+                filter: JsFilter {
+                    stream_prefixes: &r.options.filter.stream_prefixes,
+                    categories: &r.options.filter.categories,
+                    event_types: &r.options.filter.event_types,
+                },
+            })
+            .collect();
+        convert::plain(&projections)
+    }
+
+    /// The projector's store, as a JS `EventStore` sharing it, for `waitFor` (`wait.rs`).
+    #[wasm_bindgen(js_name = __store, skip_typescript)]
+    pub fn store(&self) -> JsEventStore {
+        JsEventStore::sharing(self.store.clone())
+    }
+
+    /// Removes projection `name` and forgets its checkpoint and skipped events, so a projection
+    /// added again under that name starts from the first event. Rejects while running.
+    pub fn remove(&self, name: JsValue) -> Promise {
+        if !self.is_running() {
+            if let Some(name) = name.as_string() {
+                self.registrations.borrow_mut().retain(|r| r.name != name);
+            }
+        }
+        // The same checks and the same forgetting as `reset`.
+        self.reset(name)
     }
 
     /// Whether the projector runs.

@@ -7,18 +7,21 @@ use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
+use super::abort;
 use super::backend::BrowserStorage;
 use super::broadcast::Broadcast;
 use super::convert;
 use super::error::to_js;
-use super::subscription::{self, JsSubscription, SubscriptionIterator, Target};
+use super::iterator;
+use super::subscription::{self, JsSubscription, Target};
 use crate::error::Error;
 use crate::storage::{IndexedDbStorage, MemoryStorage};
 use crate::store::EventStore;
 
 /// An event store in the browser: IndexedDB (`EventStore.open(name)`) or memory
-/// (`EventStore.inMemory()`).
-#[wasm_bindgen(js_name = EventStore)]
+/// (`EventStore.inMemory()`). Its TypeScript declaration (generic over the app's events) is
+/// written in `typescript.rs`.
+#[wasm_bindgen(js_name = EventStore, skip_typescript)]
 pub struct JsEventStore {
     pub(crate) store: EventStore<BrowserStorage>,
     /// Taken (and so the channel closed) by `close()`.
@@ -29,11 +32,38 @@ fn promise(future: impl std::future::Future<Output = Result<JsValue, Error>> + '
     future_to_promise(async move { future.await.map_err(to_js) })
 }
 
+impl JsEventStore {
+    /// A store in memory that nothing uses (for `lifecycle.rs`).
+    pub fn detached() -> Self {
+        Self::sharing(EventStore::new(
+            BrowserStorage::Memory(MemoryStorage::new()),
+        ))
+    }
+
+    /// Another JS handle on `store` (no cross-tab channel of its own).
+    pub fn sharing(store: EventStore<BrowserStorage>) -> Self {
+        JsEventStore {
+            store,
+            broadcast: RefCell::new(None),
+        }
+    }
+
+    /// The core store while it is usable. When the IndexedDB connection was closed under it
+    /// (another page deleted or upgraded the database), the store closes: `isClosed` is then
+    /// `true` and every call fails with `Closed`.
+    pub(crate) fn live(&self) -> Result<EventStore<BrowserStorage>, Error> {
+        if self.store.storage().connection_lost() {
+            self.close();
+        }
+        self.store.ensure_open()?;
+        Ok(self.store.clone())
+    }
+}
+
 #[wasm_bindgen(js_class = EventStore)]
 impl JsEventStore {
     /// Opens (creating or upgrading) the IndexedDB database `name`.
-    #[wasm_bindgen(unchecked_return_type = "Promise<EventStore>")]
-    pub fn open(#[wasm_bindgen(unchecked_param_type = "string")] name: JsValue) -> Promise {
+    pub fn open(name: JsValue) -> Promise {
         promise(async move {
             let name = name
                 .as_string()
@@ -54,7 +84,7 @@ impl JsEventStore {
     }
 
     /// A store in memory, gone with the page.
-    #[wasm_bindgen(js_name = inMemory, unchecked_return_type = "Promise<EventStore>")]
+    #[wasm_bindgen(js_name = inMemory)]
     pub fn in_memory() -> Promise {
         let store = EventStore::new(BrowserStorage::Memory(MemoryStorage::new()));
         Promise::resolve(&JsValue::from(JsEventStore {
@@ -64,14 +94,8 @@ impl JsEventStore {
     }
 
     /// Appends `events` to `stream` atomically; `options.expectedVersion` defaults to `"any"`.
-    #[wasm_bindgen(unchecked_return_type = "Promise<AppendResult>")]
-    pub fn append(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] stream: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "NewEvent[]")] events: JsValue,
-        #[wasm_bindgen(unchecked_optional_param_type = "AppendOptions")] options: JsValue,
-    ) -> Promise {
-        let (store, broadcast) = (self.store.clone(), self.broadcast.borrow().clone());
+    pub fn append(&self, stream: JsValue, events: JsValue, options: JsValue) -> Promise {
+        let (store, broadcast) = (self.live(), self.broadcast.borrow().clone());
         // Convert now, while the caller's values are what they were at the call.
         let input = convert::stream_id(&stream).and_then(|stream| {
             Ok((
@@ -81,7 +105,7 @@ impl JsEventStore {
             ))
         });
         promise(async move {
-            store.ensure_open()?;
+            let store = store?;
             let (stream, events, expected) = input?;
             let result = store.append(&stream, expected, events).await?;
             if let Some(broadcast) = broadcast {
@@ -92,86 +116,101 @@ impl JsEventStore {
     }
 
     /// Reads events of one stream (forward from the first by default, paged internally).
-    #[wasm_bindgen(js_name = readStream, unchecked_return_type = "Promise<RecordedEvent[]>")]
-    pub fn read_stream(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] stream: JsValue,
-        #[wasm_bindgen(unchecked_optional_param_type = "ReadStreamOptions")] options: JsValue,
-    ) -> Promise {
-        let store = self.store.clone();
+    #[wasm_bindgen(js_name = readStream)]
+    pub fn read_stream(&self, stream: JsValue, options: JsValue) -> Promise {
+        let store = self.live();
         let input = convert::stream_id(&stream)
             .and_then(|s| Ok((s, convert::read_stream_options(&options)?)));
         promise(async move {
-            store.ensure_open()?;
+            let store = store?;
             let (stream, options) = input?;
             Ok(convert::recorded_events(&store.read_stream(&stream, options).await?).into())
         })
     }
 
     /// Reads events of all streams in position order (`fromPosition` exclusive).
-    #[wasm_bindgen(js_name = readAll, unchecked_return_type = "Promise<RecordedEvent[]>")]
-    pub fn read_all(
-        &self,
-        #[wasm_bindgen(unchecked_optional_param_type = "ReadAllOptions")] options: JsValue,
-    ) -> Promise {
-        let store = self.store.clone();
+    #[wasm_bindgen(js_name = readAll)]
+    pub fn read_all(&self, options: JsValue) -> Promise {
+        let store = self.live();
         let options = convert::read_all_options(&options);
-        promise(async move {
-            store.ensure_open()?;
-            Ok(convert::recorded_events(&store.read_all(options?).await?).into())
-        })
+        promise(
+            async move { Ok(convert::recorded_events(&store?.read_all(options?).await?).into()) },
+        )
+    }
+
+    /// The events of one stream as an async iterator that reads a page at a time as the loop
+    /// asks (`for await … of`); nothing is read before the first `next()`. A stream without
+    /// events yields nothing. `break`, `close()` or aborting `options.signal` ends it.
+    #[wasm_bindgen(js_name = iterateStream)]
+    pub fn iterate_stream(&self, stream: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
+        let events = (|| {
+            let store = self.live()?;
+            let stream = convert::stream_id(&stream)?;
+            store.stream_events(&stream, convert::read_stream_options(&options)?)
+        })()
+        .map_err(to_js)?;
+        Ok(iterator::async_iterable(
+            events,
+            abort::signal(&options).map_err(to_js)?,
+        ))
+    }
+
+    /// The events of all streams in position order (optionally filtered) as an async iterator
+    /// that reads a page at a time; see `iterateStream`.
+    #[wasm_bindgen(js_name = iterateAll)]
+    pub fn iterate_all(&self, options: JsValue) -> Result<JsValue, JsValue> {
+        let events = (|| {
+            self.live()?
+                .all_events(convert::read_all_options(&options)?)
+        })()
+        .map_err(to_js)?;
+        Ok(iterator::async_iterable(
+            events,
+            abort::signal(&options).map_err(to_js)?,
+        ))
     }
 
     /// The streams with events, in stream-id order, with their versions and last positions:
     /// `prefix` narrows them, `after` (exclusive) and `maxCount` page through them.
-    #[wasm_bindgen(js_name = listStreams, unchecked_return_type = "Promise<StreamInfo[]>")]
-    pub fn list_streams(
-        &self,
-        #[wasm_bindgen(unchecked_optional_param_type = "ListStreamsOptions")] options: JsValue,
-    ) -> Promise {
-        let store = self.store.clone();
+    #[wasm_bindgen(js_name = listStreams)]
+    pub fn list_streams(&self, options: JsValue) -> Promise {
+        let store = self.live();
         let options = convert::list_streams_options(&options);
-        promise(async move {
-            store.ensure_open()?;
-            Ok(convert::stream_infos(&store.list_streams(options?).await?))
-        })
+        promise(async move { Ok(convert::stream_infos(&store?.list_streams(options?).await?)) })
     }
 
     /// The position of the last event (0 when empty).
-    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
     pub fn head(&self) -> Promise {
-        let store = self.store.clone();
-        promise(async move { Ok((store.head().await? as f64).into()) })
+        let store = self.live();
+        promise(async move { Ok((store?.head().await? as f64).into()) })
     }
 
     /// The version of `stream` (0 when it has no events).
-    #[wasm_bindgen(js_name = streamVersion, unchecked_return_type = "Promise<number>")]
-    pub fn stream_version(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] stream: JsValue,
-    ) -> Promise {
-        let store = self.store.clone();
+    #[wasm_bindgen(js_name = streamVersion)]
+    pub fn stream_version(&self, stream: JsValue) -> Promise {
+        let store = self.live();
         let stream = convert::stream_id(&stream);
-        promise(async move { Ok((store.stream_version(&stream?).await? as f64).into()) })
+        promise(async move { Ok((store?.stream_version(&stream?).await? as f64).into()) })
     }
 
     /// Calls `onEvent` for every event of all streams from `options.fromPosition`, then live.
     /// A throwing (or rejecting) `onEvent` closes the subscription and goes to `onError`.
     pub fn subscribe(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "SubscribeOptions | undefined")] options: JsValue,
-        #[wasm_bindgen(js_name = onEvent, unchecked_param_type = "(event: RecordedEvent) => void | Promise<void>")]
+        options: JsValue,
         on_event: JsValue,
-        #[wasm_bindgen(unchecked_optional_param_type = "SubscribeCallbacks")] callbacks: JsValue,
+        callbacks: JsValue,
     ) -> Result<JsSubscription, JsValue> {
-        self.store.ensure_open().map_err(to_js)?;
+        let store = self.live().map_err(to_js)?;
+        let signal = abort::signal(&options).map_err(to_js)?;
         let options = convert::subscribe_options(&options, "fromPosition").map_err(to_js)?;
         subscription::with_callbacks(
-            self.store.clone(),
+            store,
             Target::All,
             options,
             subscription::on_event(on_event)?,
             &callbacks,
+            signal,
         )
     }
 
@@ -179,39 +218,37 @@ impl JsEventStore {
     #[wasm_bindgen(js_name = subscribeToStream)]
     pub fn subscribe_to_stream(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] stream: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "StreamSubscribeOptions | undefined")]
+        stream: JsValue,
         options: JsValue,
-        #[wasm_bindgen(js_name = onEvent, unchecked_param_type = "(event: RecordedEvent) => void | Promise<void>")]
         on_event: JsValue,
-        #[wasm_bindgen(unchecked_optional_param_type = "SubscribeCallbacks")] callbacks: JsValue,
+        callbacks: JsValue,
     ) -> Result<JsSubscription, JsValue> {
-        self.store.ensure_open().map_err(to_js)?;
+        let store = self.live().map_err(to_js)?;
         let stream = convert::stream_id(&stream).map_err(to_js)?;
         crate::types::validate_stream_id(&stream).map_err(to_js)?;
+        let signal = abort::signal(&options).map_err(to_js)?;
         let options = convert::subscribe_options(&options, "fromVersion").map_err(to_js)?;
         subscription::with_callbacks(
-            self.store.clone(),
+            store,
             Target::Stream(stream),
             options,
             subscription::on_event(on_event)?,
             &callbacks,
+            signal,
         )
     }
 
-    /// The events of all streams as an async iterator (`for await … of`); `break` or `close()`
-    /// ends it.
-    #[wasm_bindgen(js_name = subscribeAll, unchecked_return_type = "EventSubscription")]
-    pub fn subscribe_all(
-        &self,
-        #[wasm_bindgen(unchecked_optional_param_type = "SubscribeOptions")] options: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        self.store.ensure_open().map_err(to_js)?;
+    /// The events of all streams as an async iterator (`for await … of`), catch-up then live;
+    /// `break`, `close()` or aborting `options.signal` ends it.
+    #[wasm_bindgen(js_name = subscribeAll)]
+    pub fn subscribe_all(&self, options: JsValue) -> Result<JsValue, JsValue> {
+        let store = self.live().map_err(to_js)?;
+        let signal = abort::signal(&options).map_err(to_js)?;
         let options = convert::subscribe_options(&options, "fromPosition").map_err(to_js)?;
-        Ok(subscription::async_iterable(SubscriptionIterator::new(
-            self.store.clone(),
-            options,
-        )))
+        Ok(iterator::async_iterable(
+            iterator::subscription_events(store, options),
+            signal,
+        ))
     }
 
     /// Closes the store: subscriptions end and later calls reject with code `"Closed"`.
@@ -221,9 +258,10 @@ impl JsEventStore {
         self.broadcast.borrow_mut().take();
     }
 
-    /// Whether `close()` was called.
+    /// Whether the store is closed: `close()` (or `free()`) was called, or another page
+    /// deleted the IndexedDB database.
     #[wasm_bindgen(getter, js_name = isClosed)]
     pub fn is_closed(&self) -> bool {
-        self.store.is_closed()
+        self.live().is_err()
     }
 }

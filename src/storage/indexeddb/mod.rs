@@ -131,6 +131,12 @@ impl IndexedDbStorage {
         &self.name
     }
 
+    /// Whether the connection is usable: `false` after [`Storage::close`], and after the
+    /// browser or another page (deleting or upgrading the database) closed it.
+    pub fn is_connected(&self) -> bool {
+        self.state.get() == Connection::Open
+    }
+
     fn database(&self) -> Result<&Database> {
         match self.state.get() {
             Connection::Open => Ok(&self.database),

@@ -1,0 +1,157 @@
+// Lazy reads and abort signals in headless Chromium: `iterateStream` / `iterateAll` read a page
+// at a time as `for await` asks, `break` releases them, and an `AbortSignal` ends iterators and
+// subscriptions.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+
+import { closeWithReport, launchWithFixture, uniqueName } from "./helpers.js";
+
+let browser;
+let page;
+
+before(async () => ({ browser, page } = await launchWithFixture()));
+after(() => closeWithReport({ browser, page }));
+
+describe("iterateStream and iterateAll", () => {
+  test("yield what readStream / readAll return, with the same options (IndexedDB)", async () => {
+    const r = await page.evaluate(async (name) => {
+      const store = await window.evstore.EventStore.open(name);
+      for (let i = 0; i < 3; i++) {
+        await store.append("account-1", [{ type: "Deposited", data: { i } }, { type: "Noted", data: { i } }]);
+        await store.append("order-1", [{ type: "Placed", data: { i } }]);
+      }
+      const collect = async (iterator) => {
+        const out = [];
+        for await (const e of iterator) out.push(e);
+        return out;
+      };
+      const cases = {
+        stream: [store.iterateStream("account-1"), store.readStream("account-1")],
+        backward: [store.iterateStream("account-1", { direction: "backward", maxCount: 3 }), store.readStream("account-1", { direction: "backward", maxCount: 3 })],
+        fromVersion: [store.iterateStream("account-1", { fromVersion: 4 }), store.readStream("account-1", { fromVersion: 4 })],
+        all: [store.iterateAll(), store.readAll()],
+        filtered: [store.iterateAll({ filter: { eventTypes: ["Placed"] }, fromPosition: 3 }), store.readAll({ filter: { eventTypes: ["Placed"] }, fromPosition: 3 })],
+        prefix: [store.iterateAll({ filter: { streamPrefixes: ["account-"] }, direction: "backward", maxCount: 2 }), store.readAll({ filter: { streamPrefixes: ["account-"] }, direction: "backward", maxCount: 2 })],
+      };
+      const out = {};
+      for (const [key, [iterator, read]] of Object.entries(cases)) {
+        out[key] = { iterated: await collect(iterator), read: await read };
+      }
+      out.missing = await collect(store.iterateStream("nothing-here"));
+      store.close();
+      return out;
+    }, uniqueName("iterate"));
+    for (const key of ["stream", "backward", "fromVersion", "all", "filtered", "prefix"]) {
+      assert.ok(r[key].read.length > 0, key);
+      assert.deepEqual(r[key].iterated, r[key].read, key);
+    }
+    assert.deepEqual(r.missing, [], "a stream without events yields nothing");
+  });
+
+  test("read lazily: a page is read when the loop gets to it, so later appends show up", async () => {
+    const r = await page.evaluate(async () => {
+      const store = await window.evstore.EventStore.inMemory();
+      const batch = (n, from) => Array.from({ length: n }, (_, i) => ({ type: "T", data: { n: from + i } }));
+      await store.append("s-1", batch(600, 0));
+      const seen = [];
+      for await (const e of store.iterateStream("s-1")) {
+        seen.push(e.data.n);
+        // The first page (500 events) is read; appends now land in pages not read yet.
+        if (seen.length === 1) await store.append("s-1", batch(100, 600));
+      }
+      const all = [];
+      for await (const e of store.iterateAll({ maxCount: 1000 })) {
+        all.push(e.position);
+        if (all.length === 1) await store.append("s-2", batch(10, 0));
+      }
+      return { seen: seen.length, last: seen.at(-1), all: all.length };
+    });
+    assert.equal(r.seen, 700, "events appended during the iteration were read with their page");
+    assert.equal(r.last, 699);
+    assert.equal(r.all, 710);
+  });
+
+  test("break, return() and close() end an iteration and release it", async () => {
+    const r = await page.evaluate(async () => {
+      const store = await window.evstore.EventStore.inMemory();
+      await store.append("s-1", Array.from({ length: 1200 }, () => ({ type: "T" })));
+      const broken = store.iterateAll();
+      let n = 0;
+      for await (const e of broken) if (++n === 3) break;
+      const afterBreak = await broken.next();
+      const returned = store.iterateStream("s-1");
+      await returned.next();
+      const returnResult = await returned.return();
+      const closed = store.iterateStream("s-1");
+      closed.close();
+      const closedNext = await closed.next();
+      // `await using` as the page runs it (Node 20, which parses this file, does not know it).
+      const disposed = await new Function("store", `return (async () => {
+        await using scoped = store.iterateAll();
+        await scoped.next();
+        return scoped;
+      })();`)(store);
+      return { n, afterBreak, returnResult, closedNext, disposed: await disposed.next() };
+    });
+    assert.equal(r.n, 3);
+    for (const key of ["afterBreak", "returnResult", "closedNext", "disposed"]) {
+      assert.deepEqual(r[key], { done: true, value: undefined }, key);
+    }
+  });
+});
+
+describe("AbortSignal", () => {
+  test("aborting ends an iteration, a waiting subscribeAll and a callback subscription", async () => {
+    const r = await page.evaluate(async () => {
+      const { until, sleep } = window.t;
+      const store = await window.evstore.EventStore.inMemory();
+      await store.append("s-1", Array.from({ length: 20 }, () => ({ type: "T" })));
+
+      const iterating = new AbortController();
+      let iterated = 0;
+      for await (const e of store.iterateAll({ signal: iterating.signal })) {
+        void e;
+        if (++iterated === 5) iterating.abort();
+      }
+
+      const live = new AbortController();
+      const delivered = [];
+      const loop = (async () => {
+        for await (const e of store.subscribeAll({ signal: live.signal })) delivered.push(e.position);
+        return "ended";
+      })();
+      await until(() => delivered.length === 20, 5000, "the history");
+      live.abort();
+      const loopEnd = await Promise.race([loop, sleep(2000).then(() => "still waiting")]);
+
+      const callbacks = new AbortController();
+      const seen = [];
+      const sub = store.subscribe({ signal: callbacks.signal }, (e) => void seen.push(e.position));
+      await until(() => seen.length === 20, 5000, "the history");
+      callbacks.abort();
+      await until(() => sub.isClosed, 2000, "the subscription to close");
+      await store.append("s-1", [{ type: "After" }]);
+      await sleep(200);
+
+      const early = new AbortController();
+      early.abort();
+      const none = [];
+      for await (const e of store.iterateStream("s-1", { signal: early.signal })) none.push(e);
+      const earlySub = store.subscribe({ signal: early.signal }, () => {});
+      const streamSub = store.subscribeToStream("s-1", { signal: early.signal }, () => {});
+      await sleep(50);
+      return {
+        iterated,
+        loopEnd,
+        seenAfterAbort: seen.length,
+        none: none.length,
+        earlyClosed: earlySub.isClosed && streamSub.isClosed,
+      };
+    });
+    assert.equal(r.iterated, 5, "nothing after the abort");
+    assert.equal(r.loopEnd, "ended", "a for await waiting for live events ends at once");
+    assert.equal(r.seenAfterAbort, 20, "no delivery after the abort");
+    assert.equal(r.none, 0, "an aborted signal yields nothing");
+    assert.equal(r.earlyClosed, true);
+  });
+});

@@ -1,0 +1,303 @@
+// The package's JavaScript helpers, one module (one file for the browser to fetch, however many
+// Rust modules use it). Each section names the Rust module that imports it.
+
+// ---- convert.rs -------------------------------------------------------------------------------
+
+export function encodeJson(value, what) {
+  const text = JSON.stringify(value, function (key, v) {
+    const kind = typeof v;
+    if (kind === "function" || kind === "symbol" || kind === "bigint") {
+      const where = key === "" ? "" : ` at key "${key}"`;
+      throw new TypeError(`${what} contains a ${kind}${where}, which is not JSON`);
+    }
+    return v;
+  });
+  if (text === undefined) throw new TypeError(`${what} is not JSON (got ${typeof value})`);
+  return text;
+}
+
+// ---- error.rs ---------------------------------------------------------------------------------
+
+export function describe(value) {
+  switch (typeof value) {
+    case "string":
+      return JSON.stringify(value);
+    case "bigint":
+      return "a BigInt";
+    case "function":
+      return "a function";
+    case "symbol":
+      return "a symbol";
+    case "object":
+      if (value === null) return "null";
+      return Array.isArray(value) ? "an array" : "an object";
+    default:
+      return String(value);
+  }
+}
+
+export function isEvstoreError(error, code) {
+  return (
+    error instanceof Error &&
+    error.name === "EvstoreError" &&
+    typeof error.code === "string" &&
+    (code === undefined || error.code === code)
+  );
+}
+
+/** An `EvstoreError` made in JS: the same shape as the ones the Rust side makes. */
+function evstoreError(code, message, fields) {
+  const error = new Error(message);
+  error.name = "EvstoreError";
+  error.code = code;
+  return Object.assign(error, fields);
+}
+
+const invalid = (reason) => evstoreError("InvalidInput", reason, { reason });
+
+// ---- abort.rs ---------------------------------------------------------------------------------
+
+export function whenAborted(signal) {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}
+
+// ---- iterator.rs ------------------------------------------------------------------------------
+
+export function asyncIterable(source, signal) {
+  const done = { done: true, value: undefined };
+  if (signal) {
+    if (signal.aborted) source.close();
+    else signal.addEventListener("abort", () => source.close(), { once: true });
+  }
+  const iterator = {
+    next() {
+      return source.next().then((value) => (value === undefined ? done : { done: false, value }));
+    },
+    return() {
+      source.close();
+      return Promise.resolve(done);
+    },
+    close() {
+      source.close();
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+  if (Symbol.asyncDispose) iterator[Symbol.asyncDispose] = () => iterator.return().then(() => {});
+  return iterator;
+}
+
+// ---- lifecycle.rs -----------------------------------------------------------------------------
+
+const disposed = new WeakSet();
+
+export function harden(instance, close, syncMethods, closedMessage) {
+  const proto = Object.getPrototypeOf(instance);
+  instance.free();
+  if (Object.prototype.hasOwnProperty.call(proto, "__evstoreHardened")) return;
+  Object.defineProperty(proto, "__evstoreHardened", { value: true });
+  const sync = new Set(syncMethods);
+  const closed = () => {
+    const error = new Error(closedMessage);
+    error.name = "EvstoreError";
+    error.code = "Closed";
+    return error;
+  };
+  for (const key of Object.getOwnPropertyNames(proto)) {
+    if (key === "constructor" || key === "free" || key.startsWith("__")) continue;
+    const descriptor = Object.getOwnPropertyDescriptor(proto, key);
+    if (typeof descriptor.value === "function") {
+      const method = descriptor.value;
+      const isAsync = !sync.has(key);
+      descriptor.value = {
+        [key](...args) {
+          if (!disposed.has(this)) return method.apply(this, args);
+          if (close && key === close) return isAsync ? Promise.resolve() : undefined;
+          if (isAsync) return Promise.reject(closed());
+          throw closed();
+        },
+      }[key];
+    } else if (descriptor.get) {
+      const get = descriptor.get;
+      descriptor.get = function () {
+        return disposed.has(this) ? key === "isClosed" : get.call(this);
+      };
+    }
+    Object.defineProperty(proto, key, descriptor);
+  }
+  const free = proto.free;
+  proto.free = function free() {
+    if (disposed.has(this)) return;
+    try {
+      const closing = close ? this[close]() : undefined;
+      if (closing && typeof closing.catch === "function") closing.catch(() => {});
+    } finally {
+      disposed.add(this);
+      free.call(this);
+    }
+  };
+  if (Symbol.dispose) proto[Symbol.dispose] = proto.free;
+  if (Symbol.asyncDispose && close === "stop") {
+    proto[Symbol.asyncDispose] = async function () {
+      if (disposed.has(this)) return;
+      await this.stop();
+      this.free();
+    };
+  }
+}
+
+// ---- decider.rs -------------------------------------------------------------------------------
+
+class Decide {
+  constructor(store, options) {
+    if (store === null || typeof store !== "object" || typeof store.iterateStream !== "function") {
+      throw invalid(`a Decider needs an EventStore, got ${describe(store)}`);
+    }
+    if (options === null || typeof options !== "object") {
+      throw invalid(`the decider's options must be an object, got ${describe(options)}`);
+    }
+    for (const key of ["initialState", "evolve", "decide"]) {
+      if (typeof options[key] !== "function") throw invalid(`the decider's \`${key}\` must be a function`);
+    }
+    const attempts = options.maxAttempts ?? 3;
+    if (!Number.isInteger(attempts) || attempts < 1) {
+      throw invalid(`maxAttempts must be an integer of at least 1, got ${describe(options.maxAttempts)}`);
+    }
+    this.store = store;
+    this.options = options;
+    this.maxAttempts = attempts;
+  }
+
+  async load(stream) {
+    let state = this.options.initialState();
+    let version = 0;
+    for await (const event of this.store.iterateStream(stream)) {
+      state = this.options.evolve(state, event);
+      version = event.version;
+    }
+    return { state, version };
+  }
+
+  async handle(stream, command, options) {
+    const { metadata, correlationId, causationId, signal } = options ?? {};
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw invalid(`signal must be an AbortSignal, got ${describe(signal)}`);
+    }
+    for (let attempt = 1; ; attempt++) {
+      signal?.throwIfAborted();
+      const { state, version } = await this.load(stream);
+      const decided = await this.options.decide(command, state);
+      if (!Array.isArray(decided)) {
+        throw invalid(`decide must return an array of events, got ${describe(decided)}`);
+      }
+      if (decided.length === 0) {
+        return { state, version, events: decided, appended: null, attempts: attempt };
+      }
+      const events = decided.map((event) => ({
+        ...event,
+        metadata: event.metadata ?? metadata,
+        correlationId: event.correlationId ?? correlationId,
+        causationId: event.causationId ?? causationId,
+      }));
+      let appended;
+      try {
+        appended = await this.store.append(stream, events, {
+          expectedVersion: version === 0 ? "no_stream" : version,
+        });
+      } catch (error) {
+        if (isEvstoreError(error, "WrongExpectedVersion") && attempt < this.maxAttempts) continue;
+        throw error;
+      }
+      const next = decided.reduce((current, event) => this.options.evolve(current, event), state);
+      return { state: next, version: appended.nextExpectedVersion, events: decided, appended, attempts: attempt };
+    }
+  }
+}
+
+export function decider(store, options) {
+  return new Decide(store, options);
+}
+
+// ---- wait.rs ----------------------------------------------------------------------------------
+
+const TICK_MS = 10;
+
+function pause(signal) {
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", aborted);
+    };
+    const aborted = () => {
+      done();
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      done();
+      resolve();
+    }, TICK_MS);
+    signal?.addEventListener("abort", aborted, { once: true });
+  });
+}
+
+async function waitFor(position, options) {
+  const { name, signal } = options ?? {};
+  if (position !== undefined && position !== null && !(Number.isSafeInteger(position) && position >= 0)) {
+    throw invalid(`waitFor's position must be a non-negative integer, got ${describe(position)}`);
+  }
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw invalid(`signal must be an AbortSignal, got ${describe(signal)}`);
+  }
+  let projections = this.__projections();
+  if (name !== undefined) {
+    projections = projections.filter((p) => p.name === name);
+    if (projections.length === 0) throw invalid(`no projection ${describe(name)} was added`);
+  }
+  const store = this.__store();
+  const target = position ?? (await store.head());
+  const reached = new Set();
+  // The checkpoint at which each projection's next matching event was last looked up.
+  const looked = new Map();
+  for (;;) {
+    signal?.throwIfAborted();
+    let pending = false;
+    for (const { name, filter } of projections) {
+      if (reached.has(name)) continue;
+      const status = this.status(name);
+      if (status?.state === "failed") {
+        const reason = status.error ?? "failed";
+        throw evstoreError(
+          "ProjectionFailed",
+          `projection \`${name}\` failed at position ${status.failedPosition}: ${reason}`,
+          { projection: name, position: status.failedPosition, reason },
+        );
+      }
+      const checkpoint = status && status.state !== "idle" ? status.checkpoint : await this.checkpoint(name);
+      let done = checkpoint >= target;
+      if (!done && looked.get(name) !== checkpoint && (await store.head()) >= target) {
+        looked.set(name, checkpoint);
+        const [next] = await store.readAll({ fromPosition: checkpoint, maxCount: 1, filter });
+        done = next === undefined || next.position > target;
+      }
+      if (done) reached.add(name);
+      else pending = true;
+    }
+    if (!pending) return;
+    if (!this.isRunning) {
+      throw invalid(`the projector is not running, so position ${target} will not be reached: start() it before waitFor()`);
+    }
+    await pause(signal);
+  }
+}
+
+export function installWaitFor(projector) {
+  Object.defineProperty(Object.getPrototypeOf(projector), "waitFor", {
+    value: waitFor,
+    writable: true,
+    configurable: true,
+  });
+}
