@@ -8,8 +8,8 @@
 # `wasm-bindgen --target web` (plain ES module; bundlers understand its
 # `new URL('evstore_bg.wasm', import.meta.url)`) → `wasm-opt -Oz` from the npm `binaryen` package
 # installed under js/node_modules (never Debian's binaryen: its output is rejected by Chromium) →
-# the hand-written files of pkg-template/ and the license texts and CHANGELOG.md of the repository root. pkg/ is
-# replaced as a whole, so it never mixes builds.
+# the hand-written files of pkg-template/, plus the license texts and CHANGELOG.md of the
+# repository root. pkg/ is replaced as a whole, so it never mixes builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
