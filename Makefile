@@ -5,8 +5,9 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 .PHONY: test demo tools pkg bench bench-browser
 
 ## make test — install what is missing, lint both targets, run every test: native (memory +
-## SQLite), wasm in headless Chromium (memory + IndexedDB), JS end-to-end of the npm package, and
-## the crate, the evstore program and the npm package as published (scripts/test-packages.sh)
+## SQLite + PostgreSQL on a private server), wasm in headless Chromium (memory + IndexedDB), JS
+## end-to-end of the npm package, and the crate, the evstore program and the npm package as
+## published (scripts/test-packages.sh)
 test:
 	scripts/test-all.sh
 
@@ -22,7 +23,8 @@ demo:
 pkg:
 	scripts/build-pkg.sh
 
-## make bench — native benchmarks beside raw rusqlite; make bench-browser — beside raw IndexedDB
+## make bench — native benchmarks beside raw rusqlite and raw tokio-postgres;
+## make bench-browser — beside raw IndexedDB
 bench:
 	scripts/bench-native.sh
 

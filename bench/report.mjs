@@ -17,6 +17,7 @@ const svgPath = join(repoRoot, "bench", "ratios.svg");
 
 const SECTIONS = [
   ["native", "Native (SQLite)"],
+  ["postgres", "Native (PostgreSQL)"],
   ["browser", "Browser (IndexedDB, headless Chromium)"],
 ];
 
@@ -67,7 +68,8 @@ export function machineLine(section) {
     m.cores ? `${m.cores} cores` : null,
     m.memory_gb ? `${m.memory_gb} GB RAM` : null,
     m.os,
-    m.sqlite ? `SQLite ${m.sqlite}` : null,
+    m.sqlite && !m.postgresql ? `SQLite ${m.sqlite}` : null,
+    m.postgresql ? `PostgreSQL ${m.postgresql}` : null,
     m.chromium,
     m.rustc,
     m.node ? `Node ${m.node}` : null,

@@ -44,4 +44,22 @@ if [ "${chromium_version%%.*}" != "${driver_version%%.*}" ]; then
   echo "chromium $chromium_version and chromedriver $driver_version differ; reinstall both" >&2
   exit 1
 fi
-step "tools ready: wasm-bindgen $wasm_bindgen_version, chromium $chromium_version"
+# PostgreSQL server binaries for the PostgreSQL tests and benchmarks, which start a private
+# server of their own (tests/support/postgres_server.rs): Debian's postgresql package.
+pg_bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+if [ -z "$pg_bindir" ] || [ ! -x "$pg_bindir/initdb" ] || [ ! -x "$pg_bindir/pg_ctl" ]; then
+  step "apt-get install postgresql"
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  # The package's own cluster is not needed (the tests start private servers): do not create it.
+  $sudo mkdir -p /etc/postgresql-common/createcluster.d
+  echo "create_main_cluster = false" | $sudo tee /etc/postgresql-common/createcluster.d/evstore.conf >/dev/null
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
+  pg_bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+fi
+if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+  echo "no postgres user: the PostgreSQL tests run the server as that user when root" >&2
+  exit 1
+fi
+pg_version=$("$pg_bindir/pg_ctl" --version | awk '{ print $3 }')
+step "tools ready: wasm-bindgen $wasm_bindgen_version, chromium $chromium_version, postgresql $pg_version"

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # `make test`: installs what is missing, checks formatting and lints on both targets, runs the
-# native tests (memory + SQLite), the tests of the `evstore` program (a real `evstore serve` and
-# the CLI on real files), the browser tests (memory + IndexedDB in headless Chromium) and the
-# JavaScript end-to-end tests of the npm package, checks the packages as published (the crate,
-# its docs as docs.rs builds them, the `evstore` program installed by `cargo install`, the npm
-# package installed from its tarball), and prints how many tests ran where.
+# native tests (memory + SQLite, and PostgreSQL on a private server the tests start), the tests
+# of the `evstore` program (a real `evstore serve` and the CLI on real files), the browser tests
+# (memory + IndexedDB in headless Chromium) and the JavaScript end-to-end tests of the npm
+# package, checks the packages as published (the crate, its docs as docs.rs builds them, the
+# `evstore` program installed by `cargo install`, the npm package installed from its tarball),
+# and prints how many tests ran where.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -28,12 +29,20 @@ cargo fmt --all --check
 step "clippy (native, the whole workspace: library and evstore program)"
 cargo clippy --quiet --workspace --all-targets -- -D warnings
 
+step "clippy (native, the library with feature postgres)"
+cargo clippy --quiet -p evstore --all-targets --features postgres -- -D warnings
+
 step "clippy (wasm32-unknown-unknown, the library)"
 cargo clippy --quiet -p evstore --target wasm32-unknown-unknown --all-targets -- -D warnings
 
-step "native tests: memory + SQLite (cargo test)"
-cargo test 2>&1 | tee "$logs/native.log"
-native=$(tally "$logs/native.log")
+step "native tests: memory + SQLite + PostgreSQL (cargo test --features postgres)"
+cargo test --features postgres 2>&1 | tee "$logs/native.log"
+# The PostgreSQL test binary's results get their own line.
+awk '/^ *Running / { pg = /postgres_native/ } /^ *Doc-tests / { pg = 0 }
+     { print > (pg ? "'"$logs"'/postgres.log" : "'"$logs"'/memory-sqlite.log") }' "$logs/native.log"
+touch "$logs/postgres.log"
+native=$(tally "$logs/memory-sqlite.log")
+postgres=$(tally "$logs/postgres.log")
 
 step "the evstore program: HTTP API against a real evstore serve, CLI on real files (cargo test -p evstore-cli)"
 cargo test -p evstore-cli 2>&1 | tee "$logs/server.log"
@@ -54,12 +63,13 @@ packages=$(tail -n 1 "$logs/packages.log")
 step "summary"
 {
   echo "native (memory, SQLite):       $native"
+  echo "PostgreSQL (private server):   $postgres"
   echo "server, CLI (evstore program): $server"
   echo "browser (memory, IndexedDB):   $browser"
   echo "JavaScript (npm package, demo): $js"
   echo "packages (crate, CLI, npm):    $packages"
 } | tee "$logs/summary"
-for log in native server browser; do
+for log in memory-sqlite postgres server browser; do
   if ! grep -q '^test result:' "$logs/$log.log"; then
     echo "no test ran in $log" >&2
     exit 1

@@ -1,7 +1,8 @@
 //! # evstore — an embeddable event store
 //!
 //! One Rust core, the same semantics in the browser (WebAssembly + IndexedDB) and natively
-//! (SQLite), plus an in-memory backend for tests and ephemeral use.
+//! (SQLite; PostgreSQL with the `postgres` feature, see `PostgresStorage`), plus an in-memory
+//! backend for tests and ephemeral use.
 //!
 //! - **Streams** are named, ordered sequences of events; the first event of a stream has
 //!   version 1, and a stream's version is that of its last event (0 = no stream).
@@ -78,6 +79,8 @@ pub use storage::IndexedDbStorage;
 pub use storage::{AppendNotifier, Checkpoint, MemoryStorage, SkippedEvent, Storage};
 #[cfg(not(target_arch = "wasm32"))]
 pub use storage::{Durability, SqliteOptions, SqliteStorage};
+#[cfg(all(feature = "postgres", not(target_arch = "wasm32")))]
+pub use storage::{PostgresOptions, PostgresStorage};
 pub use store::{EventStore, StoreOptions, DEFAULT_PAGE_SIZE};
 pub use subscription::{SubscribeOptions, Subscription};
 pub use types::{

@@ -7,12 +7,9 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use evstore::{
     Checkpoint, Durability, ErrorKind, EventStore, ExpectedVersion, NewEvent, ReadAllOptions,
@@ -23,6 +20,13 @@ use futures::executor::block_on;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+#[path = "support/child_process.rs"]
+mod child_process;
+#[path = "support/killed_writer.rs"]
+mod killed_writer;
+
+use child_process::ChildProcess;
 
 const CHILD_ENV: &str = "EVSTORE_CHILD";
 const RACE_STREAM: &str = "race-1";
@@ -142,80 +146,9 @@ async fn race(store: &EventStore<SqliteStorage>, writer: &str, count: usize) -> 
 // ---------------------------------------------------------------------------------------------
 // The parent side.
 
-/// A child process of this test binary, killed when dropped; its stdout arrives line by line.
-struct ChildProcess {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-}
-
-impl ChildProcess {
-    fn spawn(mode: &str, count: u64, path: &Path) -> Self {
-        let mut child = Command::new(std::env::current_exe().expect("test binary"))
-            .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, format!("{mode}:{count}:{}", path.display()))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn child");
-        let stdout = child.stdout.take().expect("stdout");
-        let (sender, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut stdout = BufReader::new(stdout);
-            let mut line = String::new();
-            // Only complete lines: a child killed mid-write may leave half a line.
-            while matches!(stdout.read_line(&mut line), Ok(n) if n > 0) && line.ends_with('\n') {
-                if sender.send(line.trim_end().to_owned()).is_err() {
-                    break;
-                }
-                line.clear();
-            }
-        });
-        let stdin = child.stdin.take();
-        ChildProcess {
-            child,
-            stdin,
-            lines,
-        }
-    }
-
-    /// The next line starting with `prefix` (libtest's own lines are skipped).
-    fn next_line(&self, prefix: &str, timeout: Duration) -> Option<String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.starts_with(prefix) => return Some(line),
-                Ok(_) => continue,
-                Err(RecvTimeoutError::Timeout) => panic!("child said nothing for {timeout:?}"),
-                Err(RecvTimeoutError::Disconnected) => return None,
-            }
-        }
-    }
-
-    fn send(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin");
-        writeln!(stdin, "{line}").expect("write to child");
-        stdin.flush().expect("flush");
-    }
-
-    /// Waits for the child to exit successfully and returns its remaining `prefix` lines.
-    fn finish(mut self, prefix: &str) -> Vec<String> {
-        let status = self.child.wait().expect("wait");
-        assert!(status.success(), "child failed: {status}");
-        self.lines
-            .iter()
-            .filter(|line| line.starts_with(prefix))
-            .collect()
-    }
-}
-
-impl Drop for ChildProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A child running `mode` with `count` on the database at `path`.
+fn spawn_child(mode: &str, count: u64, path: &Path) -> ChildProcess {
+    ChildProcess::spawn(CHILD_ENV, format!("{mode}:{count}:{}", path.display()))
 }
 
 fn fields(line: &str) -> Vec<u64> {
@@ -334,7 +267,7 @@ fn two_processes_appending_to_one_stream_never_lose_or_duplicate_a_version() {
     let path = temp_db(&dir, "processes.db");
     let store = open(&path); // creates the file before the child opens it
 
-    let mut child = ChildProcess::spawn("race", PER_WRITER, &path);
+    let mut child = spawn_child("race", PER_WRITER, &path);
     child
         .next_line("READY", Duration::from_secs(60))
         .expect("child ready");
@@ -366,7 +299,7 @@ fn a_writer_killed_mid_append_leaves_every_acknowledged_batch_and_no_partial_one
     let path = temp_db(&dir, "crash.db");
     drop(open(&path));
 
-    let mut child = ChildProcess::spawn("batches", 1_000_000, &path);
+    let mut child = spawn_child("batches", 1_000_000, &path);
     let mut acked = BTreeMap::new(); // batch -> (size, version, position)
     while acked.len() < 60 {
         let line = child
@@ -395,27 +328,7 @@ fn a_writer_killed_mid_append_leaves_every_acknowledged_batch_and_no_partial_one
 
     let store = open(&path);
     let events = block_on(store.read_stream("crash-1", ReadStreamOptions::new())).unwrap();
-    let mut batches: BTreeMap<u64, Vec<&RecordedEvent>> = BTreeMap::new();
-    for event in &events {
-        let batch = event.metadata["batch"].as_u64().expect("batch");
-        batches.entry(batch).or_default().push(event);
-    }
-    for (batch, parts) in &batches {
-        let size = parts[0].metadata["size"].as_u64().unwrap();
-        assert_eq!(parts.len() as u64, size, "batch {batch} is partial");
-        assert!(
-            parts.windows(2).all(|w| w[1].version == w[0].version + 1),
-            "batch {batch} is contiguous"
-        );
-    }
-    for (batch, (size, version, position)) in &acked {
-        let parts = batches
-            .get(batch)
-            .unwrap_or_else(|| panic!("acked batch {batch} lost"));
-        assert_eq!(parts.len() as u64, *size);
-        let last = parts.last().unwrap();
-        assert_eq!((last.version, last.position), (*version, *position));
-    }
+    let batches = killed_writer::check_batches(&events, &acked);
     // Batches are appended in order, so what is stored is a prefix 0..=k with k ≥ the last ack.
     let stored: Vec<u64> = batches.keys().copied().collect();
     assert_eq!(stored, (0..stored.len() as u64).collect::<Vec<_>>());
@@ -473,7 +386,7 @@ async fn a_subscription_sees_appends_made_by_another_process() {
     );
     assert_eq!(next(&mut subscription).await, SubscriptionItem::CaughtUp);
 
-    let child = ChildProcess::spawn("writer", COUNT, &path);
+    let child = spawn_child("writer", COUNT, &path);
     let mut received = Vec::new();
     while received.len() < COUNT as usize {
         if let SubscriptionItem::Event(event) = next(&mut subscription).await {
@@ -731,9 +644,7 @@ fn the_wal_stays_bounded_under_writers_in_several_processes() {
         .unwrap();
     assert_eq!(seen, 1);
 
-    let writers: Vec<ChildProcess> = (0..2)
-        .map(|_| ChildProcess::spawn("bulk", 200, &path))
-        .collect();
+    let writers: Vec<ChildProcess> = (0..2).map(|_| spawn_child("bulk", 200, &path)).collect();
     for writer in writers {
         assert_eq!(writer.finish("DONE").len(), 1);
     }

@@ -13,7 +13,8 @@
 //! - `BENCH_RUNS` (default 5): runs per workload;
 //! - `BENCH_SCALE` (default 1): multiplies every event count (e.g. 0.1 for a quick look);
 //! - `BENCH_ONLY`: comma-separated workload groups to run (`append,single,read,catchup,live,
-//!   cross,cross-default,projector,growth`);
+//!   cross,cross-default,projector,growth,postgres`); `postgres` needs feature `postgres` and
+//!   writes the `postgres` section of the results (see `postgres.rs`);
 //! - `BENCH_OUT` (default `bench/results.json`): where the results go (the `native` section is
 //!   replaced, any other section is kept);
 //! - `BENCH_TMP`: where the databases are created (default: the system temp dir).
@@ -21,6 +22,13 @@
 //! With `EVSTORE_BENCH_CHILD` set, the binary is the second process of the cross-process
 //! latency workload instead. Without `--bench` (which `cargo bench` passes) it does nothing, so
 //! `cargo test --all-targets` does not run the benchmarks.
+
+// The `postgres` group needs feature `postgres` (scripts/bench-native.sh enables it).
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(not(feature = "postgres"))]
+#[path = "postgres_disabled.rs"]
+mod postgres;
 
 use std::hint::black_box;
 use std::io::{BufRead, BufReader, Write};
@@ -721,7 +729,11 @@ fn iso_now() -> String {
     )
 }
 
-fn write_results(config: &Config, machine: Value, workloads: &[Workload], seconds: f64) {
+/// Replaces section `key` of the results file (unless no workload of it ran).
+fn write_results(config: &Config, key: &str, machine: Value, workloads: &[Workload], seconds: f64) {
+    if workloads.is_empty() {
+        return;
+    }
     let section = json!({
         "generated_at": iso_now(),
         "command": "make bench (scripts/bench-native.sh)",
@@ -753,7 +765,7 @@ fn write_results(config: &Config, machine: Value, workloads: &[Workload], second
         .and_then(|s| serde_json::from_str(&s).ok())
         .filter(Value::is_object)
         .unwrap_or_else(|| json!({}));
-    all["native"] = section;
+    all[key] = section;
     if let Some(dir) = config.out.parent() {
         std::fs::create_dir_all(dir).unwrap();
     }
@@ -1656,7 +1668,9 @@ fn child(kind: &str) {
 
 pub fn main() {
     if let Ok(kind) = std::env::var("EVSTORE_BENCH_CHILD") {
-        child(&kind);
+        if !postgres::child(&kind) {
+            child(&kind);
+        }
         return;
     }
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it,
@@ -1705,6 +1719,14 @@ pub fn main() {
             eprintln!("  ({group}: {:.1} s)", t.elapsed().as_secs_f64());
         }
     }
+    let postgres = if bench.config.wants("postgres") {
+        let t = Instant::now();
+        let ran = postgres::run(&bench.config);
+        eprintln!("  (postgres: {:.1} s)", t.elapsed().as_secs_f64());
+        ran.map(|(workloads, version)| (workloads, version, t.elapsed().as_secs_f64()))
+    } else {
+        None
+    };
     let seconds = started.elapsed().as_secs_f64();
     print_table(&bench.workloads);
     println!(
@@ -1715,5 +1737,11 @@ pub fn main() {
         bench.config.runs,
         seconds
     );
-    write_results(&bench.config, machine, &bench.workloads, seconds);
+    if let Some((workloads, version, pg_seconds)) = &postgres {
+        print_table(workloads);
+        let mut machine = machine.clone();
+        machine["postgresql"] = json!(version);
+        write_results(&bench.config, "postgres", machine, workloads, *pg_seconds);
+    }
+    write_results(&bench.config, "native", machine, &bench.workloads, seconds);
 }

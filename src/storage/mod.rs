@@ -10,7 +10,8 @@
 //! # The visibility promise
 //! Positions increase in commit order: once a reader has seen position `p`, no event with a
 //! position `≤ p` may become visible later. SQLite and IndexedDB keep it because their writers
-//! are serialized and positions are assigned inside the write transaction.
+//! are serialized and positions are assigned inside the write transaction; PostgreSQL keeps it
+//! by assigning positions from one head row that each append locks until it commits.
 
 use std::future::Future;
 
@@ -25,9 +26,13 @@ pub mod conformance;
 mod memory;
 mod notifier;
 mod prepared;
+#[cfg(not(target_arch = "wasm32"))]
+mod sql_integers;
 
 #[cfg(target_arch = "wasm32")]
 mod indexeddb;
+#[cfg(all(feature = "postgres", not(target_arch = "wasm32")))]
+mod postgres;
 #[cfg(not(target_arch = "wasm32"))]
 mod sqlite;
 
@@ -36,6 +41,11 @@ pub use append_decision::{decide_append, AppendDecision, ExistingEvent};
 pub use indexeddb::IndexedDbStorage;
 pub use memory::MemoryStorage;
 pub use notifier::AppendNotifier;
+#[cfg(all(feature = "postgres", not(target_arch = "wasm32")))]
+pub use postgres::{
+    tokio_postgres, validate_schema_name, CommitStats, ConnectionConfig, PostgresOptions,
+    PostgresStorage, MAX_SCHEMA_NAME_BYTES,
+};
 pub use prepared::{AppendBatch, PreparedEvent};
 #[cfg(not(target_arch = "wasm32"))]
 pub use sqlite::{Durability, SqliteOptions, SqliteStorage};

@@ -11,6 +11,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use crate::error::{Error, Result};
+use crate::storage::sql_integers::{clamp, clamp_limit, to_u64};
 use crate::storage::{
     decide_append, parse_stored_json, AppendBatch, AppendDecision, AppendNotifier, Checkpoint,
     ExistingEvent, SkippedEvent, Storage,
@@ -723,24 +724,6 @@ fn collect_events(
 ) -> Result<Vec<RecordedEvent>> {
     rows.map(|row| row.map_err(sqlite_error)?.into_recorded())
         .collect()
-}
-
-/// A `u64` bound as SQLite's `i64`; bounds past `i64::MAX` mean "everything", which `i64::MAX`
-/// also means for positions and versions SQLite can hold.
-fn clamp(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-fn clamp_limit(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
-}
-
-fn to_u64(value: i64, what: &str) -> Result<u64> {
-    u64::try_from(value).map_err(|_| {
-        Error::storage(format!(
-            "stored {what} {value} is negative; the store was altered outside evstore"
-        ))
-    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,79 @@
+//! PostgreSQL errors flattened into [`Error`] at the boundary: owned text with the server's
+//! SQLSTATE, so the error stays `Send + Sync` and says what PostgreSQL said.
+
+use deadpool_postgres::PoolError;
+use tokio_postgres::error::SqlState;
+
+use crate::error::Error;
+
+/// The constraint behind `UNIQUE (id)` in `001_initial.sql`.
+pub(super) const EVENT_ID_CONSTRAINT: &str = "events_id_unique";
+/// The constraint behind `UNIQUE (stream_id, version)` in `001_initial.sql`.
+pub(super) const STREAM_VERSION_CONSTRAINT: &str = "events_stream_version_unique";
+
+/// Flattens a client error into [`Error::Storage`], prefixed with what evstore was doing.
+pub(super) fn pg_error(context: &str, error: &tokio_postgres::Error) -> Error {
+    Error::storage(format!("{context}: {}", describe(error)))
+}
+
+/// Flattens a pool error (no connection could be had) into [`Error::Storage`].
+pub(super) fn pool_error(error: PoolError) -> Error {
+    match error {
+        PoolError::Backend(error) => pg_error("cannot connect to PostgreSQL", &error),
+        PoolError::Closed => Error::Closed,
+        other => Error::storage(format!("cannot get a PostgreSQL connection: {other}")),
+    }
+}
+
+/// `PostgreSQL: <message> (SQLSTATE <code>)` for server errors; the client's own description
+/// (connection refused, connection closed, …) otherwise.
+pub(super) fn describe(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => {
+            let mut text = format!(
+                "PostgreSQL: {} (SQLSTATE {})",
+                db.message(),
+                db.code().code()
+            );
+            if let Some(detail) = db.detail() {
+                text.push_str(&format!("; {detail}"));
+            }
+            text
+        }
+        None => {
+            let mut text = format!("PostgreSQL: {error}");
+            let mut source = std::error::Error::source(error);
+            while let Some(cause) = source {
+                let said = cause.to_string();
+                if !text.ends_with(&said) {
+                    text.push_str(&format!(": {said}"));
+                }
+                source = cause.source();
+            }
+            text
+        }
+    }
+}
+
+/// Which uniqueness constraint of `events` an error reports, by SQLSTATE 23505 and the
+/// constraint's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Conflict {
+    /// `UNIQUE (stream_id, version)`: another writer took the version.
+    StreamVersion,
+    /// `UNIQUE (id)`: the event id is used.
+    EventId,
+}
+
+/// Classifies a failed append by SQLSTATE (`unique_violation`) and constraint name.
+pub(super) fn unique_conflict(error: &tokio_postgres::Error) -> Option<Conflict> {
+    let db = error.as_db_error()?;
+    if *db.code() != SqlState::UNIQUE_VIOLATION {
+        return None;
+    }
+    match db.constraint()? {
+        EVENT_ID_CONSTRAINT => Some(Conflict::EventId),
+        STREAM_VERSION_CONSTRAINT => Some(Conflict::StreamVersion),
+        _ => None,
+    }
+}
