@@ -4,7 +4,8 @@
 #   crate  one version in Cargo.toml, pkg-template/package.json and CHANGELOG.md, no placeholder
 #          URLs; the file list of `cargo package` equals package-tests/crate-files.txt;
 #          `cargo package` verifies that the packaged crate builds on its own; its tests and
-#          examples compile from the unpacked .crate, and the quickstart example runs from there
+#          examples compile from the unpacked .crate with every feature, and the quickstart
+#          example runs from there
 #   docs   rustdoc of the unpacked .crate with -D warnings, every feature, natively and for
 #          wasm32-unknown-unknown: as `cargo doc` builds it on stable, and as docs.rs builds it
 #          (the targets and rustdoc-args of [package.metadata.docs.rs], `--cfg docsrs`)
@@ -127,7 +128,7 @@ crate_package() {
 }
 
 crate_tests_compile() {
-  (cd "$unpacked" && CARGO_TARGET_DIR="$target_dir" cargo test --locked --quiet --no-run)
+  (cd "$unpacked" && CARGO_TARGET_DIR="$target_dir" cargo test --locked --quiet --all-features --no-run)
 }
 
 crate_example_runs() {
@@ -216,7 +217,7 @@ for part in "${parts[@]}"; do
       check "crate: cargo package --list equals package-tests/crate-files.txt" \
         file_list evstore crate-files.txt Cargo.toml
       check "crate: cargo package (the packaged crate builds on its own; so does evstore-cli)" crate_package
-      check "crate: its tests and examples compile from the package" crate_tests_compile
+      check "crate: its tests and examples compile from the package, with every feature" crate_tests_compile
       check "crate: the quickstart example runs from the package" crate_example_runs
       ;;
     docs)
