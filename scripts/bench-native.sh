@@ -11,7 +11,8 @@
 #   BENCH_SCALE=0.1 scripts/bench-native.sh          # a quick look at a tenth of the counts
 #   BENCH_ONLY=append,read scripts/bench-native.sh   # some workload groups only
 #
-# Groups: append, single, read, catchup, live, cross, cross-default, projector, growth, postgres.
+# Groups: append, single, read, catchup, live, cross, cross-default, projector, growth, writers,
+# readers, idle, postgres.
 # BENCH_TMP picks the directory of the databases (default: the system temp dir; ~450 MB for the
 # 1M-event store, removed at the end).
 set -euo pipefail

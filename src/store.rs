@@ -26,8 +26,9 @@ pub const DEFAULT_PAGE_SIZE: usize = 500;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreOptions {
     /// How often idle subscriptions check the storage for appends made by other processes or
-    /// tabs (appends through any store on the same data in this process wake them at once).
-    /// Default: 100 ms. It must not be zero (a zero interval would busy-poll): subscribing with
+    /// tabs (appends through any store on the same data in this process wake them at once, and
+    /// so do other processes' appends to a SQLite file, noticed by its file watch within a few
+    /// milliseconds; the poll is what remains when a wake-up is missed). Default: 100 ms. It must not be zero (a zero interval would busy-poll): subscribing with
     /// it fails with [`Error::InvalidInput`].
     pub poll_interval: Duration,
     /// How many events one storage query reads when a read is paged. Default: 500.

@@ -2,9 +2,10 @@
 //!
 //! A subscription reads from storage in batches (no pause between full batches), yields
 //! [`SubscriptionItem::CaughtUp`] when a read comes back empty, then waits. It wakes at once when
-//! an append goes through any clone of the same [`EventStore`], and otherwise every poll interval
-//! checks the backend's cheap [`head`](crate::Storage::head) for appends made by other processes
-//! or tabs. It buffers at most one batch: a slow consumer never slows writers, it just reads
+//! an append goes through any clone of the same [`EventStore`] (or a store whose backend shares
+//! its [`AppendNotifier`](crate::AppendNotifier), which SQLite also notifies on other processes'
+//! commits), and otherwise every poll interval checks the backend's cheap
+//! [`head`](crate::Storage::head) for appends made by other processes or tabs. It buffers at most one batch: a slow consumer never slows writers, it just reads
 //! further behind. Because every read continues strictly after the last delivered position (or
 //! version), there is no gap and no duplicate at the switch from catch-up to live.
 

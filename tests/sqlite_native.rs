@@ -386,16 +386,7 @@ async fn a_subscription_sees_appends_made_by_another_process() {
     );
     assert_eq!(next(&mut subscription).await, SubscriptionItem::CaughtUp);
 
-    let child = spawn_child("writer", COUNT, &path);
-    let mut received = Vec::new();
-    while received.len() < COUNT as usize {
-        if let SubscriptionItem::Event(event) = next(&mut subscription).await {
-            received.push(event);
-        }
-    }
-    let acks = tokio::task::spawn_blocking(move || child.finish("ACK"))
-        .await
-        .unwrap();
+    let (received, acks) = events_of_a_writer_process(&mut subscription, COUNT, &path).await;
     assert_eq!(acks.len(), COUNT as usize);
     for (event, line) in received.iter().zip(&acks) {
         let [version, position, n] = fields(line)[..] else {
@@ -409,6 +400,56 @@ async fn a_subscription_sees_appends_made_by_another_process() {
         received.windows(2).all(|w| w[0].position < w[1].position),
         "in position order"
     );
+}
+
+/// Another process's appends wake a subscription of this process without its poll: with a poll
+/// interval of an hour, only the file watch (`PRAGMA data_version` looked at every few
+/// milliseconds while a subscription waits) can deliver them before `next` gives up.
+#[tokio::test(flavor = "multi_thread")]
+async fn another_process_appends_wake_subscriptions_without_their_poll() {
+    const COUNT: u64 = 5;
+    let hour = Duration::from_secs(3600);
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_db(&dir, "watched.db");
+    let store = EventStore::with_options(
+        SqliteStorage::open(&path).unwrap(),
+        StoreOptions {
+            poll_interval: hour,
+            ..StoreOptions::default()
+        },
+    );
+    let mut subscription = store
+        .subscribe_all(SubscribeOptions::from_start())
+        .await
+        .unwrap();
+    assert_eq!(next(&mut subscription).await, SubscriptionItem::CaughtUp);
+
+    let (received, acks) = events_of_a_writer_process(&mut subscription, COUNT, &path).await;
+    let positions: Vec<u64> = acks.iter().map(|line| fields(line)[1]).collect();
+    assert_eq!(
+        received.iter().map(|e| e.position).collect::<Vec<_>>(),
+        positions
+    );
+}
+
+/// Starts a second process appending `count` events to `path`; returns what `subscription`
+/// received of them and the writer's acknowledgement lines.
+async fn events_of_a_writer_process(
+    subscription: &mut evstore::Subscription,
+    count: u64,
+    path: &Path,
+) -> (Vec<RecordedEvent>, Vec<String>) {
+    let child = spawn_child("writer", count, path);
+    let mut received = Vec::new();
+    while received.len() < count as usize {
+        if let SubscriptionItem::Event(event) = next(subscription).await {
+            received.push(event);
+        }
+    }
+    let acks = tokio::task::spawn_blocking(move || child.finish("ACK"))
+        .await
+        .unwrap();
+    (received, acks)
 }
 
 /// The next item of a subscription, failing the test after 30 s of silence.

@@ -13,8 +13,8 @@
 //! - `BENCH_RUNS` (default 5): runs per workload;
 //! - `BENCH_SCALE` (default 1): multiplies every event count (e.g. 0.1 for a quick look);
 //! - `BENCH_ONLY`: comma-separated workload groups to run (`append,single,read,catchup,live,
-//!   cross,cross-default,projector,growth,postgres`); `postgres` needs feature `postgres` and
-//!   writes the `postgres` section of the results (see `postgres.rs`);
+//!   cross,cross-default,projector,growth,writers,readers,idle,postgres`); `postgres` needs
+//!   feature `postgres` and writes the `postgres` section of the results (see `postgres.rs`);
 //! - `BENCH_OUT` (default `bench/results.json`): where the results go (the `native` section is
 //!   replaced, any other section is kept);
 //! - `BENCH_TMP`: where the databases are created (default: the system temp dir).
@@ -47,6 +47,11 @@ use futures::executor::block_on;
 use futures::StreamExt;
 use rusqlite::{params, Connection, TransactionBehavior};
 use serde_json::{json, Value};
+
+#[path = "concurrent.rs"]
+mod concurrent;
+#[path = "idle.rs"]
+mod idle;
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -1608,6 +1613,9 @@ fn live_cross_process(kind: &str, path: &Path, samples: usize, poll: Duration) -
 /// The second process: subscribe (evstore) or poll `data_version` (raw), print latencies.
 fn child(kind: &str) {
     let path = PathBuf::from(std::env::var("EVSTORE_BENCH_DB").unwrap());
+    if let Some(kind) = kind.strip_prefix("idle-") {
+        return idle::child(kind, &path);
+    }
     let samples: usize = std::env::var("EVSTORE_BENCH_SAMPLES")
         .unwrap()
         .parse()
@@ -1701,7 +1709,7 @@ pub fn main() {
         read_fixture: None,
     };
     type Step = fn(&mut Bench);
-    let steps: [(&str, Step); 9] = [
+    let steps: [(&str, Step); 12] = [
         ("append", Bench::batched_append),
         ("single", Bench::single_append),
         ("read", Bench::reads),
@@ -1711,6 +1719,9 @@ pub fn main() {
         ("cross-default", Bench::live_cross_process_default_poll),
         ("projector", Bench::projector),
         ("growth", Bench::growth),
+        ("writers", Bench::concurrent_writers),
+        ("readers", Bench::parallel_readers),
+        ("idle", Bench::idle_subscription),
     ];
     for (group, step) in steps {
         if bench.config.wants(group) {

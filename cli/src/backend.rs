@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use evstore::storage::{AppendBatch, AppendNotifier, Checkpoint, Storage};
-use evstore::{AppendResult, Direction, Filter, RecordedEvent, Result, SqliteStorage, StreamInfo};
+use evstore::{
+    AppendResult, Direction, Filter, PostgresOptions, PostgresStorage, RecordedEvent, Result,
+    SqliteStorage, StreamInfo,
+};
 
 /// Whether opening may create a new, empty store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,16 +22,21 @@ pub enum OpenMode {
 /// Any backend the program serves.
 pub enum Backend {
     /// A SQLite file.
-    Sqlite(SqliteStorage),
+    Sqlite(Box<SqliteStorage>),
+    /// A PostgreSQL database (schema `evstore`).
+    Postgres(PostgresStorage),
 }
 
 impl Backend {
     /// Opens `db`: a `postgres://` (or `postgresql://`) URL, else a SQLite file path.
     pub async fn open(db: &str, mode: OpenMode) -> anyhow::Result<Backend> {
         if db.starts_with("postgres://") || db.starts_with("postgresql://") {
-            bail!(
-                "`--db postgres://…`: this build of evstore has no PostgreSQL backend; pass a SQLite file path"
-            );
+            // The URL may hold a password: it is never echoed, only where it points.
+            let options = PostgresOptions::default().create(mode == OpenMode::Create);
+            let storage = PostgresStorage::connect(db, options)
+                .await
+                .with_context(|| format!("cannot open the PostgreSQL store at {}", redact(db)))?;
+            return Ok(Backend::Postgres(storage));
         }
         let path = PathBuf::from(db);
         if mode == OpenMode::Existing && !path.exists() {
@@ -39,7 +47,7 @@ impl Backend {
         }
         let storage = SqliteStorage::open(&path)
             .with_context(|| format!("cannot open the store `{}`", path.display()))?;
-        Ok(Backend::Sqlite(storage))
+        Ok(Backend::Sqlite(Box::new(storage)))
     }
 
     /// What to call the store in messages (a path; never a URL's password).
@@ -48,6 +56,7 @@ impl Backend {
             Backend::Sqlite(storage) => storage
                 .path()
                 .map_or_else(|| ":memory:".to_owned(), |p| p.display().to_string()),
+            Backend::Postgres(storage) => format!("PostgreSQL schema `{}`", storage.schema()),
         }
     }
 
@@ -55,6 +64,7 @@ impl Backend {
     pub fn file(&self) -> Option<&Path> {
         match self {
             Backend::Sqlite(storage) => storage.path(),
+            Backend::Postgres(_) => None,
         }
     }
 
@@ -62,6 +72,7 @@ impl Backend {
     pub fn schema_version(&self) -> u64 {
         match self {
             Backend::Sqlite(_) => SqliteStorage::SCHEMA_VERSION,
+            Backend::Postgres(_) => PostgresStorage::SCHEMA_VERSION,
         }
     }
 }
@@ -70,6 +81,7 @@ impl Storage for Backend {
     async fn append(&self, batch: AppendBatch) -> Result<AppendResult> {
         match self {
             Backend::Sqlite(storage) => storage.append(batch).await,
+            Backend::Postgres(storage) => storage.append(batch).await,
         }
     }
 
@@ -82,6 +94,11 @@ impl Storage for Backend {
     ) -> Result<Vec<RecordedEvent>> {
         match self {
             Backend::Sqlite(storage) => {
+                storage
+                    .read_stream(stream_id, from_version, direction, limit)
+                    .await
+            }
+            Backend::Postgres(storage) => {
                 storage
                     .read_stream(stream_id, from_version, direction, limit)
                     .await
@@ -102,12 +119,18 @@ impl Storage for Backend {
                     .read_all(from_position, direction, limit, filter)
                     .await
             }
+            Backend::Postgres(storage) => {
+                storage
+                    .read_all(from_position, direction, limit, filter)
+                    .await
+            }
         }
     }
 
     async fn head(&self) -> Result<u64> {
         match self {
             Backend::Sqlite(storage) => storage.head().await,
+            Backend::Postgres(storage) => storage.head().await,
         }
     }
 
@@ -119,30 +142,57 @@ impl Storage for Backend {
     ) -> Result<Vec<StreamInfo>> {
         match self {
             Backend::Sqlite(storage) => storage.list_streams(prefix, after, limit).await,
+            Backend::Postgres(storage) => storage.list_streams(prefix, after, limit).await,
         }
     }
 
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
         match self {
             Backend::Sqlite(storage) => storage.load_checkpoint(name).await,
+            Backend::Postgres(storage) => storage.load_checkpoint(name).await,
         }
     }
 
     async fn save_checkpoint(&self, name: &str, checkpoint: &Checkpoint) -> Result<()> {
         match self {
             Backend::Sqlite(storage) => storage.save_checkpoint(name, checkpoint).await,
+            Backend::Postgres(storage) => storage.save_checkpoint(name, checkpoint).await,
         }
     }
 
     fn close(&self) {
         match self {
             Backend::Sqlite(storage) => storage.close(),
+            Backend::Postgres(storage) => storage.close(),
         }
     }
 
     fn notifier(&self) -> AppendNotifier {
         match self {
             Backend::Sqlite(storage) => storage.notifier(),
+            Backend::Postgres(storage) => storage.notifier(),
         }
+    }
+}
+
+/// Where a PostgreSQL URL points, without its user and password: `host[:port]/database`.
+fn redact(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let rest = rest.split_once('?').map_or(rest, |(path, _)| path);
+    format!("postgres://{rest}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn a_redacted_url_keeps_no_credentials() {
+        assert_eq!(
+            redact("postgres://ada:secret@db.local:5433/app?sslmode=require&password=x"),
+            "postgres://db.local:5433/app"
+        );
+        assert_eq!(redact("postgresql://db/app"), "postgres://db/app");
     }
 }

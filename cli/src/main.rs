@@ -16,8 +16,8 @@ use crate::commands::Command;
 
 /// An embeddable event store, as a program: serve a store over HTTP, inspect it, move its data.
 ///
-/// Every command works on one store: a SQLite file (`--db PATH`, default `./evstore.db`).
-/// (`--db postgres://…` is refused with a clear message: this build has no PostgreSQL backend.)
+/// Every command works on one store: a SQLite file (`--db PATH`, default `./evstore.db`) or a
+/// PostgreSQL database (`--db postgres://user@host/database`, schema `evstore`).
 #[derive(Debug, Parser)]
 #[command(name = "evstore", version, propagate_version = true)]
 struct Cli {

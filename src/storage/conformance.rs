@@ -13,6 +13,7 @@
 //! The guard is kept alive for the test's duration (a temporary directory, a database name, a
 //! shared in-memory store) and tells `reopen_store` what to reopen.
 
+mod concurrency;
 mod export;
 mod listing;
 mod projector;
@@ -21,6 +22,7 @@ mod typed;
 mod validation;
 mod wakeups;
 
+pub use concurrency::*;
 pub use export::*;
 pub use listing::*;
 pub use projector::*;
@@ -123,6 +125,7 @@ macro_rules! conformance_tests {
             list_streams_in_stream_id_order,
             list_streams_by_prefix_in_pages,
             list_streams_rejects_bad_input,
+            concurrent_appends_are_decided_one_by_one,
         );
     };
     (@each $attrs:tt $make:path; $($name:ident),* $(,)?) => {

@@ -12,7 +12,8 @@ use event_listener::{Event, EventListener};
 /// ([`Storage::notifier`](crate::Storage::notifier)) when it is made, notifies it after each
 /// append through it and on close, and its idle subscriptions listen to it. Stores whose backends
 /// hand out the same notifier wake each other's subscriptions at once; any other writer (another
-/// process, another tab) is noticed by polling [`Storage::head`](crate::Storage::head).
+/// process, another tab) is noticed by polling [`Storage::head`](crate::Storage::head), unless
+/// the backend notifies for it too (SQLite's file watch does, for other processes).
 ///
 /// Cheap to clone: clones are the same notifier.
 #[derive(Clone, Default)]
@@ -63,6 +64,12 @@ impl AppendNotifier {
         Arc::ptr_eq(&self.event, &other.event)
     }
 
+    /// How many listeners wait now: mostly idle subscriptions. A backend that has to look for
+    /// other writers (SQLite's file watch) looks only while someone waits.
+    pub fn listeners(&self) -> usize {
+        self.event.total_listeners()
+    }
+
     /// A listener woken by the next [`notify`](Self::notify).
     pub(crate) fn listen(&self) -> EventListener {
         self.event.listen()
@@ -81,6 +88,10 @@ mod tests {
         assert!(a.same_as(&b));
         assert!(!a.same_as(&other));
         assert!(!a.same_as(&AppendNotifier::new()));
+        let listener = a.listen();
+        assert_eq!((b.listeners(), other.listeners()), (1, 0));
+        drop(listener);
+        assert_eq!(b.listeners(), 0);
         drop((a, b));
         // Nothing keeps the first one alive: the key gets a new notifier.
         let c = AppendNotifier::shared("test:one");

@@ -49,7 +49,9 @@ impl Command {
 /// Which store a command works on.
 #[derive(Debug, Clone, Args)]
 pub struct DbArgs {
-    /// The store: a SQLite file path.
+    /// The store: a SQLite file path, or a PostgreSQL URL (`postgres://user:password@host/db`;
+    /// the store lives in schema `evstore`). Also read from EVSTORE_DB, which keeps a password
+    /// out of the process list.
     #[arg(
         long,
         env = "EVSTORE_DB",

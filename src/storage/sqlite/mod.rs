@@ -4,27 +4,34 @@
 //! the connection settings and how several processes share one file.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::params;
 
 use crate::error::{Error, Result};
 use crate::storage::sql_integers::{clamp, clamp_limit, to_u64};
-use crate::storage::{
-    decide_append, parse_stored_json, AppendBatch, AppendDecision, AppendNotifier, Checkpoint,
-    ExistingEvent, SkippedEvent, Storage,
-};
+use crate::storage::{AppendBatch, AppendNotifier, Checkpoint, Storage};
 use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
 
+mod append;
+mod conn;
 mod errors;
+mod readers;
 mod schema;
 mod wal;
+mod watch;
+mod workers;
+mod writer;
 
-use errors::{sqlite_error, unique_conflict, with_context, Conflict};
+use conn::{read_all_query, Conn};
+use errors::sqlite_error;
+use readers::Readers;
 use schema::{open_connection, Location};
 use wal::WalBound;
+use watch::FileWatch;
+use workers::Workers;
+use writer::{WriteJob, Writer};
 
 /// How hard SQLite works to keep committed appends across failures: the `PRAGMA synchronous`
 /// setting of the connection. The database always runs in WAL mode.
@@ -65,8 +72,8 @@ pub struct SqliteOptions {
     /// The `synchronous` setting; see [`Durability`]. Default: [`Durability::Normal`].
     pub durability: Durability,
     /// How long a write waits for another process's write transaction to finish before it fails
-    /// with a "database is locked" [`Error::Storage`]. The wait blocks the calling thread.
-    /// Default: 5 s.
+    /// with a "database is locked" [`Error::Storage`]. The wait happens on the store's writer
+    /// thread; the calling task just awaits. Default: 5 s.
     pub busy_timeout: Duration,
 }
 
@@ -95,19 +102,34 @@ impl SqliteOptions {
 
 /// Stores events in a SQLite file, shareable by several handles and several processes.
 ///
-/// - **Connection**: WAL mode (readers never block the writer), a busy timeout (default 5 s) so
-///   concurrent writers queue instead of failing, `synchronous` per [`Durability`]. Each handle
-///   owns one connection behind a mutex; calls run synchronously on the calling thread (there is
-///   no await inside), so the futures are `Send` and the type is `Send + Sync`.
-/// - **Appends** run in one `BEGIN IMMEDIATE` transaction that reads the stream's version and
-///   the batch's ids, decides with [`decide_append`], and inserts (when the version matches, the
-///   ids are checked by the `UNIQUE (id)` index while inserting, and only a refused id sends the
-///   append, rolled back, through the explicit lookups): writers across processes are
-///   serialized by SQLite's write lock, so positions (`INTEGER PRIMARY KEY AUTOINCREMENT`)
-///   increase in commit order and no event becomes visible below a position a reader passed.
-///   `UNIQUE (stream_id, version)` and `UNIQUE (id)` back the checks up.
-/// - **Head** is cached together with the connection's `PRAGMA data_version`, which changes only
-///   when another connection commits; polling subscriptions therefore cost one tiny pragma.
+/// - **Threads**: no method waits on the calling thread for a lock or an fsync. Each handle has
+///   a writer thread that owns its write connection (appends, checkpoint saves); the async
+///   methods queue their writes and await the answer, so a task whose append waits for another
+///   process's write lock, or for an fsync, leaves its executor thread free, on any executor.
+///   Reads of a file store run on a pool of read connections (one per core, 2 to 4), in
+///   parallel with each other and with the writer (WAL): at once on the calling thread, as a
+///   raw query would, because a WAL reader has no lock to wait for — in the rare moments SQLite
+///   would make it wait (another process recovering the WAL), or when every pooled connection is
+///   busy, the read goes to a reader thread and is awaited instead. The futures are `Send` and
+///   the type is `Send + Sync`. [`close`](Storage::close) (and dropping the handle) waits for the
+///   work already queued, then closes the connections.
+/// - **Connections**: WAL mode (readers never block the writer), a busy timeout (default 5 s) so
+///   writers of several handles or processes queue instead of failing, `synchronous` per
+///   [`Durability`].
+/// - **Appends** are group-committed: the appends waiting for the writer at one moment run in one
+///   `BEGIN IMMEDIATE` transaction, each in its own `SAVEPOINT`, then one commit (with
+///   [`Durability::Full`] one fsync) acknowledges them all. Each is decided alone: it reads the
+///   stream's version (seeing the appends before it in the group) and the batch's ids, decides
+///   with [`decide_append`](crate::storage::decide_append), and inserts (when the version
+///   matches, the ids are checked by the `UNIQUE (id)` index while inserting, and only a refused
+///   id sends the append, rolled back to its savepoint, through the explicit lookups); an append
+///   that fails rolls back to its savepoint and the others still commit. Writers across
+///   processes are serialized by SQLite's write lock, so positions (`INTEGER PRIMARY KEY
+///   AUTOINCREMENT`) increase in commit order and no event becomes visible below a position a
+///   reader passed. `UNIQUE (stream_id, version)` and `UNIQUE (id)` back the checks up.
+/// - **Head** is cached per read connection together with its `PRAGMA data_version`, which
+///   changes only when another connection commits; polling subscriptions therefore cost one tiny
+///   pragma.
 /// - **Wake-ups**: every handle opened on one file in this process (found by its canonical path)
 ///   shares one [`AppendNotifier`], so an append through any of them wakes the subscriptions of
 ///   stores over all of them at once; other processes are noticed by the poll.
@@ -137,25 +159,15 @@ impl SqliteOptions {
 /// # Ok::<(), evstore::Error>(()) }).unwrap();
 /// ```
 pub struct SqliteStorage {
-    state: Mutex<Option<Handle>>,
+    writer: Workers<WriteJob>,
+    /// `None` in memory: one connection only, so reads run on the writer thread.
+    readers: Option<Readers>,
     path: Option<PathBuf>,
     options: SqliteOptions,
     notifier: AppendNotifier,
-}
-
-/// The open connection and what this handle knows about the head and the WAL.
-struct Handle {
-    conn: Connection,
-    head: Option<HeadCache>,
-    /// `None` in memory.
-    wal: Option<WalBound>,
-}
-
-/// The head as of a `PRAGMA data_version`: valid while no other connection committed.
-#[derive(Clone, Copy)]
-struct HeadCache {
-    data_version: i64,
-    head: u64,
+    /// Wakes this process's subscriptions on commits of other processes; `None` in memory or
+    /// once closed.
+    watch: Mutex<Option<Arc<FileWatch>>>,
 }
 
 impl std::fmt::Debug for SqliteStorage {
@@ -193,12 +205,22 @@ impl SqliteStorage {
             .or_else(|_| std::path::absolute(path))
             .unwrap_or_else(|_| path.to_owned());
         let notifier = AppendNotifier::shared(&format!("sqlite:{}", canonical.display()));
-        Ok(Self::from_connection(
-            conn,
-            Some(path.to_owned()),
+        let readers = Readers::open(path, &options)?;
+        let watch = FileWatch::of(&canonical, notifier.clone(), &options);
+        let writer = Writer {
+            conn: Conn::new(conn),
+            committed: Some(watch.committed()),
+            wal: Some(WalBound::new(path)),
+            busy_timeout: options.busy_timeout,
+        };
+        Ok(SqliteStorage {
+            writer: Workers::start("evstore-sqlite-writer", vec![writer], writer::serve)?,
+            readers: Some(readers),
+            path: Some(path.to_owned()),
             options,
             notifier,
-        ))
+            watch: Mutex::new(Some(watch)),
+        })
     }
 
     /// A private, empty store in memory, gone when dropped (useful in tests; for ephemeral use
@@ -206,30 +228,20 @@ impl SqliteStorage {
     pub fn open_in_memory() -> Result<Self> {
         let options = SqliteOptions::default();
         let conn = open_connection(Location::Memory, &options)?;
-        Ok(Self::from_connection(
-            conn,
-            None,
+        let writer = Writer {
+            conn: Conn::new(conn),
+            committed: None,
+            wal: None,
+            busy_timeout: options.busy_timeout,
+        };
+        Ok(SqliteStorage {
+            writer: Workers::start("evstore-sqlite-writer", vec![writer], writer::serve)?,
+            readers: None,
+            path: None,
             options,
-            AppendNotifier::new(),
-        ))
-    }
-
-    fn from_connection(
-        conn: Connection,
-        path: Option<PathBuf>,
-        options: SqliteOptions,
-        notifier: AppendNotifier,
-    ) -> Self {
-        SqliteStorage {
-            state: Mutex::new(Some(Handle {
-                conn,
-                head: None,
-                wal: path.as_deref().map(WalBound::new),
-            })),
-            path,
-            options,
-            notifier,
-        }
+            notifier: AppendNotifier::new(),
+            watch: Mutex::new(None),
+        })
     }
 
     /// The file this store was opened from (`None` in memory).
@@ -242,36 +254,35 @@ impl SqliteStorage {
         &self.options
     }
 
-    fn lock(&self) -> MutexGuard<'_, Option<Handle>> {
-        // A panic while the lock was held dropped any open transaction (rolled back) and never
-        // left the head cache ahead of a commit, so a poisoned lock is still consistent.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Runs `work` on a read connection (see [`Readers`]; on the writer thread in memory),
+    /// never waiting on the calling thread for a lock.
+    async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Conn) -> Result<T> + Clone + Send + 'static,
+    ) -> Result<T> {
+        match &self.readers {
+            Some(readers) => readers.read(work).await,
+            None => self.write(move |writer| work(&mut writer.conn)).await,
+        }
     }
 
-    /// Runs `work` on the open connection, or fails with [`Error::Closed`].
-    fn with_handle<T>(&self, work: impl FnOnce(&mut Handle) -> Result<T>) -> Result<T> {
-        match self.lock().as_mut() {
-            Some(handle) => work(handle),
-            None => Err(Error::Closed),
-        }
+    /// Runs `work` on the writer thread, alone, and waits for it without blocking the calling
+    /// thread.
+    async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Writer) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (job, reply) = workers::work(work);
+        self.writer.send(WriteJob::Run(job))?;
+        reply.wait().await
     }
 }
 
 impl Storage for SqliteStorage {
     async fn append(&self, batch: AppendBatch) -> Result<AppendResult> {
-        self.with_handle(|handle| {
-            let result = append(&mut handle.conn, &batch)?;
-            if let Some(cache) = &mut handle.head {
-                // Our own commits do not change our data_version; keep the cache current.
-                cache.head = cache.head.max(result.position);
-            }
-            if let Some(wal) = &mut handle.wal {
-                wal.after_append(&handle.conn, self.options.busy_timeout);
-            }
-            Ok(result)
-        })
+        let (job, reply) = WriteJob::append(batch);
+        self.writer.send(job)?;
+        reply.wait().await
     }
 
     async fn read_stream(
@@ -281,28 +292,9 @@ impl Storage for SqliteStorage {
         direction: Direction,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>> {
-        let sql = match direction {
-            Direction::Forward => {
-                "SELECT position, id, stream_id, version, event_type, data, metadata, \
-                 recorded_at, correlation_id, causation_id FROM events \
-                 WHERE stream_id = ?1 AND version >= ?2 ORDER BY version ASC LIMIT ?3"
-            }
-            Direction::Backward => {
-                "SELECT position, id, stream_id, version, event_type, data, metadata, \
-                 recorded_at, correlation_id, causation_id FROM events \
-                 WHERE stream_id = ?1 AND version <= ?2 ORDER BY version DESC LIMIT ?3"
-            }
-        };
-        self.with_handle(|handle| {
-            let mut statement = handle.conn.prepare_cached(sql).map_err(sqlite_error)?;
-            let rows = statement
-                .query_map(
-                    params![stream_id, clamp(from_version), clamp_limit(limit)],
-                    StoredEvent::from_row,
-                )
-                .map_err(sqlite_error)?;
-            collect_events(rows)
-        })
+        let stream_id = stream_id.to_owned();
+        self.read(move |conn| conn.read_stream(&stream_id, from_version, direction, limit))
+            .await
     }
 
     async fn read_all(
@@ -313,38 +305,11 @@ impl Storage for SqliteStorage {
         filter: &Filter,
     ) -> Result<Vec<RecordedEvent>> {
         let (sql, values) = read_all_query(from_position, direction, limit, filter)?;
-        self.with_handle(|handle| {
-            // The SQL depends only on the direction and on which filter lists are empty or
-            // single-valued, so a handful of shapes cover every call and stay cached.
-            let mut statement = handle.conn.prepare_cached(&sql).map_err(sqlite_error)?;
-            let rows = statement
-                .query_map(rusqlite::params_from_iter(values), StoredEvent::from_row)
-                .map_err(sqlite_error)?;
-            collect_events(rows)
-        })
+        self.read(move |conn| conn.read_all(&sql, values)).await
     }
 
     async fn head(&self) -> Result<u64> {
-        self.with_handle(|handle| {
-            let data_version: i64 = handle
-                .conn
-                .prepare_cached("PRAGMA data_version")
-                .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
-                .map_err(sqlite_error)?;
-            if let Some(cache) = handle.head {
-                if cache.data_version == data_version {
-                    return Ok(cache.head);
-                }
-            }
-            let head: Option<i64> = handle
-                .conn
-                .prepare_cached("SELECT max(position) FROM events")
-                .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
-                .map_err(sqlite_error)?;
-            let head = head.map_or(Ok(0), |head| to_u64(head, "position"))?;
-            handle.head = Some(HeadCache { data_version, head });
-            Ok(head)
-        })
+        self.read(Conn::head).await
     }
 
     async fn list_streams(
@@ -353,90 +318,35 @@ impl Storage for SqliteStorage {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<StreamInfo>> {
-        // A skip scan of the `(stream_id, version)` index: each step jumps to the next stream id
-        // (one index seek), then each listed stream's last event is one more seek. A page costs
-        // about `limit` seeks, however long the streams.
-        let (first, bound) = match after {
-            Some(after) if after >= prefix => (">", after),
-            _ => (">=", prefix),
-        };
-        let sql = format!(
-            "WITH RECURSIVE listed(stream_id) AS ( \
-                 SELECT (SELECT min(stream_id) FROM events WHERE stream_id {first} ?1) \
-                 UNION ALL \
-                 SELECT (SELECT min(stream_id) FROM events WHERE stream_id > listed.stream_id) \
-                 FROM listed \
-                 WHERE substr(listed.stream_id, 1, length(?2)) = ?2 \
-                 LIMIT ?3) \
-             SELECT events.stream_id, events.version, events.position \
-             FROM listed JOIN events ON events.position = ( \
-                 SELECT position FROM events AS last WHERE last.stream_id = listed.stream_id \
-                 ORDER BY last.version DESC LIMIT 1) \
-             WHERE substr(listed.stream_id, 1, length(?2)) = ?2 \
-             ORDER BY events.stream_id"
-        );
-        self.with_handle(|handle| {
-            let mut statement = handle.conn.prepare_cached(&sql).map_err(sqlite_error)?;
-            let rows = statement
-                .query_map(params![bound, prefix, clamp_limit(limit)], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?))
-                })
-                .map_err(sqlite_error)?;
-            rows.map(|row| {
-                let (stream_id, version, position) = row.map_err(sqlite_error)?;
-                Ok(StreamInfo {
-                    stream_id,
-                    version: to_u64(version, "version")?,
-                    position: to_u64(position, "position")?,
-                })
-            })
-            .collect()
-        })
+        let prefix = prefix.to_owned();
+        let after = after.map(str::to_owned);
+        self.read(move |conn| conn.list_streams(&prefix, after.as_deref(), limit))
+            .await
     }
 
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
-        self.with_handle(|handle| {
-            let found: Option<(i64, String)> = handle
-                .conn
-                .prepare_cached("SELECT position, skipped FROM checkpoints WHERE name = ?1")
-                .and_then(|mut statement| {
-                    statement
-                        .query_row([name], |row| Ok((row.get(0)?, row.get(1)?)))
-                        .optional()
-                })
-                .map_err(sqlite_error)?;
-            let Some((position, skipped)) = found else {
-                return Ok(None);
-            };
-            let skipped: Vec<SkippedEvent> = serde_json::from_str(&skipped).map_err(|e| {
-                Error::storage(format!(
-                    "the stored checkpoint of projection `{name}` is corrupt: {e}"
-                ))
-            })?;
-            Ok(Some(Checkpoint {
-                position: to_u64(position, "checkpoint position")?,
-                skipped,
-            }))
-        })
+        let name = name.to_owned();
+        self.read(move |conn| conn.load_checkpoint(&name)).await
     }
 
     async fn save_checkpoint(&self, name: &str, checkpoint: &Checkpoint) -> Result<()> {
         let skipped = serde_json::to_string(&checkpoint.skipped)
             .map_err(|e| Error::storage(format!("cannot encode skipped events: {e}")))?;
-        self.with_handle(|handle| {
-            handle
+        let (name, position) = (name.to_owned(), clamp(checkpoint.position));
+        self.write(move |writer| {
+            writer
+                .conn
                 .conn
                 .prepare_cached(
                     "INSERT INTO checkpoints (name, position, skipped) VALUES (?1, ?2, ?3) \
                      ON CONFLICT (name) DO UPDATE \
                      SET position = excluded.position, skipped = excluded.skipped",
                 )
-                .and_then(|mut statement| {
-                    statement.execute(params![name, clamp(checkpoint.position), skipped])
-                })
+                .and_then(|mut statement| statement.execute(params![name, position, skipped]))
                 .map_err(sqlite_error)?;
             Ok(())
         })
+        .await
     }
 
     fn notifier(&self) -> AppendNotifier {
@@ -444,286 +354,26 @@ impl Storage for SqliteStorage {
     }
 
     fn close(&self) {
-        if let Some(handle) = self.lock().take() {
-            // Closing finalizes cached statements and, for the last connection, checkpoints the
-            // WAL. A failure leaves nothing to undo: the connection is dropped either way.
-            let _ = handle.conn.close();
-        }
-    }
-}
-
-/// The append transaction: read, decide, write, commit — all under SQLite's write lock.
-///
-/// The common case — an expected version the stream satisfies and ids never seen — is decided
-/// without looking the ids up one by one: the `UNIQUE (id)` index looks them up anyway while
-/// inserting, so the fast path inserts straight away and commits. If the index refuses an id, the
-/// transaction rolls back (nothing was written) and the append runs again on the full path, which
-/// looks every id up and lets [`decide_append`] tell an idempotent retry from a duplicate. Either
-/// way the decision and the write happen inside one transaction.
-fn append(conn: &mut Connection, batch: &AppendBatch) -> Result<AppendResult> {
-    {
-        let tx = begin_append(conn)?;
-        let current = stream_version(&tx, &batch.stream_id)?;
-        if !batch.expected.accepts(current) {
-            // A mismatch, unless the batch is a retry or reuses ids: decide on the full path, in
-            // this same transaction.
-            return decide_and_write(tx, batch, current);
-        }
-        match insert_events(&tx, batch, current + 1) {
-            Ok(result) => return commit_append(tx, result),
-            // An id is taken: roll back (dropping `tx`) and decide on the full path.
-            Err(Refused::EventId(_)) => {}
-            Err(Refused::Other(error)) => return Err(error),
-        }
-    }
-    let tx = begin_append(conn)?;
-    let current = stream_version(&tx, &batch.stream_id)?;
-    decide_and_write(tx, batch, current)
-}
-
-fn begin_append(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>> {
-    conn.transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(|e| with_context("cannot start the append transaction", &e))
-}
-
-fn commit_append(tx: rusqlite::Transaction<'_>, result: AppendResult) -> Result<AppendResult> {
-    tx.commit()
-        .map_err(|e| with_context("cannot commit the append", &e))?;
-    Ok(result)
-}
-
-/// The full path: look every id of the batch up, decide with [`decide_append`], write.
-fn decide_and_write(
-    tx: rusqlite::Transaction<'_>,
-    batch: &AppendBatch,
-    current: u64,
-) -> Result<AppendResult> {
-    let existing = {
-        let mut lookup = tx
-            .prepare_cached("SELECT stream_id, version, position FROM events WHERE id = ?1")
-            .map_err(sqlite_error)?;
-        batch
-            .events
-            .iter()
-            .map(|event| {
-                let found = lookup
-                    .query_row([&event.id], |row| {
-                        Ok((
-                            row.get::<_, String>(0)?,
-                            row.get::<_, i64>(1)?,
-                            row.get::<_, i64>(2)?,
-                        ))
-                    })
-                    .optional()
-                    .map_err(sqlite_error)?;
-                found
-                    .map(|(stream_id, version, position)| {
-                        Ok(ExistingEvent {
-                            stream_id,
-                            version: to_u64(version, "version")?,
-                            position: to_u64(position, "position")?,
-                        })
-                    })
-                    .transpose()
-            })
-            .collect::<Result<Vec<_>>>()?
-    };
-    let first_version = match decide_append(batch, current, &existing)? {
-        // A retry of an append that already happened: write nothing (the transaction rolls
-        // back when dropped).
-        AppendDecision::AlreadyAppended(result) => return Ok(result),
-        AppendDecision::Write { first_version } => first_version,
-    };
-    match insert_events(&tx, batch, first_version) {
-        Ok(result) => commit_append(tx, result),
-        // Cannot happen after the lookups under SQLite's write lock, but if the index is what
-        // catches a reused id, report it as the typed error it is.
-        Err(Refused::EventId(id)) => Err(Error::DuplicateEventId { id }),
-        Err(Refused::Other(error)) => Err(error),
-    }
-}
-
-/// Why [`insert_events`] wrote nothing (its inserts are undone with the transaction).
-enum Refused {
-    /// `UNIQUE (id)` refused this event id of the batch.
-    EventId(String),
-    /// Any other failure, as the error to report.
-    Other(Error),
-}
-
-/// Inserts the batch's events at `first_version`, `first_version + 1`, ….
-fn insert_events(
-    tx: &rusqlite::Transaction<'_>,
-    batch: &AppendBatch,
-    first_version: u64,
-) -> std::result::Result<AppendResult, Refused> {
-    let mut insert = tx
-        .prepare_cached(
-            "INSERT INTO events (id, stream_id, version, category, event_type, data, \
-             metadata, recorded_at, correlation_id, causation_id) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )
-        .map_err(|e| Refused::Other(sqlite_error(e)))?;
-    let mut position = 0;
-    for (offset, event) in batch.events.iter().enumerate() {
-        let version = first_version + offset as u64;
-        let inserted = insert.execute(params![
-            event.id,
-            batch.stream_id,
-            clamp(version),
-            batch.category,
-            event.event_type,
-            event.data,
-            event.metadata,
-            clamp(event.recorded_at),
-            event.correlation_id,
-            event.causation_id,
-        ]);
-        if let Err(error) = inserted {
-            return Err(match unique_conflict(&error) {
-                Some(Conflict::EventId) => Refused::EventId(event.id.clone()),
-                // Cannot happen while SQLite serializes writers, but if the constraint is what
-                // catches a conflict, report it as the typed error it is.
-                Some(Conflict::StreamVersion) => {
-                    Refused::Other(match stream_version(tx, &batch.stream_id) {
-                        Ok(actual) => Error::WrongExpectedVersion {
-                            stream: batch.stream_id.clone(),
-                            expected: batch.expected,
-                            actual,
-                        },
-                        Err(error) => error,
-                    })
-                }
-                None => Refused::Other(with_context("cannot insert an event", &error)),
-            });
-        }
-        position = to_u64(tx.last_insert_rowid(), "position").map_err(Refused::Other)?;
-    }
-    Ok(AppendResult {
-        next_expected_version: first_version + batch.events.len() as u64 - 1,
-        position,
-    })
-}
-
-fn stream_version(conn: &Connection, stream_id: &str) -> Result<u64> {
-    let version: Option<i64> = conn
-        .prepare_cached("SELECT max(version) FROM events WHERE stream_id = ?1")
-        .and_then(|mut statement| statement.query_row([stream_id], |row| row.get(0)))
-        .map_err(sqlite_error)?;
-    version.map_or(Ok(0), |version| to_u64(version, "version"))
-}
-
-/// Builds the `read_all` query. Each filter list becomes one condition: `= ?` for one value
-/// (so SQLite walks the `(category, position)` / `(event_type, position)` index in position
-/// order), a `json_each` set for several (one parameter whatever the length), and stream-id
-/// prefixes an `EXISTS` over `substr`. Lists are ANDed; values within a list are ORed.
-fn read_all_query(
-    from_position: u64,
-    direction: Direction,
-    limit: usize,
-    filter: &Filter,
-) -> Result<(String, Vec<SqlValue>)> {
-    let (bound, order) = match direction {
-        Direction::Forward => (">", "ASC"),
-        Direction::Backward => ("<", "DESC"),
-    };
-    let mut sql = format!(
-        "SELECT position, id, stream_id, version, event_type, data, metadata, recorded_at, \
-         correlation_id, causation_id FROM events WHERE position {bound} ?1"
-    );
-    let mut values = vec![SqlValue::Integer(clamp(from_position))];
-    let parameter = |values: &mut Vec<SqlValue>, value: SqlValue| {
-        values.push(value);
-        values.len()
-    };
-    for (column, list) in [
-        ("category", &filter.categories),
-        ("event_type", &filter.event_types),
-    ] {
-        match list.as_slice() {
-            [] => {}
-            [one] => {
-                let n = parameter(&mut values, SqlValue::Text(one.clone()));
-                sql.push_str(&format!(" AND {column} = ?{n}"));
-            }
-            many => {
-                let n = parameter(&mut values, SqlValue::Text(json_list(many)?));
-                sql.push_str(&format!(
-                    " AND {column} IN (SELECT value FROM json_each(?{n}))"
-                ));
-            }
-        }
-    }
-    if !filter.stream_prefixes.is_empty() {
-        let n = parameter(
-            &mut values,
-            SqlValue::Text(json_list(&filter.stream_prefixes)?),
+        // The watch first (its connection closes with the last handle on the file), then the
+        // readers, so that the writer's connection is the last to close: the last
+        // connection checkpoints the WAL and deletes it.
+        drop(
+            self.watch
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
         );
-        sql.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM json_each(?{n}) AS prefix \
-             WHERE substr(events.stream_id, 1, length(prefix.value)) = prefix.value)"
-        ));
-    }
-    let n = parameter(&mut values, SqlValue::Integer(clamp_limit(limit)));
-    sql.push_str(&format!(" ORDER BY position {order} LIMIT ?{n}"));
-    Ok((sql, values))
-}
-
-fn json_list(values: &[String]) -> Result<String> {
-    serde_json::to_string(values).map_err(|e| Error::storage(format!("cannot encode filter: {e}")))
-}
-
-/// A row of `events` as stored, before its JSON is parsed.
-struct StoredEvent {
-    position: i64,
-    id: String,
-    stream_id: String,
-    version: i64,
-    event_type: String,
-    data: String,
-    metadata: String,
-    recorded_at: i64,
-    correlation_id: Option<String>,
-    causation_id: Option<String>,
-}
-
-impl StoredEvent {
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(StoredEvent {
-            position: row.get(0)?,
-            id: row.get(1)?,
-            stream_id: row.get(2)?,
-            version: row.get(3)?,
-            event_type: row.get(4)?,
-            data: row.get(5)?,
-            metadata: row.get(6)?,
-            recorded_at: row.get(7)?,
-            correlation_id: row.get(8)?,
-            causation_id: row.get(9)?,
-        })
-    }
-
-    fn into_recorded(self) -> Result<RecordedEvent> {
-        Ok(RecordedEvent {
-            position: to_u64(self.position, "position")?,
-            version: to_u64(self.version, "version")?,
-            recorded_at: to_u64(self.recorded_at, "recorded_at")?,
-            data: parse_stored_json(&self.data)?,
-            metadata: parse_stored_json(&self.metadata)?,
-            id: self.id,
-            stream_id: self.stream_id,
-            event_type: self.event_type,
-            correlation_id: self.correlation_id,
-            causation_id: self.causation_id,
-        })
+        if let Some(readers) = &self.readers {
+            readers.close();
+        }
+        self.writer.close();
     }
 }
 
-fn collect_events(
-    rows: impl Iterator<Item = rusqlite::Result<StoredEvent>>,
-) -> Result<Vec<RecordedEvent>> {
-    rows.map(|row| row.map_err(sqlite_error)?.into_recorded())
-        .collect()
+impl Drop for SqliteStorage {
+    fn drop(&mut self) {
+        self.close();
+    }
 }
 
 #[cfg(test)]

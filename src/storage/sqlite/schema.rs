@@ -130,6 +130,21 @@ pub(super) fn open_connection(
     migrate(conn)
 }
 
+/// Opens a connection for reads only on the evstore database at `path`, which
+/// [`open_connection`] has opened (recognized, switched to WAL, migrated) before.
+pub(super) fn open_reader(path: &Path, options: &SqliteOptions) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| with_context(&format!("cannot open `{}`", path.display()), &e))?;
+    conn.busy_timeout(options.busy_timeout)
+        .map_err(sqlite_error)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    // Reads only: a write through this connection would bypass the writer thread.
+    conn.pragma_update(None, "query_only", true)
+        .map_err(sqlite_error)?;
+    Ok(conn)
+}
+
 /// Sets `journal_mode=WAL` (persistent in the file; a no-op once set). The switch needs an
 /// exclusive lock and SQLite does not run the busy handler for it, so when several connections
 /// open a new file at once it is retried here until the busy timeout runs out.

@@ -2,10 +2,11 @@
 //! the public API is tested in `tests/sqlite_native.rs` and the conformance suite.
 
 use futures::executor::block_on;
+use rusqlite::Connection;
 use serde_json::json;
 
 use super::*;
-use crate::storage::PreparedEvent;
+use crate::storage::{PreparedEvent, SkippedEvent};
 use crate::types::ExpectedVersion;
 
 fn batch(stream: &str, expected: ExpectedVersion, events: Vec<PreparedEvent>) -> AppendBatch {
@@ -29,20 +30,25 @@ fn event(data: &str) -> PreparedEvent {
     }
 }
 
+/// Runs `work` on the connection of the writer thread.
+fn on_writer<T: Send + 'static>(
+    storage: &SqliteStorage,
+    work: impl FnOnce(&Connection) -> T + Send + 'static,
+) -> T {
+    block_on(storage.write(move |writer| Ok(work(&writer.conn.conn)))).expect("open")
+}
+
 fn pragma(storage: &SqliteStorage, name: &str) -> String {
-    let guard = storage.lock();
-    let handle = guard.as_ref().expect("open");
-    handle
-        .conn
-        .query_row(&format!("PRAGMA {name}"), [], |row| {
-            row.get::<_, rusqlite::types::Value>(0)
-        })
-        .map(|value| match value {
-            rusqlite::types::Value::Integer(i) => i.to_string(),
-            rusqlite::types::Value::Text(t) => t,
-            other => format!("{other:?}"),
-        })
-        .expect("pragma")
+    let sql = format!("PRAGMA {name}");
+    on_writer(storage, move |conn| {
+        conn.query_row(&sql, [], |row| row.get::<_, rusqlite::types::Value>(0))
+            .map(|value| match value {
+                rusqlite::types::Value::Integer(i) => i.to_string(),
+                rusqlite::types::Value::Text(t) => t,
+                other => format!("{other:?}"),
+            })
+            .expect("pragma")
+    })
 }
 
 #[test]
@@ -102,23 +108,26 @@ fn head_is_cached_until_another_connection_commits() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("head.db");
     let a = SqliteStorage::open(&path).unwrap();
-    let b = SqliteStorage::open(&path).unwrap();
-    assert_eq!(block_on(a.head()).unwrap(), 0);
-    assert!(a.lock().as_ref().unwrap().head.is_some());
+    let mut reader = Conn::new(schema::open_reader(&path, a.options()).unwrap());
+    assert_eq!(reader.head().unwrap(), 0);
+    assert!(reader.head.is_some(), "cached");
 
     let own = block_on(a.append(batch("s-1", ExpectedVersion::Any, vec![event("1")]))).unwrap();
     assert_eq!(
-        block_on(a.head()).unwrap(),
+        reader.head().unwrap(),
         own.position,
-        "own append updates the cache"
+        "the writer's commit changes the reader's data_version"
     );
+    assert_eq!(block_on(a.head()).unwrap(), own.position);
 
+    let b = SqliteStorage::open(&path).unwrap();
     let other = block_on(b.append(batch("s-1", ExpectedVersion::Any, vec![event("2")]))).unwrap();
     assert!(other.position > own.position);
+    assert_eq!(reader.head().unwrap(), other.position);
     assert_eq!(
         block_on(a.head()).unwrap(),
         other.position,
-        "another connection's commit changes data_version"
+        "another handle's commit is seen by every reader of this one"
     );
 }
 
@@ -147,15 +156,15 @@ fn single_valued_filters_walk_their_index_in_position_order() {
     let storage = SqliteStorage::open_in_memory().unwrap();
     let plan = |filter: &Filter| {
         let (sql, values) = read_all_query(0, Direction::Forward, 10, filter).unwrap();
-        let guard = storage.lock();
-        let conn = &guard.as_ref().unwrap().conn;
-        let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let rows = statement
-            .query_map(rusqlite::params_from_iter(values), |row| {
-                row.get::<_, String>(3)
-            })
-            .unwrap();
-        rows.map(|row| row.unwrap()).collect::<Vec<_>>().join("; ")
+        on_writer(&storage, move |conn| {
+            let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let rows = statement
+                .query_map(rusqlite::params_from_iter(values), |row| {
+                    row.get::<_, String>(3)
+                })
+                .unwrap();
+            rows.map(|row| row.unwrap()).collect::<Vec<_>>().join("; ")
+        })
     };
     let by_category = plan(&Filter::new().category("account"));
     assert!(by_category.contains("events_by_category"), "{by_category}");
@@ -268,4 +277,108 @@ fn checkpoints_round_trip_with_skipped_events() {
         block_on(storage.load_checkpoint("p")).unwrap(),
         Some(Checkpoint::default())
     );
+}
+
+/// Appends queued while the writer is busy form one group (one transaction): a conflicting
+/// append, one that fills the disk (SQLite then rolls the whole transaction back) and a retry
+/// inside the group each fail or succeed alone, and every other append commits.
+#[test]
+fn a_group_commit_decides_each_append_alone() {
+    let storage = SqliteStorage::open_in_memory().unwrap();
+    block_on(storage.append(batch("s-0", ExpectedVersion::NoStream, vec![event("0")]))).unwrap();
+    let pages: i64 = pragma(&storage, "page_count").parse().unwrap();
+    pragma(&storage, &format!("max_page_count = {}", pages + 8));
+    let big = format!("\"{}\"", "x".repeat(256 * 1024));
+    let retried = event("\"again\"");
+    let batches = vec![
+        batch("s-1", ExpectedVersion::NoStream, vec![event("1")]),
+        // Stale: s-0 is at version 1.
+        batch("s-0", ExpectedVersion::Exact(5), vec![event("2")]),
+        batch("s-1", ExpectedVersion::Exact(1), vec![retried.clone()]),
+        // Too big for the room left: SQLITE_FULL, which rolls the transaction back.
+        batch("s-2", ExpectedVersion::Any, vec![event(&big)]),
+        // The same append as the third: an idempotent retry within the group.
+        batch("s-1", ExpectedVersion::Exact(1), vec![retried]),
+        batch("s-3", ExpectedVersion::Any, vec![event("5")]),
+    ];
+
+    // Keep the writer busy until every append is queued behind it.
+    let (release, hold) = std::sync::mpsc::channel::<()>();
+    storage
+        .writer
+        .send(WriteJob::Run(Box::new(move |_| {
+            let _ = hold.recv();
+        })))
+        .unwrap();
+    let results = block_on(async {
+        let mut appends: Vec<_> = batches
+            .into_iter()
+            .map(|batch| Box::pin(storage.append(batch)))
+            .collect();
+        for append in &mut appends {
+            assert!(futures::poll!(append.as_mut()).is_pending(), "queued");
+        }
+        release.send(()).unwrap();
+        futures::future::join_all(appends).await
+    });
+
+    let kinds: Vec<Option<crate::ErrorKind>> = results
+        .iter()
+        .map(|r| r.as_ref().err().map(Error::kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            None,
+            Some(crate::ErrorKind::WrongExpectedVersion),
+            None,
+            Some(crate::ErrorKind::Storage),
+            None,
+            None
+        ],
+        "{results:?}"
+    );
+    assert_eq!(
+        results[2], results[4],
+        "the retry returns the result of the append it repeats"
+    );
+    let stored =
+        block_on(storage.read_all(0, Direction::Forward, usize::MAX, &Filter::new())).unwrap();
+    let summary: Vec<(&str, u64)> = stored
+        .iter()
+        .map(|e| (e.stream_id.as_str(), e.version))
+        .collect();
+    assert_eq!(summary, [("s-0", 1), ("s-1", 1), ("s-1", 2), ("s-3", 1)]);
+    let acknowledged: Vec<u64> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok().map(|r| r.position))
+        .collect();
+    assert_eq!(
+        acknowledged,
+        [
+            stored[1].position,
+            stored[2].position,
+            stored[2].position,
+            stored[3].position
+        ]
+    );
+}
+
+/// With every pooled read connection in use, a read goes to the patient reader thread and
+/// answers the same.
+#[test]
+fn reads_go_to_the_patient_reader_when_the_pool_is_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path().join("pool.db")).unwrap();
+    block_on(storage.append(batch("s-1", ExpectedVersion::NoStream, vec![event("1")]))).unwrap();
+    let readers = storage.readers.as_ref().unwrap();
+    let taken: Vec<_> = readers.idle().drain(..).collect();
+    assert!(!taken.is_empty());
+    let events = block_on(storage.read_stream("s-1", 1, Direction::Forward, usize::MAX)).unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(block_on(storage.head()).unwrap(), events[0].position);
+    assert!(readers.idle().is_empty(), "the patient reader answered");
+    readers.idle().extend(taken);
+    let again = block_on(storage.read_stream("s-1", 1, Direction::Forward, usize::MAX)).unwrap();
+    assert_eq!(again, events);
 }
