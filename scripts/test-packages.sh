@@ -39,8 +39,10 @@ target_dir=${CARGO_TARGET_DIR:-$root/target}
 # evstore) entry of `cargo metadata`, as `p`.
 package_field() {
   cargo metadata --format-version 1 --no-deps --offline |
-    node -e 'const p = JSON.parse(require("fs").readFileSync(0, "utf8")).packages.find((p) => p.name === process.argv[2]);
-      const value = eval(process.argv[1]); console.log(Array.isArray(value) ? value.join(" ") : value);' "$1" "${2:-evstore}"
+    node -e 'const { packages } = JSON.parse(require("fs").readFileSync(0, "utf8"));
+      const p = packages.find((p) => p.name === process.argv[2]);
+      const value = eval(process.argv[1]);
+      console.log(Array.isArray(value) ? value.join(" ") : value);' "$1" "${2:-evstore}"
 }
 version=$(package_field p.version)
 # The unpacked .crate, kept between runs: only files whose content changed are rewritten, so an
@@ -54,7 +56,10 @@ cli_target="$target_dir/package-check/target"
 work=$(mktemp -d)
 serve_pid=""
 cleanup() {
-  if [ -n "$serve_pid" ]; then kill -KILL "$serve_pid" 2>/dev/null || true; wait "$serve_pid" 2>/dev/null || true; fi
+  if [ -n "$serve_pid" ]; then
+    kill -KILL "$serve_pid" 2>/dev/null || true
+    wait "$serve_pid" 2>/dev/null || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -146,7 +151,8 @@ cli_package_builds() {
 }
 
 crate_tests_compile() {
-  (cd "$unpacked" && CARGO_TARGET_DIR="$target_dir" cargo test --locked --quiet --all-features --no-run)
+  (cd "$unpacked" && CARGO_TARGET_DIR="$target_dir" cargo test --locked --quiet --all-features \
+    --no-run)
 }
 
 crate_example_runs() {
@@ -177,7 +183,8 @@ cli_install() {
   local evstore="$prefix/bin/evstore" printed
   printed=$("$evstore" --version) || return 1
   [ "$printed" = "evstore $version" ] || { echo "evstore --version printed: $printed" >&2; return 1; }
-  "$evstore" serve --db "$work/served.db" --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
+  "$evstore" serve --db "$work/served.db" --listen 127.0.0.1:0 \
+    >"$work/serve.out" 2>"$work/serve.err" &
   serve_pid=$!
   local url=""
   for _ in $(seq 1 300); do
@@ -192,7 +199,8 @@ cli_install() {
     return 1
   fi
   echo "installed evstore serve: $url"
-  node -e 'fetch(process.argv[1]).then((r) => { console.log(`GET /healthz: ${r.status}`); process.exit(r.ok ? 0 : 1); },
+  node -e 'fetch(process.argv[1]).then(
+    (r) => { console.log(`GET /healthz: ${r.status}`); process.exit(r.ok ? 0 : 1); },
     (e) => { console.error(e); process.exit(1); })' "$url/healthz" || return 1
   kill -TERM "$serve_pid"
   for _ in $(seq 1 100); do
@@ -203,7 +211,11 @@ cli_install() {
   local status=0
   wait "$serve_pid" || status=$?
   serve_pid=""
-  [ "$status" -eq 0 ] || { echo "evstore serve exited with $status after SIGTERM" >&2; cat "$work/serve.err" >&2; return 1; }
+  if [ "$status" -ne 0 ]; then
+    echo "evstore serve exited with $status after SIGTERM" >&2
+    cat "$work/serve.err" >&2
+    return 1
+  fi
 }
 
 npm_package() {
@@ -235,7 +247,8 @@ for part in "${parts[@]}"; do
       check "crate: cargo package --list equals package-tests/crate-files.txt" \
         file_list evstore crate-files.txt Cargo.toml
       check "crate: cargo package (the packaged crate builds on its own)" crate_package
-      check "crate: its tests and examples compile from the package, with every feature" crate_tests_compile
+      check "crate: its tests and examples compile from the package, with every feature" \
+        crate_tests_compile
       check "crate: the quickstart example runs from the package" crate_example_runs
       ;;
     docs)
@@ -249,7 +262,8 @@ for part in "${parts[@]}"; do
       host=$(rustc -vV | awk '/^host:/ { print $2 }')
       for target in $docsrs_targets; do
         [ "$target" = "$host" ] && target=native
-        check "docs: as docs.rs builds them ($target, $docsrs_args)" doc "$target_dir/docsrs" "$target" docs.rs
+        check "docs: as docs.rs builds them ($target, $docsrs_args)" \
+          doc "$target_dir/docsrs" "$target" docs.rs
       done
       ;;
     npm)
