@@ -6,7 +6,8 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 ## make test — install what is missing, lint both targets, run every test: native (memory +
 ## SQLite + PostgreSQL on a private server), wasm in headless Chromium (memory + IndexedDB), JS
-## end-to-end of the npm package
+## end-to-end of the npm package, and the crate, the evstore program and the npm package as
+## published (scripts/test-packages.sh)
 test:
 	scripts/test-all.sh
 

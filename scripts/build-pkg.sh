@@ -8,7 +8,8 @@
 # `wasm-bindgen --target web` (plain ES module; bundlers understand its
 # `new URL('evstore_bg.wasm', import.meta.url)`) → `wasm-opt -Oz` from the npm `binaryen` package
 # installed under js/node_modules (never Debian's binaryen: its output is rejected by Chromium) →
-# the hand-written files of pkg-template/. pkg/ is replaced as a whole, so it never mixes builds.
+# the hand-written files of pkg-template/, plus the license texts and CHANGELOG.md of the
+# repository root. pkg/ is replaced as a whole, so it never mixes builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -39,7 +40,7 @@ raw_wasm="$target_dir/wasm32-unknown-unknown/wasm-release/evstore.wasm"
 # Everything pkg/ is made from; when none of it changed, pkg/ is up to date.
 stamp=$(
   {
-    sha256sum "$raw_wasm" scripts/build-pkg.sh
+    sha256sum "$raw_wasm" scripts/build-pkg.sh LICENSE-MIT LICENSE-APACHE CHANGELOG.md
     find pkg-template -type f -print0 | sort -z | xargs -0 sha256sum
     wasm-bindgen --version
     "$wasm_opt" --version
@@ -60,10 +61,12 @@ else
   "$wasm_opt" -Oz "$out/evstore_bg.wasm" -o "$out/evstore_bg.opt.wasm"
   mv "$out/evstore_bg.opt.wasm" "$out/evstore_bg.wasm"
 
-  step "package files from pkg-template/"
+  step "package files from pkg-template/, the license texts and CHANGELOG.md"
   cp -R pkg-template/. "$out/"
+  cp LICENSE-MIT LICENSE-APACHE CHANGELOG.md "$out/"
   # The package must ship what the generated module imports.
-  for file in evstore.js evstore.d.ts evstore_bg.wasm evstore_bg.wasm.d.ts package.json README.md; do
+  for file in evstore.js evstore.d.ts evstore_bg.wasm evstore_bg.wasm.d.ts package.json README.md \
+    LICENSE-MIT LICENSE-APACHE CHANGELOG.md; do
     [ -f "$out/$file" ] || { echo "build-pkg: $file is missing from the package" >&2; exit 1; }
   done
   grep -q "from './snippets/" "$out/evstore.js" && [ -d "$out/snippets" ] ||

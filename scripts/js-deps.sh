@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Installs js/node_modules (playwright-core, typescript, binaryen) from js/package-lock.json with
-# `npm ci`, only when it is missing or was installed from another lockfile.
+# Installs the node_modules of an npm project of this repository from its package-lock.json with
+# `npm ci`, only when they are missing or were installed from another lockfile.
+#
+#   scripts/js-deps.sh                  # js/ (playwright-core, typescript, webpack, binaryen)
+#   scripts/js-deps.sh package-tests    # package-tests/ (vite)
 set -euo pipefail
-cd "$(dirname "$0")/../js"
+cd "$(dirname "$0")/../${1:-js}"
 
 if ! command -v npm >/dev/null; then
   echo "npm is missing: install Node.js 20+ (apt-get install -y nodejs npm)" >&2
@@ -14,6 +17,6 @@ stamp=node_modules/.evstore-lock-stamp
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
-printf '==> %s\n' "npm ci (js/)"
+printf '==> %s\n' "npm ci (${1:-js}/)"
 npm ci --no-audit --no-fund --loglevel=error
 echo "$want" >"$stamp"

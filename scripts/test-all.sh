@@ -3,7 +3,9 @@
 # native tests (memory + SQLite, and PostgreSQL on a private server the tests start), the tests
 # of the `evstore` program (a real `evstore serve` and the CLI on real files), the browser tests
 # (memory + IndexedDB in headless Chromium) and the JavaScript end-to-end tests of the npm
-# package, and prints how many tests ran where.
+# package, checks the packages as published (the crate, its docs as docs.rs builds them, the
+# `evstore` program installed by `cargo install`, the npm package installed from its tarball),
+# and prints how many tests ran where.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -36,9 +38,6 @@ cargo clippy --quiet -p evstore --all-targets --features sync -- -D warnings
 step "clippy (wasm32-unknown-unknown, the library)"
 cargo clippy --quiet -p evstore --target wasm32-unknown-unknown --all-targets -- -D warnings
 
-step "rustdoc (broken links are errors)"
-RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps --features postgres,sync
-
 step "native tests: memory + SQLite + PostgreSQL (cargo test --features postgres,sync)"
 cargo test --features postgres,sync 2>&1 | tee "$logs/native.log"
 # The PostgreSQL test binary's results get their own line.
@@ -60,19 +59,26 @@ step "JavaScript: tsc --strict + end-to-end tests of the npm package in headless
 scripts/test-js.sh 2>&1 | tee "$logs/js.log"
 js=$(tail -n 1 "$logs/js.log")
 
+step "packages as published: the crate, its docs, the evstore program, the npm package"
+scripts/test-packages.sh 2>&1 | tee "$logs/packages.log"
+packages=$(tail -n 1 "$logs/packages.log")
+
 step "summary"
-echo "native (memory, SQLite):       $native"
-echo "PostgreSQL (private server):   $postgres"
-echo "server, CLI (evstore program): $server"
-echo "browser (memory, IndexedDB):   $browser"
-echo "JavaScript (npm package, demo): $js"
 # The sync tests among those: the sync conformance suite (native, browser), evsync/1 against a
 # real evstore serve (server), the browser sync client against it (JavaScript).
 sync_native=$(grep -cE '^test (.*::)?sync[_:].* \.\.\. ok$' "$logs/native.log" || true)
 sync_server=$(grep -cE '^test sync_.* \.\.\. ok$' "$logs/server.log" || true)
 sync_browser=$(grep -cE '^test (.*::)?sync_.* \.\.\. ok$' "$logs/browser.log" || true)
 sync_js=$(grep -cE '✔ sync: ' "$logs/js.log" || true)
-echo "sync, of those (evsync/1):     $sync_native native, $sync_browser browser, $sync_server server, $sync_js JavaScript"
+{
+  echo "native (memory, SQLite):       $native"
+  echo "PostgreSQL (private server):   $postgres"
+  echo "server, CLI (evstore program): $server"
+  echo "browser (memory, IndexedDB):   $browser"
+  echo "JavaScript (npm package, demo): $js"
+  echo "packages (crate, CLI, npm):    $packages"
+  echo "sync, of those (evsync/1):     $sync_native native, $sync_browser browser, $sync_server server, $sync_js JavaScript"
+} | tee "$logs/summary"
 for log in memory-sqlite postgres server browser; do
   if ! grep -q '^test result:' "$logs/$log.log"; then
     echo "no test ran in $log" >&2
@@ -80,4 +86,6 @@ for log in memory-sqlite postgres server browser; do
   fi
 done
 grep -qE '^[1-9][0-9]* passed, 0 failed$' "$logs/js.log" || { echo "no JS test ran" >&2; exit 1; }
-echo "$native" "$postgres" "$server" "$browser" "$js" | awk '{ p = $1 + $5 + $9 + $13 + $17; f = $3 + $7 + $11 + $15 + $19 } END { printf "%d passed, %d failed\n", p, f }'
+grep -qE '^[1-9][0-9]* passed, 0 failed$' "$logs/packages.log" || { echo "no package check ran" >&2; exit 1; }
+# Each summary line ends with "N passed, M failed".
+awk '{ p += $(NF - 3); f += $(NF - 1) } END { printf "%d passed, %d failed\n", p, f }' "$logs/summary"

@@ -38,6 +38,8 @@
 //! ```
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms)]
+// On docs.rs (nightly, `--cfg docsrs`): mark items that need a feature or a target.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod aggregate;
 mod aggregate_test;

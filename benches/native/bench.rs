@@ -94,7 +94,7 @@ impl Config {
     fn wants(&self, group: &str) -> bool {
         self.only
             .as_ref()
-            .map_or(true, |only| only.iter().any(|g| g == group))
+            .is_none_or(|only| only.iter().any(|g| g == group))
     }
 }
 
@@ -576,7 +576,7 @@ fn fmt_figure(v: f64) -> String {
         let s = n.to_string();
         let mut out = String::new();
         for (i, c) in s.chars().enumerate() {
-            if i > 0 && (s.len() - i) % 3 == 0 {
+            if i > 0 && (s.len() - i).is_multiple_of(3) {
                 out.push(',');
             }
             out.push(c);
@@ -1458,9 +1458,9 @@ impl Bench {
 }
 
 fn human(n: usize) -> String {
-    if n >= 1_000_000 && n % 1_000_000 == 0 {
+    if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
         format!("{}M", n / 1_000_000)
-    } else if n >= 1000 && n % 1000 == 0 {
+    } else if n >= 1000 && n.is_multiple_of(1000) {
         format!("{}k", n / 1000)
     } else {
         n.to_string()

@@ -124,7 +124,7 @@ async fn push_run(dir: &Path, run: usize, batches: usize) -> (f64, f64) {
     let local = sqlite(&dir.join(format!("push-local-{run}.db")));
     // Interleaved: the client first on even runs, the local appends first on odd ones.
     let (mut client_s, mut local_s) = (0.0, 0.0);
-    for client_first in [run % 2 == 0, run % 2 != 0] {
+    for client_first in [run.is_multiple_of(2), !run.is_multiple_of(2)] {
         if client_first {
             let started = Instant::now();
             client.flush().await.expect("flush");
@@ -161,7 +161,7 @@ async fn pull_run(dir: &Path, server_db: &Path, url: &str, run: usize, total: us
     .await;
     let local = sqlite(server_db);
     let (mut client_s, mut local_s) = (0.0, 0.0);
-    for client_first in [run % 2 == 0, run % 2 != 0] {
+    for client_first in [run.is_multiple_of(2), !run.is_multiple_of(2)] {
         if client_first {
             let started = Instant::now();
             client.flush().await.expect("pull");

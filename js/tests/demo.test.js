@@ -248,9 +248,10 @@ describe("the kanban demo", () => {
     assert.equal(archived.length, 1);
 
     tabA.once("dialog", (dialog) => dialog.accept());
+    const reloadedA = tabA.waitForEvent("load", { timeout: 30_000 });
     const reloadedB = tabB.waitForEvent("load", { timeout: 30_000 });
     await tabA.locator("#reset").click();
-    await tabA.waitForEvent("load", { timeout: 30_000 });
+    await reloadedA;
     await tabA.waitForSelector("body[data-ready=true]", { timeout: 20_000 });
     await reloadedB;
     await tabB.waitForSelector("body[data-ready=true]", { timeout: 20_000 });

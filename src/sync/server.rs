@@ -96,9 +96,9 @@ impl SyncAccess {
 }
 
 fn allowed(rights: &Option<Vec<String>>, stream: &str) -> bool {
-    rights.as_ref().map_or(true, |prefixes| {
-        prefixes.iter().any(|p| stream.starts_with(p.as_str()))
-    })
+    rights
+        .as_ref()
+        .is_none_or(|prefixes| prefixes.iter().any(|p| stream.starts_with(p.as_str())))
 }
 
 /// Limits of the sync endpoints.
