@@ -70,6 +70,8 @@ sync_native=$(grep -cE '^test (.*::)?sync[_:].* \.\.\. ok$' "$logs/native.log" |
 sync_server=$(grep -cE '^test sync_.* \.\.\. ok$' "$logs/server.log" || true)
 sync_browser=$(grep -cE '^test (.*::)?sync_.* \.\.\. ok$' "$logs/browser.log" || true)
 sync_js=$(grep -cE '✔ sync: ' "$logs/js.log" || true)
+# Not in the summary file: its lines are what the total adds up.
+echo "sync, among the tests below (evsync/1): $sync_native native, $sync_browser browser, $sync_server server, $sync_js JavaScript"
 {
   echo "native (memory, SQLite):       $native"
   echo "PostgreSQL (private server):   $postgres"
@@ -77,7 +79,6 @@ sync_js=$(grep -cE '✔ sync: ' "$logs/js.log" || true)
   echo "browser (memory, IndexedDB):   $browser"
   echo "JavaScript (npm package, demo): $js"
   echo "packages (crate, CLI, npm):    $packages"
-  echo "sync, of those (evsync/1):     $sync_native native, $sync_browser browser, $sync_server server, $sync_js JavaScript"
 } | tee "$logs/summary"
 for log in memory-sqlite postgres server browser; do
   if ! grep -q '^test result:' "$logs/$log.log"; then
