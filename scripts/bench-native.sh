@@ -30,3 +30,6 @@ if command -v node >/dev/null; then
 else
   echo "node not found: bench/results.json written, BENCHMARKS.md and bench/ratios.svg not updated"
 fi
+
+step "cargo bench -p evstore-cli --bench sync (evsync/1 against a real evstore serve; see BENCHMARKS.md)"
+cargo bench -p evstore-cli --bench sync

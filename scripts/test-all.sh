@@ -32,11 +32,14 @@ cargo clippy --quiet --workspace --all-targets -- -D warnings
 step "clippy (native, the library with feature postgres)"
 cargo clippy --quiet -p evstore --all-targets --features postgres -- -D warnings
 
+step "clippy (native, the library with its native sync HTTP client: feature sync)"
+cargo clippy --quiet -p evstore --all-targets --features sync -- -D warnings
+
 step "clippy (wasm32-unknown-unknown, the library)"
 cargo clippy --quiet -p evstore --target wasm32-unknown-unknown --all-targets -- -D warnings
 
-step "native tests: memory + SQLite + PostgreSQL (cargo test --features postgres)"
-cargo test --features postgres 2>&1 | tee "$logs/native.log"
+step "native tests: memory + SQLite + PostgreSQL (cargo test --features postgres,sync)"
+cargo test --features postgres,sync 2>&1 | tee "$logs/native.log"
 # The PostgreSQL test binary's results get their own line.
 awk '/^ *Running / { pg = /postgres_native/ } /^ *Doc-tests / { pg = 0 }
      { print > (pg ? "'"$logs"'/postgres.log" : "'"$logs"'/memory-sqlite.log") }' "$logs/native.log"
@@ -61,6 +64,14 @@ scripts/test-packages.sh 2>&1 | tee "$logs/packages.log"
 packages=$(tail -n 1 "$logs/packages.log")
 
 step "summary"
+# The sync tests among those: the sync conformance suite (native, browser), evsync/1 against a
+# real evstore serve (server), the browser sync client against it (JavaScript).
+sync_native=$(grep -cE '^test (.*::)?sync[_:].* \.\.\. ok$' "$logs/native.log" || true)
+sync_server=$(grep -cE '^test sync_.* \.\.\. ok$' "$logs/server.log" || true)
+sync_browser=$(grep -cE '^test (.*::)?sync_.* \.\.\. ok$' "$logs/browser.log" || true)
+sync_js=$(grep -cE '✔ sync: ' "$logs/js.log" || true)
+# Not in the summary file: its lines are what the total adds up.
+echo "sync, among the tests below (evsync/1): $sync_native native, $sync_browser browser, $sync_server server, $sync_js JavaScript"
 {
   echo "native (memory, SQLite):       $native"
   echo "PostgreSQL (private server):   $postgres"

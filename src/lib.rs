@@ -52,6 +52,7 @@ mod projector;
 pub mod storage;
 mod store;
 mod subscription;
+pub mod sync;
 mod types;
 
 /// The README's examples, compiled and run as doctests — natively only: they use SQLite.

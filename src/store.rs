@@ -184,11 +184,7 @@ impl<S: Storage> EventStore<S> {
         expected: ExpectedVersion,
         events: &[T],
     ) -> Result<AppendResult> {
-        let events = events
-            .iter()
-            .map(NewEvent::from_typed)
-            .collect::<Result<Vec<_>>>()?;
-        self.append(stream, expected, events).await
+        self.append(stream, expected, typed_events(events)?).await
     }
 
     /// Reads events of `stream`, paged internally, into a vector.
@@ -376,6 +372,13 @@ impl<S: Storage> EventStore<S> {
         self.inner.storage.head().await
     }
 
+    /// The store's id (see [`Storage::store_id`]): sync clients compare it to notice that a
+    /// server's store was replaced.
+    pub async fn store_id(&self) -> Result<String> {
+        self.ensure_open()?;
+        self.inner.storage.store_id().await
+    }
+
     /// Wakes this store's idle subscriptions now, to look for appends another process or tab
     /// made (otherwise they notice on their next poll). The browser package calls it when a
     /// `BroadcastChannel` message says another tab appended.
@@ -481,6 +484,11 @@ impl<S: Storage> Drop for KeepOpen<S> {
     }
 }
 
+/// Typed events (serde enums) as new events; see [`NewEvent::from_typed`].
+pub(crate) fn typed_events<T: Serialize>(events: &[T]) -> Result<Vec<NewEvent>> {
+    events.iter().map(NewEvent::from_typed).collect()
+}
+
 fn validate_max_count(max_count: Option<usize>) -> Result<usize> {
     match max_count {
         Some(0) => Err(Error::invalid_input("max_count must be at least 1")),
@@ -491,7 +499,7 @@ fn validate_max_count(max_count: Option<usize>) -> Result<usize> {
 
 /// Validates an append and turns it into what a backend writes: ids assigned (UUIDv7) or
 /// normalized, JSON encoded, timestamp set.
-fn prepare_batch(
+pub(crate) fn prepare_batch(
     stream: &str,
     expected: ExpectedVersion,
     events: Vec<NewEvent>,

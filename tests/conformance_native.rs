@@ -1,5 +1,6 @@
-//! The conformance suite against the native backends: memory and SQLite, on a multi-threaded
-//! tokio runtime (which also proves the store's futures are `Send`).
+//! The conformance suite (and the sync suite, both ends on the backend) against the native
+//! backends: memory and SQLite, on a multi-threaded tokio runtime (which also proves the store's
+//! futures are `Send`).
 #![cfg(not(target_arch = "wasm32"))]
 
 mod memory {
@@ -16,6 +17,7 @@ mod memory {
     }
 
     evstore::conformance_tests!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]; make_store, reopen_store);
+    evstore::sync_conformance_tests!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]; make_store, reopen_store);
 }
 
 mod sqlite {
@@ -35,6 +37,7 @@ mod sqlite {
     }
 
     evstore::conformance_tests!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]; make_store, reopen_store);
+    evstore::sync_conformance_tests!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]; make_store, reopen_store);
 }
 
 /// The core does not need tokio: subscriptions and the projector on a plain `futures` executor.

@@ -20,6 +20,7 @@ mod memory {
     }
 
     evstore::conformance_tests!(#[wasm_bindgen_test]; make_store, reopen_store);
+    evstore::sync_conformance_tests!(#[wasm_bindgen_test]; make_store, reopen_store);
 }
 
 mod indexeddb {
@@ -42,4 +43,5 @@ mod indexeddb {
     }
 
     evstore::conformance_tests!(#[wasm_bindgen_test]; make_store, reopen_store);
+    evstore::sync_conformance_tests!(#[wasm_bindgen_test]; make_store, reopen_store);
 }

@@ -167,6 +167,15 @@ impl Storage for Backend {
         }
     }
 
+    async fn store_id(&self) -> Result<String> {
+        match self {
+            Backend::Sqlite(storage) => storage.store_id().await,
+            // PostgreSQL keeps no id record: its id is derived from its first event (the
+            // `Storage::store_id` default), new for a reset store.
+            Backend::Postgres(storage) => storage.store_id().await,
+        }
+    }
+
     fn notifier(&self) -> AppendNotifier {
         match self {
             Backend::Sqlite(storage) => storage.notifier(),

@@ -65,8 +65,10 @@ async fn info_streams_read_and_tail() {
     let db = db.to_str().unwrap();
 
     let info = ok(run(&["info", "--db", db]));
+    let schema = format!("schema version: {}", evstore::SqliteStorage::SCHEMA_VERSION);
     for want in [
-        "schema version: 1",
+        schema.as_str(),
+        "store id:       ",
         "events:         5",
         "streams:        3",
         "head position:  5",
@@ -83,7 +85,11 @@ async fn info_streams_read_and_tail() {
         ),
         (Some(5), Some(3), Some(5))
     );
-    assert_eq!(info["schemaVersion"], 1);
+    assert_eq!(
+        info["schemaVersion"],
+        evstore::SqliteStorage::SCHEMA_VERSION
+    );
+    assert_eq!(info["storeId"].as_str().map(str::len), Some(32));
     assert!(info["fileBytes"].as_u64().unwrap() > 0);
 
     assert_eq!(

@@ -1,20 +1,23 @@
-//! The in-memory backend, on every target: the reference implementation of [`Storage`].
+//! The in-memory backend, on every target: the reference implementation of [`Storage`] and
+//! [`SyncStorage`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::storage::{
-    decide_append, AppendBatch, AppendDecision, AppendNotifier, Checkpoint, ExistingEvent, Storage,
+    decide_append, decide_enqueue, stream_entries, AppendBatch, AppendDecision, AppendNotifier,
+    Checkpoint, EnqueueDecision, ExistingEvent, LocalAppend, OutboxEntry, OutboxState, Storage,
+    SyncChange, SyncSnapshot, SyncState, SyncStorage,
 };
 use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
 
 /// Keeps everything in memory; gone when the last handle is dropped.
 ///
 /// Clones share the same data, like several handles on one database, and an append through a
-/// store over one clone wakes the subscriptions of stores over the others. Positions are
-/// gapless.
+/// store over one clone wakes the subscriptions of stores over the others. Appends get gapless
+/// positions; a synced client's mirror holds the server's positions, gaps included.
 ///
 /// ```
 /// # futures::executor::block_on(async {
@@ -26,7 +29,7 @@ use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
 /// assert_eq!(result.next_expected_version, 1);
 /// # Ok::<(), evstore::Error>(()) }).unwrap();
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct MemoryStorage {
     inner: Arc<Mutex<Inner>>,
     notifier: AppendNotifier,
@@ -34,23 +37,40 @@ pub struct MemoryStorage {
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// All events; the event at index `i` has position `i + 1`.
+    /// All events in increasing position order (positions may have gaps in a mirror).
     events: Vec<RecordedEvent>,
     /// Per stream, in stream-id order, the indexes of its events in version order.
     streams: BTreeMap<String, Vec<usize>>,
     /// Event id → index.
     ids: HashMap<String, usize>,
     checkpoints: HashMap<String, Checkpoint>,
+    /// A random id made with the store.
+    store_id: String,
+    /// The sync client's state and outbox.
+    sync: Option<SyncState>,
+    outbox: Vec<OutboxEntry>,
+}
+
+impl Default for MemoryStorage {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl MemoryStorage {
     /// An empty store.
     pub fn new() -> Self {
-        Self::default()
+        MemoryStorage {
+            inner: Arc::new(Mutex::new(Inner {
+                store_id: uuid::Uuid::now_v7().to_string(),
+                ..Inner::default()
+            })),
+            notifier: AppendNotifier::new(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding the lock cannot leave `Inner` half-updated (appends mutate only
+        // A panic while holding the lock cannot leave `Inner` half-updated (writes mutate only
         // after every check passed), so a poisoned lock is still consistent.
         self.inner
             .lock()
@@ -58,33 +78,61 @@ impl MemoryStorage {
     }
 }
 
+impl Inner {
+    fn head(&self) -> u64 {
+        self.events.last().map_or(0, |event| event.position)
+    }
+
+    fn stream_version(&self, stream: &str) -> u64 {
+        self.streams
+            .get(stream)
+            .and_then(|indexes| indexes.last())
+            .map_or(0, |&index| self.events[index].version)
+    }
+
+    fn existing(&self, id: &str) -> Option<ExistingEvent> {
+        self.ids.get(id).map(|&index| {
+            let found = &self.events[index];
+            ExistingEvent {
+                stream_id: found.stream_id.clone(),
+                version: found.version,
+                position: found.position,
+            }
+        })
+    }
+
+    /// Adds events whose positions are above the head (checked by the caller).
+    fn push_events(&mut self, recorded: Vec<RecordedEvent>) {
+        for event in recorded {
+            let index = self.events.len();
+            self.ids.insert(event.id.clone(), index);
+            self.streams
+                .entry(event.stream_id.clone())
+                .or_default()
+                .push(index);
+            self.events.push(event);
+        }
+    }
+
+    /// The index of the first event with a position above `position`.
+    fn after(&self, position: u64) -> usize {
+        self.events
+            .partition_point(|event| event.position <= position)
+    }
+}
+
 impl Storage for MemoryStorage {
     async fn append(&self, batch: AppendBatch) -> Result<AppendResult> {
         let mut inner = self.lock();
-        let current = inner
-            .streams
-            .get(&batch.stream_id)
-            .map_or(0, |s| s.len() as u64);
-        let existing: Vec<Option<ExistingEvent>> = batch
-            .events
-            .iter()
-            .map(|event| {
-                inner.ids.get(&event.id).map(|&index| {
-                    let found = &inner.events[index];
-                    ExistingEvent {
-                        stream_id: found.stream_id.clone(),
-                        version: found.version,
-                        position: found.position,
-                    }
-                })
-            })
-            .collect();
+        let current = inner.stream_version(&batch.stream_id);
+        let existing: Vec<Option<ExistingEvent>> =
+            batch.events.iter().map(|e| inner.existing(&e.id)).collect();
         let first_version = match decide_append(&batch, current, &existing)? {
             AppendDecision::AlreadyAppended(result) => return Ok(result),
             AppendDecision::Write { first_version } => first_version,
         };
         // Build every record first so a failure leaves nothing behind.
-        let start = inner.events.len();
+        let head = inner.head();
         let recorded = batch
             .events
             .iter()
@@ -93,25 +141,14 @@ impl Storage for MemoryStorage {
                 event.to_recorded(
                     &batch.stream_id,
                     first_version + i as u64,
-                    (start + i + 1) as u64,
+                    head + i as u64 + 1,
                 )
             })
             .collect::<Result<Vec<_>>>()?;
-        let Inner {
-            events,
-            streams,
-            ids,
-            ..
-        } = &mut *inner;
-        let stream = streams.entry(batch.stream_id.clone()).or_default();
-        for (i, event) in recorded.into_iter().enumerate() {
-            ids.insert(event.id.clone(), start + i);
-            stream.push(start + i);
-            events.push(event);
-        }
+        inner.push_events(recorded);
         Ok(AppendResult {
             next_expected_version: first_version + batch.events.len() as u64 - 1,
-            position: events.len() as u64,
+            position: inner.head(),
         })
     }
 
@@ -127,6 +164,7 @@ impl Storage for MemoryStorage {
             return Ok(Vec::new());
         };
         let pick = |&index: &usize| inner.events[index].clone();
+        // Versions of one stream are consecutive from 1, so version v is at offset v - 1.
         Ok(match direction {
             Direction::Forward => {
                 let skip = from_version.saturating_sub(1).min(indexes.len() as u64) as usize;
@@ -148,19 +186,15 @@ impl Storage for MemoryStorage {
     ) -> Result<Vec<RecordedEvent>> {
         let inner = self.lock();
         let wanted = |event: &&RecordedEvent| filter.matches(&event.stream_id, &event.event_type);
-        let len = inner.events.len() as u64;
         Ok(match direction {
-            Direction::Forward => {
-                let start = from_position.min(len) as usize;
-                inner.events[start..]
-                    .iter()
-                    .filter(wanted)
-                    .take(limit)
-                    .cloned()
-                    .collect()
-            }
+            Direction::Forward => inner.events[inner.after(from_position)..]
+                .iter()
+                .filter(wanted)
+                .take(limit)
+                .cloned()
+                .collect(),
             Direction::Backward => {
-                let end = from_position.saturating_sub(1).min(len) as usize;
+                let end = inner.after(from_position.saturating_sub(1));
                 inner.events[..end]
                     .iter()
                     .rev()
@@ -173,7 +207,7 @@ impl Storage for MemoryStorage {
     }
 
     async fn head(&self) -> Result<u64> {
-        Ok(self.lock().events.len() as u64)
+        Ok(self.lock().head())
     }
 
     async fn list_streams(
@@ -214,7 +248,77 @@ impl Storage for MemoryStorage {
         Ok(())
     }
 
+    async fn store_id(&self) -> Result<String> {
+        Ok(self.lock().store_id.clone())
+    }
+
     fn notifier(&self) -> AppendNotifier {
         self.notifier.clone()
+    }
+}
+
+impl SyncStorage for MemoryStorage {
+    async fn load_sync(&self) -> Result<SyncSnapshot> {
+        let inner = self.lock();
+        Ok(SyncSnapshot {
+            state: inner.sync.clone(),
+            outbox: inner.outbox.clone(),
+        })
+    }
+
+    async fn enqueue(&self, batch_id: String, batch: AppendBatch) -> Result<LocalAppend> {
+        let mut inner = self.lock();
+        let mirror_version = inner.stream_version(&batch.stream_id);
+        let in_mirror: Vec<Option<ExistingEvent>> =
+            batch.events.iter().map(|e| inner.existing(&e.id)).collect();
+        let stream_outbox = stream_entries(&inner.outbox, &batch.stream_id);
+        if inner.outbox.iter().any(|entry| entry.batch_id == batch_id) {
+            return Err(Error::invalid_input(format!(
+                "batch id {batch_id} is already in the outbox"
+            )));
+        }
+        match decide_enqueue(
+            &batch,
+            mirror_version,
+            &stream_outbox,
+            &batch_id,
+            &in_mirror,
+        )? {
+            EnqueueDecision::AlreadyDone(result) => Ok(result),
+            EnqueueDecision::Write(result) => {
+                inner.outbox.push(OutboxEntry {
+                    batch_id,
+                    batch,
+                    state: OutboxState::Pending,
+                });
+                Ok(result)
+            }
+        }
+    }
+
+    async fn apply_sync(&self, change: SyncChange) -> Result<()> {
+        let mut inner = self.lock();
+        let head = if change.reset_mirror { 0 } else { inner.head() };
+        change.check_events(head)?;
+        if let Some(event) = change
+            .events
+            .iter()
+            .find(|event| !change.reset_mirror && inner.ids.contains_key(&event.id))
+        {
+            return Err(Error::DuplicateEventId {
+                id: event.id.clone(),
+            });
+        }
+        if change.reset_mirror {
+            inner.events.clear();
+            inner.streams.clear();
+            inner.ids.clear();
+        }
+        inner.push_events(change.events.clone());
+        change.apply_to_outbox(&mut inner.outbox);
+        if let Some(state) = change.state {
+            inner.sync = Some(state);
+        }
+        Ok(())
     }
 }

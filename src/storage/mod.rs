@@ -28,6 +28,7 @@ mod notifier;
 mod prepared;
 #[cfg(not(target_arch = "wasm32"))]
 mod sql_integers;
+mod sync;
 
 #[cfg(target_arch = "wasm32")]
 mod indexeddb;
@@ -49,6 +50,10 @@ pub use postgres::{
 pub use prepared::{AppendBatch, PreparedEvent};
 #[cfg(not(target_arch = "wasm32"))]
 pub use sqlite::{Durability, SqliteOptions, SqliteStorage};
+pub use sync::{
+    decide_enqueue, pending_as_recorded, stream_entries, EnqueueDecision, LocalAppend, OutboxEntry,
+    OutboxState, SyncChange, SyncSnapshot, SyncState, SyncStorage,
+};
 
 /// What a backend implements.
 ///
@@ -127,6 +132,22 @@ pub trait Storage: MaybeSend + MaybeSync + 'static {
         name: &str,
         checkpoint: &Checkpoint,
     ) -> impl Future<Output = Result<()>> + MaybeSend;
+
+    /// A stable id of this store, which sync clients compare to notice that the server's store
+    /// was replaced (a new or reset store has a new id, and a client then rebuilds its mirror).
+    ///
+    /// Default: derived from the id of the store's first event (`"empty"` while there is none),
+    /// so a reset store gets a new one. Backends with a metadata record (memory, SQLite) keep a
+    /// random id created with the store instead.
+    fn store_id(&self) -> impl Future<Output = Result<String>> + MaybeSend {
+        async move {
+            let everything = Filter::default();
+            let first = self.read_all(0, Direction::Forward, 1, &everything).await?;
+            Ok(first
+                .first()
+                .map_or_else(|| "empty".to_owned(), |event| format!("first-{}", event.id)))
+        }
+    }
 
     /// Releases the backend's resources (connections, database handles). Later calls may fail.
     fn close(&self) {}

@@ -1,12 +1,14 @@
 //! Events as the store hands them to a backend: validated, with id and timestamp assigned and
 //! JSON already encoded, so a backend's write transaction does nothing but write.
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::Result;
 use crate::storage::parse_stored_json;
 use crate::types::{ExpectedVersion, RecordedEvent};
 
 /// A validated event ready to be written. `data` and `metadata` are JSON text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PreparedEvent {
     /// The event id (a UUID string).
     pub id: String,
@@ -48,7 +50,7 @@ impl PreparedEvent {
 }
 
 /// One append call, validated: a non-empty batch for one stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppendBatch {
     /// The stream (a valid stream id).
     pub stream_id: String,

@@ -100,6 +100,13 @@ impl Storage for BrowserStorage {
         }
     }
 
+    async fn store_id(&self) -> Result<String> {
+        match self {
+            BrowserStorage::IndexedDb(storage) => storage.store_id().await,
+            BrowserStorage::Memory(storage) => storage.store_id().await,
+        }
+    }
+
     fn close(&self) {
         match self {
             BrowserStorage::IndexedDb(storage) => storage.close(),

@@ -18,5 +18,6 @@ mod lifecycle;
 mod projector;
 mod store;
 mod subscription;
+mod sync;
 mod typescript;
 mod wait;

@@ -11,7 +11,9 @@ use crate::output::Out;
 
 /// `evstore info [--db …] [--json]`
 #[derive(Debug, Args)]
-#[command(after_help = "Counts streams by listing them, and events as the sum of their versions.")]
+#[command(
+    after_help = "Counts streams by listing them, and events as the sum of their versions. The store id is what sync clients compare to notice a replaced store."
+)]
 pub struct InfoArgs {
     #[command(flatten)]
     db: DbArgs,
@@ -23,6 +25,8 @@ pub struct InfoArgs {
 #[serde(rename_all = "camelCase")]
 struct Info {
     store: String,
+    /// The id sync clients compare to notice a replaced store.
+    store_id: String,
     schema_version: u64,
     events: u64,
     streams: u64,
@@ -45,6 +49,7 @@ pub async fn run(args: InfoArgs) -> anyhow::Result<()> {
     });
     let store = EventStore::new(backend);
     let head = store.head().await?;
+    let store_id = store.store_id().await?;
     let (mut events, mut streams) = (0, 0);
     for_each_stream(&store, "", |stream| {
         // Versions are gapless from 1: a stream's version is its number of events.
@@ -55,6 +60,7 @@ pub async fn run(args: InfoArgs) -> anyhow::Result<()> {
     .await?;
     let info = Info {
         store: info_store,
+        store_id,
         schema_version,
         events,
         streams,
@@ -66,6 +72,7 @@ pub async fn run(args: InfoArgs) -> anyhow::Result<()> {
         out.value(&info)?;
     } else {
         out.line(format_args!("store:          {}", info.store))?;
+        out.line(format_args!("store id:       {}", info.store_id))?;
         out.line(format_args!("schema version: {}", info.schema_version))?;
         out.line(format_args!("events:         {}", info.events))?;
         out.line(format_args!("streams:        {}", info.streams))?;

@@ -20,6 +20,7 @@ use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use evstore::sync::SyncAccess;
 use evstore::Filter;
 use serde::Deserialize;
 
@@ -91,6 +92,11 @@ impl Access {
                 self.name
             )))
         }
+    }
+
+    /// The token's rights for the sync endpoints (prefix `""` covers every stream).
+    pub fn sync_access(&self) -> SyncAccess {
+        SyncAccess::prefixes(Some(self.read.clone()), Some(self.append.clone()))
     }
 
     /// 403 unless the token may read some streams.

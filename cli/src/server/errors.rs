@@ -33,6 +33,8 @@ pub enum ApiError {
     MethodNotAllowed,
     /// A handler panicked (500); the server goes on.
     Internal,
+    /// The server is shutting down; try again later (503).
+    Unavailable(String),
 }
 
 impl From<Error> for ApiError {
@@ -149,6 +151,11 @@ impl ApiError {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Internal",
                 "the server failed on this request".into(),
+            ),
+            ApiError::Unavailable(message) => plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Unavailable",
+                message.clone(),
             ),
         }
     }

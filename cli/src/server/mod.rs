@@ -8,6 +8,7 @@ mod limits;
 mod query;
 mod routes;
 mod sse;
+mod sync;
 
 #[cfg_attr(unix, path = "signals_unix.rs")]
 #[cfg_attr(not(unix), path = "signals_other.rs")]

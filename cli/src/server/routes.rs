@@ -1,5 +1,5 @@
 //! The HTTP API v1: the router and its thin handlers (parse → call the library → map).
-//! The sync endpoints (`/v1/sync/push`, `/v1/sync/pull`) join the authenticated routes here.
+//! The sync endpoints (`/v1/sync/push`, `/v1/sync/pull`) are in [`super::sync`].
 
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use evstore::json::{AppendResultJson, ExpectedVersionJson, NewEventJson, RecordedEventJson};
 use evstore::{validate_stream_id, ReadAllOptions, ReadStreamOptions, StartFrom, SubscribeOptions};
@@ -25,7 +25,7 @@ use super::auth::{authenticate, Access};
 use super::errors::ApiError;
 use super::limits::timeout;
 use super::query::{Params, FILTER_PARAMS};
-use super::{sse, App};
+use super::{sse, sync, App};
 
 /// The whole API over `app`.
 pub fn router(app: Arc<App>) -> Router {
@@ -66,8 +66,12 @@ fn api(app: Arc<App>) -> Router {
         .route("/v1/streams/{stream}", get(read_stream).post(append))
         .route("/v1/all", get(read_all))
         .route("/v1/head", get(head))
+        .route("/v1/sync/push", post(sync::push))
         .layer(from_fn_with_state(app.limits.request_timeout, timeout));
-    let live = Router::new().route("/v1/subscribe", get(subscribe));
+    // Subscriptions and long-poll pulls outlive the request timeout.
+    let live = Router::new()
+        .route("/v1/subscribe", get(subscribe))
+        .route("/v1/sync/pull", get(sync::pull));
     Router::new()
         .merge(requests)
         .merge(live)

@@ -18,6 +18,7 @@ mod errors;
 mod records;
 mod request;
 mod schema;
+mod sync;
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -308,21 +309,8 @@ impl Storage for IndexedDbStorage {
     }
 
     async fn head(&self) -> Result<u64> {
-        let context = "reading the head position";
         let transaction = self.transaction(EVENTS, TransactionMode::ReadOnly)?;
-        let request = object_store(&transaction, EVENTS)?
-            .open_key_cursor(None, Some(CursorDirection::Prev))
-            .map_err(|e| idb_error(context, e))?;
-        let last = Request::new(request)
-            .await
-            .map_err(|failure| failure.into_error(context))?;
-        match cursor_of::<IdbCursor>(last, context)? {
-            None => Ok(0),
-            Some(cursor) => {
-                let key = cursor.key().map_err(|e| js_error(context, &e))?;
-                records::as_u64(&key).ok_or_else(|| corrupt("an event key is not a position"))
-            }
-        }
+        read_head(&object_store(&transaction, EVENTS)?).await
     }
 
     async fn list_streams(
@@ -415,6 +403,10 @@ impl Storage for IndexedDbStorage {
             .map_err(|failure| failure.into_error("saving a checkpoint"))
     }
 
+    async fn store_id(&self) -> Result<String> {
+        self.read_store_id().await
+    }
+
     fn close(&self) {
         self.state.set(Connection::Closed);
         self.database.close();
@@ -422,6 +414,24 @@ impl Storage for IndexedDbStorage {
 
     fn notifier(&self) -> AppendNotifier {
         self.notifier.clone()
+    }
+}
+
+/// The last position in `events` (0 when empty).
+async fn read_head(events: &ObjectStore) -> Result<u64> {
+    let context = "reading the head position";
+    let request = events
+        .open_key_cursor(None, Some(CursorDirection::Prev))
+        .map_err(|e| idb_error(context, e))?;
+    let last = Request::new(request)
+        .await
+        .map_err(|failure| failure.into_error(context))?;
+    match cursor_of::<IdbCursor>(last, context)? {
+        None => Ok(0),
+        Some(cursor) => {
+            let key = cursor.key().map_err(|e| js_error(context, &e))?;
+            records::as_u64(&key).ok_or_else(|| corrupt("an event key is not a position"))
+        }
     }
 }
 

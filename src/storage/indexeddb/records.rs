@@ -13,7 +13,10 @@ use wasm_bindgen::JsValue;
 
 use super::errors::{corrupt, js_error};
 use crate::error::Result;
-use crate::storage::{parse_stored_json, Checkpoint, ExistingEvent, PreparedEvent, SkippedEvent};
+use crate::storage::{
+    parse_stored_json, AppendBatch, Checkpoint, ExistingEvent, OutboxEntry, OutboxState,
+    PreparedEvent, SkippedEvent,
+};
 use crate::types::RecordedEvent;
 
 pub(super) const POSITION: &str = "position";
@@ -27,6 +30,17 @@ const METADATA: &str = "metadata";
 const RECORDED_AT: &str = "recordedAt";
 const CORRELATION_ID: &str = "correlationId";
 const CAUSATION_ID: &str = "causationId";
+
+pub(super) const OUTBOX_SEQ: &str = "seq";
+pub(super) const BATCH_ID: &str = "batchId";
+const BATCH: &str = "batch";
+const CONFIRMED: &str = "confirmed";
+pub(super) const META_KEY: &str = "key";
+const META_VALUE: &str = "value";
+/// The `meta` key of the store id.
+pub(super) const STORE_ID_KEY: &str = "storeId";
+/// The `meta` key of the sync client's state.
+pub(super) const SYNC_STATE_KEY: &str = "syncState";
 
 pub(super) const CHECKPOINT_NAME: &str = "name";
 const CHECKPOINT_POSITION: &str = "position";
@@ -186,6 +200,94 @@ pub(super) fn decode_event(record: &JsValue) -> Result<RecordedEvent> {
         correlation_id: get_optional_string(record, CORRELATION_ID)?,
         causation_id: get_optional_string(record, CAUSATION_ID)?,
     })
+}
+
+/// The record of a server-confirmed event for a sync client's mirror, at its server position.
+pub(super) fn encode_recorded(event: &RecordedEvent) -> Result<Object> {
+    let prepared = PreparedEvent {
+        id: event.id.clone(),
+        event_type: event.event_type.clone(),
+        data: event.data.to_string(),
+        metadata: event.metadata.to_string(),
+        correlation_id: event.correlation_id.clone(),
+        causation_id: event.causation_id.clone(),
+        recorded_at: event.recorded_at,
+    };
+    let shared = BatchFields::new(
+        &event.stream_id,
+        crate::types::category_of(&event.stream_id),
+    );
+    let record = encode_event(&shared, &prepared)?;
+    set_version(&record, event.version)?;
+    set(&record, POSITION, &number(event.position))?;
+    Ok(record)
+}
+
+/// The record of an outbox entry (its `seq` is assigned by the object store).
+pub(super) fn encode_outbox(entry: &OutboxEntry) -> Result<Object> {
+    let batch = serde_json::to_string(&entry.batch)
+        .map_err(|e| crate::error::Error::storage(format!("cannot encode an outbox batch: {e}")))?;
+    let record = Object::new();
+    set(&record, BATCH_ID, &JsValue::from_str(&entry.batch_id))?;
+    set(
+        &record,
+        STREAM_ID,
+        &JsValue::from_str(&entry.batch.stream_id),
+    )?;
+    set(&record, BATCH, &JsValue::from_str(&batch))?;
+    set_confirmed(&record, entry.state)?;
+    Ok(record)
+}
+
+/// Sets the state of an outbox record: the confirmed position, or `null` while pending.
+pub(super) fn set_confirmed(record: &Object, state: OutboxState) -> Result<()> {
+    let confirmed = match state {
+        OutboxState::Pending => JsValue::NULL,
+        OutboxState::Confirmed { position } => number(position),
+    };
+    set(record, CONFIRMED, &confirmed)
+}
+
+/// Reads an outbox record back.
+pub(super) fn decode_outbox(record: &JsValue) -> Result<OutboxEntry> {
+    let batch = get_string(record, BATCH)?;
+    let batch: AppendBatch =
+        serde_json::from_str(&batch).map_err(|e| corrupt(format_args!("an outbox batch: {e}")))?;
+    let confirmed = get(record, CONFIRMED)?;
+    let state = if confirmed.is_null() || confirmed.is_undefined() {
+        OutboxState::Pending
+    } else {
+        OutboxState::Confirmed {
+            position: to_u64(&confirmed, CONFIRMED)?,
+        }
+    };
+    Ok(OutboxEntry {
+        batch_id: get_string(record, BATCH_ID)?,
+        batch,
+        state,
+    })
+}
+
+/// A `meta` record: `{ key, value }` with `value` text.
+pub(super) fn meta_record(key: &str, value: &str) -> Object {
+    let record = Object::new();
+    // Setting plain properties on a fresh object cannot fail.
+    let _ = Reflect::set(
+        &record,
+        &JsValue::from_str(META_KEY),
+        &JsValue::from_str(key),
+    );
+    let _ = Reflect::set(
+        &record,
+        &JsValue::from_str(META_VALUE),
+        &JsValue::from_str(value),
+    );
+    record
+}
+
+/// The value of a `meta` record.
+pub(super) fn meta_value(record: &JsValue) -> Result<String> {
+    get_string(record, META_VALUE)
 }
 
 /// Where an event record sits, for [`decide_append`](crate::storage::decide_append).

@@ -35,11 +35,20 @@ pub(super) const BY_ID: &str = "id";
 pub(super) const BY_CATEGORY: &str = "category";
 /// Index on `[eventType, position]`: event-type filters in position order.
 pub(super) const BY_TYPE: &str = "type";
+/// The object store of a sync client's pending appends, keyed by an auto-incremented sequence
+/// number (the order they were appended in).
+pub(super) const OUTBOX: &str = "outbox";
+/// Index of the outbox on `streamId`: a stream's entries, in sequence order.
+pub(super) const OUTBOX_BY_STREAM: &str = "outbox_stream";
+/// Unique index of the outbox on `batchId`.
+pub(super) const OUTBOX_BY_BATCH: &str = "outbox_batch";
+/// The object store of small records keyed by `key`: the store id and the sync state.
+pub(super) const META: &str = "meta";
 
 type Step = fn(&Database) -> std::result::Result<(), idb::Error>;
 
 /// Upgrade steps: `STEPS[n]` takes the schema from version `n` to `n + 1`.
-const STEPS: &[Step] = &[step_1_initial_schema];
+const STEPS: &[Step] = &[step_1_initial_schema, step_2_sync];
 
 /// The schema version this build writes and the newest it can open.
 pub(super) const SCHEMA_VERSION: u32 = STEPS.len() as u32;
@@ -74,6 +83,36 @@ fn step_1_initial_schema(database: &Database) -> std::result::Result<(), idb::Er
     let mut checkpoints = ObjectStoreParams::new();
     checkpoints.key_path(Some(KeyPath::new_single(records::CHECKPOINT_NAME)));
     database.create_object_store(CHECKPOINTS, checkpoints)?;
+    Ok(())
+}
+
+/// Version 2: the sync client's outbox and the `meta` records, with a random store id.
+fn step_2_sync(database: &Database) -> std::result::Result<(), idb::Error> {
+    let mut outbox = ObjectStoreParams::new();
+    outbox
+        .key_path(Some(KeyPath::new_single(records::OUTBOX_SEQ)))
+        .auto_increment(true);
+    let outbox = database.create_object_store(OUTBOX, outbox)?;
+    outbox.create_index(
+        OUTBOX_BY_STREAM,
+        KeyPath::new_single(records::STREAM_ID),
+        None,
+    )?;
+    let mut unique = IndexParams::new();
+    unique.unique(true);
+    outbox.create_index(
+        OUTBOX_BY_BATCH,
+        KeyPath::new_single(records::BATCH_ID),
+        Some(unique),
+    )?;
+    let mut meta = ObjectStoreParams::new();
+    meta.key_path(Some(KeyPath::new_single(records::META_KEY)));
+    let meta = database.create_object_store(META, meta)?;
+    // Written by the versionchange transaction, with the upgrade.
+    meta.add(
+        &records::meta_record(records::STORE_ID_KEY, &uuid::Uuid::now_v7().to_string()),
+        None,
+    )?;
     Ok(())
 }
 

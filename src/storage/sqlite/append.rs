@@ -109,36 +109,7 @@ fn decide_and_insert(conn: &Connection, batch: &AppendBatch) -> Result<AppendRes
 
 /// The full path: look every id of the batch up, decide with [`decide_append`], write.
 fn decide_and_write(conn: &Connection, batch: &AppendBatch, current: u64) -> Result<AppendResult> {
-    let existing = {
-        let mut lookup = conn
-            .prepare_cached("SELECT stream_id, version, position FROM events WHERE id = ?1")
-            .map_err(sqlite_error)?;
-        batch
-            .events
-            .iter()
-            .map(|event| {
-                let found = lookup
-                    .query_row([&event.id], |row| {
-                        Ok((
-                            row.get::<_, String>(0)?,
-                            row.get::<_, i64>(1)?,
-                            row.get::<_, i64>(2)?,
-                        ))
-                    })
-                    .optional()
-                    .map_err(sqlite_error)?;
-                found
-                    .map(|(stream_id, version, position)| {
-                        Ok(ExistingEvent {
-                            stream_id,
-                            version: to_u64(version, "version")?,
-                            position: to_u64(position, "position")?,
-                        })
-                    })
-                    .transpose()
-            })
-            .collect::<Result<Vec<_>>>()?
-    };
+    let existing = lookup_ids(conn, batch)?;
     let first_version = match decide_append(batch, current, &existing)? {
         // A retry of an append that already happened: write nothing.
         AppendDecision::AlreadyAppended(result) => return Ok(result),
@@ -151,6 +122,41 @@ fn decide_and_write(conn: &Connection, batch: &AppendBatch, current: u64) -> Res
         Err(Refused::EventId(id)) => Err(Error::DuplicateEventId { id }),
         Err(Refused::Other(error)) => Err(error),
     }
+}
+
+/// Where each event id of `batch` is already stored (`None` when it is new).
+pub(super) fn lookup_ids(
+    conn: &Connection,
+    batch: &AppendBatch,
+) -> Result<Vec<Option<ExistingEvent>>> {
+    let mut lookup = conn
+        .prepare_cached("SELECT stream_id, version, position FROM events WHERE id = ?1")
+        .map_err(sqlite_error)?;
+    batch
+        .events
+        .iter()
+        .map(|event| {
+            let found = lookup
+                .query_row([&event.id], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, i64>(2)?,
+                    ))
+                })
+                .optional()
+                .map_err(sqlite_error)?;
+            found
+                .map(|(stream_id, version, position)| {
+                    Ok(ExistingEvent {
+                        stream_id,
+                        version: to_u64(version, "version")?,
+                        position: to_u64(position, "position")?,
+                    })
+                })
+                .transpose()
+        })
+        .collect()
 }
 
 /// Why [`insert_events`] wrote nothing (its inserts are undone with the savepoint).
@@ -215,7 +221,7 @@ fn insert_events(
     })
 }
 
-fn stream_version(conn: &Connection, stream_id: &str) -> Result<u64> {
+pub(super) fn stream_version(conn: &Connection, stream_id: &str) -> Result<u64> {
     let version: Option<i64> = conn
         .prepare_cached("SELECT max(version) FROM events WHERE stream_id = ?1")
         .and_then(|mut statement| statement.query_row([stream_id], |row| row.get(0)))

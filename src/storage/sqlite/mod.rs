@@ -19,6 +19,7 @@ mod conn;
 mod errors;
 mod readers;
 mod schema;
+mod sync;
 mod wal;
 mod watch;
 mod workers;
@@ -347,6 +348,10 @@ impl Storage for SqliteStorage {
             Ok(())
         })
         .await
+    }
+
+    async fn store_id(&self) -> Result<String> {
+        self.read(|conn| sync::store_id(&conn.conn)).await
     }
 
     fn notifier(&self) -> AppendNotifier {

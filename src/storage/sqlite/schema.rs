@@ -41,6 +41,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
          position INTEGER NOT NULL,
          skipped  TEXT    NOT NULL
      );",
+    // 2: the store id (sync), the sync client's state and its outbox of pending appends.
+    "CREATE TABLE meta (
+         key   TEXT PRIMARY KEY,
+         value TEXT NOT NULL
+     );
+     INSERT INTO meta (key, value) VALUES ('store_id', lower(hex(randomblob(16))));
+     CREATE TABLE outbox (
+         seq                INTEGER PRIMARY KEY AUTOINCREMENT,
+         batch_id           TEXT    NOT NULL UNIQUE,
+         stream_id          TEXT    NOT NULL,
+         batch              TEXT    NOT NULL,
+         confirmed_position INTEGER
+     );
+     CREATE INDEX outbox_by_stream ON outbox (stream_id, seq);",
 ];
 
 /// The newest schema version this build understands.

@@ -58,7 +58,10 @@ fn connection_settings_follow_the_options() {
     assert_eq!(pragma(&normal, "journal_mode"), "wal");
     assert_eq!(pragma(&normal, "synchronous"), "1", "NORMAL");
     assert_eq!(pragma(&normal, "busy_timeout"), "5000");
-    assert_eq!(pragma(&normal, "user_version"), "1");
+    assert_eq!(
+        pragma(&normal, "user_version"),
+        SqliteStorage::SCHEMA_VERSION.to_string()
+    );
     assert_eq!(
         pragma(&normal, "application_id"),
         schema::APPLICATION_ID.to_string()
@@ -381,4 +384,37 @@ fn reads_go_to_the_patient_reader_when_the_pool_is_in_use() {
     readers.idle().extend(taken);
     let again = block_on(storage.read_stream("s-1", 1, Direction::Forward, usize::MAX)).unwrap();
     assert_eq!(again, events);
+}
+
+#[test]
+fn a_schema_1_file_migrates_to_the_sync_schema_and_keeps_its_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    {
+        let raw = Connection::open(&path).unwrap();
+        raw.execute_batch(schema::MIGRATIONS[0]).unwrap();
+        raw.pragma_update(None, "application_id", schema::APPLICATION_ID)
+            .unwrap();
+        raw.pragma_update(None, "user_version", 1).unwrap();
+        raw.execute(
+            "INSERT INTO events (id, stream_id, version, category, event_type, data, metadata, \
+             recorded_at) VALUES ('0190c5a4-0000-7000-8000-000000000001', 'a-1', 1, 'a', 'A', \
+             '{}', '{}', 1)",
+            [],
+        )
+        .unwrap();
+    }
+    let storage = SqliteStorage::open(&path).unwrap();
+    assert_eq!(pragma(&storage, "user_version"), "2");
+    let id = block_on(storage.store_id()).unwrap();
+    assert_eq!(id.len(), 32);
+    assert_eq!(block_on(storage.head()).unwrap(), 1);
+    // The id is the file's: the same on reopen, another for another file.
+    drop(storage);
+    assert_eq!(
+        block_on(SqliteStorage::open(&path).unwrap().store_id()).unwrap(),
+        id
+    );
+    let other = SqliteStorage::open(dir.path().join("other.db")).unwrap();
+    assert_ne!(block_on(other.store_id()).unwrap(), id);
 }
