@@ -198,6 +198,8 @@ impl<S: Storage> EventStore<S> {
     ) -> Result<Vec<RecordedEvent>> {
         let events: Vec<RecordedEvent> = self.stream_events(stream, options)?.try_collect().await?;
         if events.is_empty() && self.stream_version(stream).await? == 0 {
+            // A tombstoned stream says so.
+            self.stream_record(stream).await?;
             return Err(Error::StreamNotFound {
                 stream: stream.to_owned(),
             });
@@ -354,7 +356,7 @@ impl<S: Storage> EventStore<S> {
         .await
     }
 
-    /// The current version of `stream` (0 when it has no events).
+    /// The current version of `stream` (0 when it has no events, also once soft-deleted).
     pub async fn stream_version(&self, stream: &str) -> Result<u64> {
         self.ensure_open()?;
         validate_stream_id(stream)?;

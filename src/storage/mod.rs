@@ -23,6 +23,7 @@ use crate::types::{AppendResult, Direction, ExpectedVersion, Filter, RecordedEve
 
 mod append_decision;
 pub mod conformance;
+mod lifecycle;
 mod memory;
 mod notifier;
 mod prepared;
@@ -37,9 +38,13 @@ mod postgres;
 #[cfg(not(target_arch = "wasm32"))]
 mod sqlite;
 
-pub use append_decision::{decide_append, AppendDecision, ExistingEvent};
+pub use append_decision::{decide_append, decide_append_on, AppendDecision, ExistingEvent};
 #[cfg(target_arch = "wasm32")]
 pub use indexeddb::IndexedDbStorage;
+pub use lifecycle::{
+    append_basis, decide_stream_change, record_after_append, AppendBasis, StreamChange,
+    StreamMetadata, StreamOp, StreamPlan, StreamRecord,
+};
 pub use memory::MemoryStorage;
 pub use notifier::AppendNotifier;
 #[cfg(all(feature = "postgres", not(target_arch = "wasm32")))]
@@ -119,6 +124,27 @@ pub trait Storage: MaybeSend + MaybeSync + 'static {
         after: Option<&str>,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StreamInfo>>> + MaybeSend;
+
+    /// The lifecycle record of `stream_id` (see [`StreamRecord`]), `None` when it has none.
+    fn stream_record(
+        &self,
+        stream_id: &str,
+    ) -> impl Future<Output = Result<Option<StreamRecord>>> + MaybeSend;
+
+    /// Applies a lifecycle change in one write transaction: reads the stream's record and the
+    /// version of its last stored event, calls [`decide_stream_change`], and carries the plan
+    /// out — removes the stream's events below [`StreamPlan::remove_before`], stores
+    /// [`StreamPlan::record`], and keeps [`head`](Self::head) where it was even when the removed
+    /// events were the last ones. Returns the stored record (the current one when the decision
+    /// was to write nothing).
+    ///
+    /// Appends honour the record too: inside the append transaction a backend reads the record,
+    /// decides with [`append_basis`] and [`decide_append_on`], and after writing applies
+    /// [`record_after_append`] (storing the record and removing the events it no longer keeps).
+    fn change_stream(
+        &self,
+        change: StreamChange,
+    ) -> impl Future<Output = Result<StreamRecord>> + MaybeSend;
 
     /// The stored checkpoint of projection `name`, or `None` if it never saved one.
     fn load_checkpoint(
