@@ -13,12 +13,14 @@ use crate::error::{Error, Result};
 use crate::storage::sql_integers::{clamp, clamp_limit, to_u64};
 use crate::storage::{
     parse_stored_json, AppendBatch, AppendNotifier, Checkpoint, SkippedEvent, Storage,
+    StreamChange, StreamRecord,
 };
 use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
 
 mod append;
 mod errors;
 mod group_commit;
+mod lifecycle;
 mod listener;
 mod options;
 mod schema;
@@ -411,6 +413,14 @@ impl Storage for PostgresStorage {
                 })
             })
             .collect()
+    }
+
+    async fn stream_record(&self, stream_id: &str) -> Result<Option<StreamRecord>> {
+        self.read_record(stream_id).await
+    }
+
+    async fn change_stream(&self, change: StreamChange) -> Result<StreamRecord> {
+        self.change_stream_now(change).await
     }
 
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
