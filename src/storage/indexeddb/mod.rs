@@ -15,6 +15,7 @@
 
 mod completion;
 mod errors;
+mod lifecycle;
 mod records;
 mod request;
 mod schema;
@@ -32,10 +33,15 @@ use web_sys::{IdbCursor, IdbCursorWithValue};
 use self::completion::Completion;
 use self::errors::{corrupt, idb_error, js_error, DomFailure};
 use self::request::Request;
-use self::schema::{BY_CATEGORY, BY_ID, BY_STREAM_VERSION, BY_TYPE, CHECKPOINTS, EVENTS};
+use self::lifecycle::{read_record, remove_events, write_record};
+use self::schema::{
+    BY_CATEGORY, BY_ID, BY_STREAM_VERSION, BY_TYPE, CHECKPOINTS, EVENTS, META, STREAMS,
+};
 use crate::error::{Error, Result};
 use crate::storage::{
-    decide_append, AppendBatch, AppendDecision, AppendNotifier, Checkpoint, ExistingEvent, Storage,
+    append_basis, decide_append_on, record_after_append, AppendBasis, AppendBatch,
+    AppendDecision, AppendNotifier, Checkpoint, ExistingEvent, Storage, StreamChange,
+    StreamRecord,
 };
 use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
 
@@ -172,10 +178,12 @@ impl IndexedDbStorage {
         ids: &[JsValue],
         failure: DomFailure,
     ) -> Result<AppendResult> {
-        let transaction = self.transaction(EVENTS, TransactionMode::ReadOnly)?;
+        let transaction = self.transaction_over(&[EVENTS, STREAMS], TransactionMode::ReadOnly)?;
         let events = object_store(&transaction, EVENTS)?;
-        let (current, existing) = read_append_state(&events, &batch.stream_id, ids).await?;
-        match decide_append(batch, current, &existing)? {
+        let streams = object_store(&transaction, STREAMS)?;
+        let (basis, existing) =
+            read_append_basis(&events, &streams, &batch.stream_id, ids).await?;
+        match decide_append_on(batch, basis, &existing)? {
             AppendDecision::AlreadyAppended(result) => Ok(result),
             AppendDecision::Write { .. } => Err(failure.into_error("appending")),
         }
@@ -214,10 +222,18 @@ impl Storage for IndexedDbStorage {
             .map(|event| JsValue::from_str(&event.id))
             .collect();
 
-        let transaction = self.transaction(EVENTS, TransactionMode::ReadWrite)?;
+        let transaction =
+            self.transaction_over(&[EVENTS, STREAMS, META], TransactionMode::ReadWrite)?;
         let events = object_store(&transaction, EVENTS)?;
+        let streams = object_store(&transaction, STREAMS)?;
+        let meta = object_store(&transaction, META)?;
         let completion = Completion::new(transaction);
-        let written = write_batch(&events, &batch, &records, &ids).await;
+        let stores = AppendStores {
+            events: &events,
+            streams: &streams,
+            meta: &meta,
+        };
+        let written = write_batch(&stores, &batch, &records, &ids).await;
         match written {
             Ok(Written::Appended(result)) | Ok(Written::AlreadyAppended(result)) => {
                 completion
@@ -309,8 +325,7 @@ impl Storage for IndexedDbStorage {
     }
 
     async fn head(&self) -> Result<u64> {
-        let transaction = self.transaction(EVENTS, TransactionMode::ReadOnly)?;
-        read_head(&object_store(&transaction, EVENTS)?).await
+        self.read_head_now().await
     }
 
     async fn list_streams(
@@ -364,6 +379,14 @@ impl Storage for IndexedDbStorage {
             });
         }
         Ok(streams)
+    }
+
+    async fn stream_record(&self, stream_id: &str) -> Result<Option<StreamRecord>> {
+        self.read_record_now(stream_id).await
+    }
+
+    async fn change_stream(&self, change: StreamChange) -> Result<StreamRecord> {
+        self.change_stream_now(change).await
     }
 
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
@@ -509,6 +532,21 @@ async fn read_append_state(
     Ok((current?, existing?))
 }
 
+/// [`read_append_state`] with the stream's lifecycle record: what an append is decided against.
+async fn read_append_basis(
+    events: &ObjectStore,
+    streams: &ObjectStore,
+    stream_id: &str,
+    ids: &[JsValue],
+) -> Result<(AppendBasis, Vec<Option<ExistingEvent>>)> {
+    let (current, record, existing) = futures::join!(
+        read_stream_version(events, stream_id),
+        read_record(streams, stream_id),
+        look_up_ids(events, ids)
+    );
+    Ok((append_basis(stream_id, record?.as_ref(), current?)?, existing?))
+}
+
 /// The stream's current version (0 when it has no events).
 async fn read_stream_version(events: &ObjectStore, stream_id: &str) -> Result<u64> {
     let last = last_of_stream(&index(events, BY_STREAM_VERSION)?, stream_id).await?;
@@ -589,17 +627,23 @@ fn version_of_key(key: &JsValue) -> Result<u64> {
 /// a `DuplicateEventId`, as [`decide_append`] would have. On a version mismatch the ids are looked
 /// up in this transaction and [`decide_append`] tells a retry or a reused id from a conflict.
 async fn write_batch(
-    events: &ObjectStore,
+    stores: &AppendStores<'_>,
     batch: &AppendBatch,
     records: &[Object],
     ids: &[JsValue],
 ) -> Result<Written> {
-    let current = read_stream_version(events, &batch.stream_id).await?;
-    let first_version = if batch.expected.accepts(current) {
-        current + 1
+    let events = stores.events;
+    let (current, record) = futures::join!(
+        read_stream_version(events, &batch.stream_id),
+        read_record(stores.streams, &batch.stream_id)
+    );
+    let record = record?;
+    let basis = append_basis(&batch.stream_id, record.as_ref(), current?)?;
+    let first_version = if batch.expected.accepts(basis.current) {
+        basis.after + 1
     } else {
         let existing = look_up_ids(events, ids).await?;
-        match decide_append(batch, current, &existing)? {
+        match decide_append_on(batch, basis, &existing)? {
             AppendDecision::AlreadyAppended(result) => return Ok(Written::AlreadyAppended(result)),
             AppendDecision::Write { first_version } => first_version,
         }
@@ -628,10 +672,25 @@ async fn write_batch(
             Err(failure) => return Err(failure.into_error("appending")),
         }
     }
+    let version = first_version + records.len() as u64 - 1;
+    if let Some((next, remove_before)) = record
+        .as_ref()
+        .and_then(|record| record_after_append(record, version))
+    {
+        remove_events(events, stores.meta, &batch.stream_id, remove_before).await?;
+        write_record(stores.streams, &batch.stream_id, &next).await?;
+    }
     Ok(Written::Appended(AppendResult {
-        next_expected_version: first_version + records.len() as u64 - 1,
+        next_expected_version: version,
         position,
     }))
+}
+
+/// The object stores of the append transaction.
+struct AppendStores<'a> {
+    events: &'a ObjectStore,
+    streams: &'a ObjectStore,
+    meta: &'a ObjectStore,
 }
 
 /// Where a `read_all` scans: the whole object store, or an index narrowing it to one category or
