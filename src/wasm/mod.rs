@@ -17,6 +17,7 @@ mod iterator;
 mod lifecycle;
 mod projector;
 mod store;
+mod stream_lifecycle;
 mod subscription;
 mod sync;
 mod typescript;
