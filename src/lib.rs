@@ -80,6 +80,7 @@ pub use projector::{
 pub use storage::IndexedDbStorage;
 pub use storage::{
     AppendNotifier, Checkpoint, MemoryStorage, SkippedEvent, Storage, StreamMetadata,
+    LIFECYCLE_STREAM,
 };
 #[cfg(not(target_arch = "wasm32"))]
 pub use storage::{Durability, SqliteOptions, SqliteStorage};

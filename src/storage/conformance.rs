@@ -140,6 +140,7 @@ macro_rules! conformance_tests {
             max_count_keeps_the_newest_events,
             stream_metadata_rejects_bad_calls,
             removed_events_are_not_delivered,
+            lifecycle_markers_record_each_operation,
         );
     };
     (@each $attrs:tt $make:path; $($name:ident),* $(,)?) => {

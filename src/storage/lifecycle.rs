@@ -10,10 +10,27 @@
 //! keeps the head at least at the position it had before removing the last events.
 
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::error::{Error, Result};
-use crate::storage::check_expected;
-use crate::types::ExpectedVersion;
+use crate::storage::{check_expected, AppendBatch};
+use crate::store::prepare_batch;
+use crate::types::{ExpectedVersion, NewEvent};
+
+/// The stream that records lifecycle markers: one event per delete, tombstone and truncation,
+/// appended in the transaction of the operation, so that a projection that already handled the
+/// removed events sees, in position order, that they are gone.
+///
+/// | event type | when | data |
+/// | --- | --- | --- |
+/// | `$streamDeleted` | [`delete_stream`](crate::EventStore::delete_stream) | `{ streamId, lastVersion }` |
+/// | `$streamTombstoned` | [`tombstone_stream`](crate::EventStore::tombstone_stream) | `{ streamId, lastVersion }` |
+/// | `$streamTruncated` | [`truncate_before`](crate::EventStore::truncate_before), or a `maxCount` set by [`set_stream_metadata`](crate::EventStore::set_stream_metadata) that removes events | `{ streamId, before, lastVersion }` (events below `before` are gone) |
+///
+/// Retention a `maxCount` applies at later appends writes no marker (one per append would double
+/// the store). Markers name the stream: keep this stream short with its own `maxCount` or
+/// truncate it (operations on it record no markers).
+pub const LIFECYCLE_STREAM: &str = "$lifecycle";
 
 /// Retention settings of one stream (its *stream metadata*).
 ///
@@ -100,6 +117,9 @@ pub struct StreamPlan {
     pub remove_before: u64,
     /// Whether the plan removes every event of the stream (the backend then keeps its head).
     pub removes_all: bool,
+    /// The lifecycle marker to append to [`LIFECYCLE_STREAM`] in the same transaction, after the
+    /// removal (appended like any batch, expecting `Any`).
+    pub marker: Option<AppendBatch>,
 }
 
 /// The stream's version as appends and reads see it: 0 once soft-deleted or tombstoned.
@@ -120,6 +140,8 @@ fn visible_version(record: Option<&StreamRecord>, stored_version: u64) -> u64 {
 ///   [`Error::WrongExpectedVersion`] on a mismatch.
 /// - Delete and truncate need a stream with events ([`Error::StreamNotFound`]); a tombstone
 ///   needs a stream that has or had events; metadata may be set before the first event.
+/// - [`LIFECYCLE_STREAM`] cannot be tombstoned ([`Error::InvalidInput`]), and operations on it
+///   record no marker.
 /// - `TruncateBefore(v)` needs `1 ≤ v ≤ version` ([`Error::InvalidInput`]); a version at or
 ///   below an earlier truncation removes nothing more.
 pub fn decide_stream_change(
@@ -140,6 +162,7 @@ pub fn decide_stream_change(
     check_expected(stream, change.expected, visible)?;
     let mut next = record.cloned().unwrap_or_default();
     next.last_version = next.last_version.max(stored_version);
+    let truncated_before = next.truncated_before;
     let not_found = || Error::StreamNotFound {
         stream: stream.clone(),
     };
@@ -152,6 +175,12 @@ pub fn decide_stream_change(
             (u64::MAX, true)
         }
         StreamOp::Tombstone => {
+            if stream == LIFECYCLE_STREAM {
+                return Err(Error::invalid_input(format!(
+                    "`{LIFECYCLE_STREAM}` records lifecycle markers and cannot be tombstoned; \
+                     truncate it or give it a maxCount"
+                )));
+            }
             if next.last_version == 0 {
                 return Err(not_found());
             }
@@ -182,10 +211,35 @@ pub fn decide_stream_change(
             (keep_from, false)
         }
     };
+    let marker = match &change.op {
+        _ if change.stream_id == LIFECYCLE_STREAM => None,
+        StreamOp::Delete => Some(("$streamDeleted", None)),
+        StreamOp::Tombstone => Some(("$streamTombstoned", None)),
+        StreamOp::TruncateBefore(_) | StreamOp::SetMetadata(_)
+            if remove_before > truncated_before.max(1) =>
+        {
+            Some(("$streamTruncated", Some(remove_before)))
+        }
+        _ => None,
+    };
+    let marker = marker
+        .map(|(event_type, before)| {
+            let mut data = json!({ "streamId": stream, "lastVersion": next.last_version });
+            if let Some(before) = before {
+                data["before"] = before.into();
+            }
+            prepare_batch(
+                LIFECYCLE_STREAM,
+                ExpectedVersion::Any,
+                vec![NewEvent::new(event_type, data)],
+            )
+        })
+        .transpose()?;
     Ok(Some(StreamPlan {
         record: next,
         remove_before,
         removes_all,
+        marker,
     }))
 }
 

@@ -141,22 +141,15 @@ impl Inner {
         }
     }
 
-    /// The index of the first event with a position above `position`.
-    fn after(&self, position: u64) -> usize {
-        self.events
-            .partition_point(|event| event.position <= position)
-    }
-}
-
-impl Storage for MemoryStorage {
-    async fn append(&self, batch: AppendBatch) -> Result<AppendResult> {
-        let mut inner = self.lock();
+    /// An append, decided and written under the lock.
+    fn append(&mut self, batch: &AppendBatch) -> Result<AppendResult> {
+        let inner = self;
         let record = inner.records.get(&batch.stream_id).cloned();
         let stored = inner.stream_version(&batch.stream_id);
         let basis = append_basis(&batch.stream_id, record.as_ref(), stored)?;
         let existing: Vec<Option<ExistingEvent>> =
             batch.events.iter().map(|e| inner.existing(&e.id)).collect();
-        let first_version = match decide_append_on(&batch, basis, &existing)? {
+        let first_version = match decide_append_on(batch, basis, &existing)? {
             AppendDecision::AlreadyAppended(result) => return Ok(result),
             AppendDecision::Write { first_version } => first_version,
         };
@@ -187,6 +180,18 @@ impl Storage for MemoryStorage {
             next_expected_version: version,
             position,
         })
+    }
+
+    /// The index of the first event with a position above `position`.
+    fn after(&self, position: u64) -> usize {
+        self.events
+            .partition_point(|event| event.position <= position)
+    }
+}
+
+impl Storage for MemoryStorage {
+    async fn append(&self, batch: AppendBatch) -> Result<AppendResult> {
+        self.lock().append(&batch)
     }
 
     async fn read_stream(
@@ -293,6 +298,9 @@ impl Storage for MemoryStorage {
         inner
             .records
             .insert(change.stream_id.clone(), plan.record.clone());
+        if let Some(marker) = &plan.marker {
+            inner.append(marker)?;
+        }
         Ok(plan.record)
     }
 

@@ -43,7 +43,7 @@ pub use append_decision::{decide_append, decide_append_on, AppendDecision, Exist
 pub use indexeddb::IndexedDbStorage;
 pub use lifecycle::{
     append_basis, decide_stream_change, record_after_append, AppendBasis, StreamChange,
-    StreamMetadata, StreamOp, StreamPlan, StreamRecord,
+    StreamMetadata, StreamOp, StreamPlan, StreamRecord, LIFECYCLE_STREAM,
 };
 pub use memory::MemoryStorage;
 pub use notifier::AppendNotifier;
@@ -134,9 +134,9 @@ pub trait Storage: MaybeSend + MaybeSync + 'static {
     /// Applies a lifecycle change in one write transaction: reads the stream's record and the
     /// version of its last stored event, calls [`decide_stream_change`], and carries the plan
     /// out — removes the stream's events below [`StreamPlan::remove_before`], stores
-    /// [`StreamPlan::record`], and keeps [`head`](Self::head) where it was even when the removed
-    /// events were the last ones. Returns the stored record (the current one when the decision
-    /// was to write nothing).
+    /// [`StreamPlan::record`], keeps [`head`](Self::head) where it was even when the removed
+    /// events were the last ones, and appends [`StreamPlan::marker`] as it appends any batch.
+    /// Returns the stored record (the current one when the decision was to write nothing).
     ///
     /// Appends honour the record too: inside the append transaction a backend reads the record,
     /// decides with [`append_basis`] and [`decide_append_on`], and after writing applies

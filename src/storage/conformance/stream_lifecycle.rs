@@ -1,10 +1,12 @@
 //! Stream lifecycle: soft delete, tombstone, truncation and `maxCount`, on every read path, with
-//! their expected versions and bad input.
+//! their expected versions, their lifecycle markers and bad input.
 
 use futures::StreamExt;
 
-use super::{all, event, events, expect_caught_up, kind, live_event, next_event, stream, versions};
-use crate::storage::{Storage, StreamMetadata};
+use super::{all, event, events, expect_caught_up, kind, next_event, stream, versions};
+use serde_json::json;
+
+use crate::storage::{Storage, StreamMetadata, LIFECYCLE_STREAM};
 use crate::{
     export_jsonl, Error, ErrorKind, EventStore, ExpectedVersion, ExportOptions, ListStreamsOptions,
     ReadStreamOptions, SubscribeOptions,
@@ -60,10 +62,18 @@ pub async fn delete_stream_hides_it_and_numbering_continues<S: Storage>(store: E
         ErrorKind::StreamNotFound
     );
     assert_eq!(store.stream_version("cart-1").await.unwrap(), 0);
-    assert_eq!(streams_of(&all(&store).await), [("cart-2".into(), 1)]);
-    assert_eq!(listed(&store).await, [("cart-2".into(), 1)]);
-    assert!(!exported(&store).await.contains("\"cart-1\""));
-    assert_eq!(store.head().await.unwrap(), 4);
+    assert_eq!(
+        streams_of(&all(&store).await),
+        [("cart-2".into(), 1), (LIFECYCLE_STREAM.into(), 1)]
+    );
+    assert_eq!(
+        listed(&store).await,
+        [(LIFECYCLE_STREAM.into(), 1), ("cart-2".into(), 1)]
+    );
+    assert!(!exported(&store)
+        .await
+        .contains("\"streamId\":\"cart-1\",\"version\""));
+    assert_eq!(store.head().await.unwrap(), 5);
     // Gone means gone: a deleted stream's version no longer satisfies `StreamExists` or `Exact`.
     assert_eq!(
         store
@@ -88,13 +98,14 @@ pub async fn delete_stream_hides_it_and_numbering_continues<S: Storage>(store: E
         .append("cart-1", ExpectedVersion::NoStream, events(2))
         .await
         .unwrap();
-    assert_eq!((again.next_expected_version, again.position), (5, 6));
+    assert_eq!((again.next_expected_version, again.position), (5, 7));
     assert_eq!(versions(&stream(&store, "cart-1").await), [4, 5]);
     assert_eq!(store.stream_version("cart-1").await.unwrap(), 5);
     assert_eq!(
         streams_of(&all(&store).await),
         [
             ("cart-2".into(), 1),
+            (LIFECYCLE_STREAM.into(), 1),
             ("cart-1".into(), 4),
             ("cart-1".into(), 5)
         ]
@@ -160,7 +171,10 @@ pub async fn delete_stream_rejects_bad_calls<S: Storage>(store: EventStore<S>) {
         kind(store.delete_stream("cart-1", ExpectedVersion::Any).await),
         ErrorKind::StreamNotFound
     );
-    assert_eq!(all(&store).await.len(), 1);
+    assert_eq!(
+        streams_of(&all(&store).await),
+        [("cart-2".into(), 1), (LIFECYCLE_STREAM.into(), 1)]
+    );
 }
 
 /// A tombstone removes the events for good: every later call on the stream is `StreamDeleted`,
@@ -229,10 +243,18 @@ pub async fn tombstone_stream_refuses_it_forever<S: Storage>(store: EventStore<S
         .tombstone_stream("cart-1", ExpectedVersion::Any)
         .await
         .unwrap();
-    assert_eq!(streams_of(&all(&store).await), [("cart-2".into(), 1)]);
-    assert_eq!(listed(&store).await, [("cart-2".into(), 1)]);
-    assert!(!exported(&store).await.contains("\"cart-1\""));
-    assert_eq!(store.head().await.unwrap(), 4);
+    assert_eq!(
+        streams_of(&all(&store).await),
+        [("cart-2".into(), 1), (LIFECYCLE_STREAM.into(), 1)]
+    );
+    assert_eq!(
+        listed(&store).await,
+        [(LIFECYCLE_STREAM.into(), 1), ("cart-2".into(), 1)]
+    );
+    assert!(!exported(&store)
+        .await
+        .contains("\"streamId\":\"cart-1\",\"version\""));
+    assert_eq!(store.head().await.unwrap(), 5);
     // The lazy iterator yields nothing for it.
     let lazy: Vec<_> = store
         .stream_events("cart-1", ReadStreamOptions::new())
@@ -244,7 +266,7 @@ pub async fn tombstone_stream_refuses_it_forever<S: Storage>(store: EventStore<S
         .append("cart-2", ExpectedVersion::Exact(1), events(1))
         .await
         .unwrap();
-    assert_eq!(next.position, 5);
+    assert_eq!(next.position, 6);
 }
 
 /// A tombstone checks its expected version and its input; a soft-deleted stream can still be
@@ -331,7 +353,8 @@ pub async fn truncate_before_removes_older_events<S: Storage>(store: EventStore<
             ("log-1".into(), 3),
             ("log-1".into(), 4),
             ("log-1".into(), 5),
-            ("log-2".into(), 1)
+            ("log-2".into(), 1),
+            (LIFECYCLE_STREAM.into(), 1)
         ]
     );
     // At or below the earlier truncation: nothing more goes.
@@ -344,10 +367,14 @@ pub async fn truncate_before_removes_older_events<S: Storage>(store: EventStore<
         .append("log-1", ExpectedVersion::Exact(5), events(1))
         .await
         .unwrap();
-    assert_eq!((next.next_expected_version, next.position), (6, 7));
+    assert_eq!((next.next_expected_version, next.position), (6, 8));
     assert_eq!(
         listed(&store).await,
-        [("log-1".into(), 6), ("log-2".into(), 1)]
+        [
+            (LIFECYCLE_STREAM.into(), 1),
+            ("log-1".into(), 6),
+            ("log-2".into(), 1)
+        ]
     );
     // Up to the last event.
     store
@@ -421,13 +448,28 @@ pub async fn max_count_keeps_the_newest_events<S: Storage>(store: EventStore<S>)
         StreamMetadata::new().max_count(2)
     );
     assert_eq!(versions(&stream(&store, "feed-1").await), [4, 5]);
-    assert_eq!(all(&store).await.len(), 2);
+    assert_eq!(
+        streams_of(&all(&store).await),
+        [
+            ("feed-1".into(), 4),
+            ("feed-1".into(), 5),
+            (LIFECYCLE_STREAM.into(), 1)
+        ]
+    );
     store
         .append("feed-1", ExpectedVersion::Exact(5), events(3))
         .await
         .unwrap();
+    // Retention at an append records no marker.
     assert_eq!(versions(&stream(&store, "feed-1").await), [7, 8]);
-    assert_eq!(streams_of(&all(&store).await).len(), 2);
+    assert_eq!(
+        streams_of(&all(&store).await),
+        [
+            (LIFECYCLE_STREAM.into(), 1),
+            ("feed-1".into(), 7),
+            ("feed-1".into(), 8)
+        ]
+    );
     // Set before the stream exists.
     store
         .set_stream_metadata(
@@ -526,33 +568,42 @@ pub async fn removed_events_are_not_delivered<S: Storage>(store: EventStore<S>) 
         .await
         .unwrap();
     assert_eq!(
-        streams_of(&[next_event(&mut late).await]),
-        [("cart-1".into(), 3)]
+        streams_of(&super::take_events(&mut late, 3).await),
+        [
+            ("cart-1".into(), 3),
+            (LIFECYCLE_STREAM.into(), 1),
+            (LIFECYCLE_STREAM.into(), 2)
+        ]
     );
     expect_caught_up(&mut late).await;
+    // The live subscription, past the removed events, gets the markers.
+    let markers = super::take_events(&mut live, 2).await;
+    let types: Vec<&str> = markers.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, ["$streamTruncated", "$streamTombstoned"]);
     let mut one = store
         .subscribe_to_stream("cart-1", SubscribeOptions::from_start())
         .await
         .unwrap();
     assert_eq!(next_event(&mut one).await.version, 3);
     expect_caught_up(&mut one).await;
-    let appended = live_event(
-        &mut live,
-        store.append("cart-1", ExpectedVersion::Exact(3), vec![event("Paid", 1)]),
-    )
-    .await;
-    assert_eq!((appended.version, appended.position), (4, 5));
+    // Live again (past any CaughtUp marker the markers brought).
+    let (taken, _) = futures::join!(
+        super::take_events(&mut live, 1),
+        store.append("cart-1", ExpectedVersion::Exact(3), vec![event("Paid", 1)])
+    );
+    let appended = &taken[0];
+    assert_eq!((appended.version, appended.position), (4, 7));
     store
         .delete_stream("cart-1", ExpectedVersion::Exact(4))
         .await
         .unwrap();
-    assert_eq!(store.head().await.unwrap(), 5);
+    assert_eq!(store.head().await.unwrap(), 8);
     store
-        .subscribe_all(SubscribeOptions::after(5))
+        .subscribe_all(SubscribeOptions::after(8))
         .await
         .unwrap();
     assert_eq!(
-        kind(store.subscribe_all(SubscribeOptions::after(6)).await),
+        kind(store.subscribe_all(SubscribeOptions::after(9)).await),
         ErrorKind::InvalidInput
     );
 }
@@ -587,7 +638,7 @@ where
         .unwrap();
     store.close();
     let store = reopen().await;
-    assert_eq!(store.head().await.unwrap(), 9);
+    assert_eq!(store.head().await.unwrap(), 12);
     assert_eq!(
         kind(store.read_stream("a-1", ReadStreamOptions::new()).await),
         ErrorKind::StreamNotFound
@@ -600,7 +651,7 @@ where
         .append("a-1", ExpectedVersion::NoStream, events(1))
         .await
         .unwrap();
-    assert_eq!((again.next_expected_version, again.position), (4, 10));
+    assert_eq!((again.next_expected_version, again.position), (4, 13));
     store
         .append("a-3", ExpectedVersion::Exact(3), events(1))
         .await
@@ -610,4 +661,94 @@ where
         store.stream_metadata("a-3").await.unwrap(),
         StreamMetadata::new().max_count(2)
     );
+}
+
+/// Every delete, tombstone and truncation records a marker in [`LIFECYCLE_STREAM`], in the same
+/// transaction; the lifecycle stream itself can be truncated (recording nothing) but not
+/// tombstoned.
+pub async fn lifecycle_markers_record_each_operation<S: Storage>(store: EventStore<S>) {
+    for id in ["m-1", "m-2", "m-3", "m-4"] {
+        store
+            .append(id, ExpectedVersion::NoStream, events(4))
+            .await
+            .unwrap();
+    }
+    store
+        .delete_stream("m-1", ExpectedVersion::Exact(4))
+        .await
+        .unwrap();
+    store
+        .tombstone_stream("m-2", ExpectedVersion::Any)
+        .await
+        .unwrap();
+    // A retried tombstone records nothing more.
+    store
+        .tombstone_stream("m-2", ExpectedVersion::Any)
+        .await
+        .unwrap();
+    store
+        .truncate_before("m-3", 3, ExpectedVersion::Any)
+        .await
+        .unwrap();
+    store
+        .set_stream_metadata(
+            "m-4",
+            StreamMetadata::new().max_count(1),
+            ExpectedVersion::Any,
+        )
+        .await
+        .unwrap();
+    // A failed operation records nothing.
+    assert_eq!(
+        kind(
+            store
+                .truncate_before("m-3", 4, ExpectedVersion::Exact(1))
+                .await
+        ),
+        ErrorKind::WrongExpectedVersion
+    );
+    let markers = stream(&store, LIFECYCLE_STREAM).await;
+    let seen: Vec<(&str, serde_json::Value)> = markers
+        .iter()
+        .map(|e| (e.event_type.as_str(), e.data.clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                "$streamDeleted",
+                json!({ "streamId": "m-1", "lastVersion": 4 })
+            ),
+            (
+                "$streamTombstoned",
+                json!({ "streamId": "m-2", "lastVersion": 4 })
+            ),
+            (
+                "$streamTruncated",
+                json!({ "streamId": "m-3", "lastVersion": 4, "before": 3 })
+            ),
+            (
+                "$streamTruncated",
+                json!({ "streamId": "m-4", "lastVersion": 4, "before": 4 })
+            ),
+        ]
+    );
+    assert_eq!(
+        markers.iter().map(|e| e.position).collect::<Vec<_>>(),
+        [17, 18, 19, 20]
+    );
+    assert_eq!(
+        kind(
+            store
+                .tombstone_stream(LIFECYCLE_STREAM, ExpectedVersion::Any)
+                .await
+        ),
+        ErrorKind::InvalidInput
+    );
+    store
+        .truncate_before(LIFECYCLE_STREAM, 4, ExpectedVersion::Exact(4))
+        .await
+        .unwrap();
+    assert_eq!(versions(&stream(&store, LIFECYCLE_STREAM).await), [4]);
+    assert_eq!(store.head().await.unwrap(), 20);
 }

@@ -13,7 +13,7 @@ use super::request::Request;
 use super::schema::{BY_STREAM_VERSION, EVENTS, META, STREAMS};
 use super::sync::{commit, read_meta};
 use super::{all_of, index, key_range, object_store, present, read_head, read_stream_version};
-use super::{records, IndexedDbStorage};
+use super::{records, write_batch, AppendStores, IndexedDbStorage, Written};
 use crate::error::{Error, Result};
 use crate::storage::{decide_stream_change, StreamChange, StreamRecord};
 
@@ -121,7 +121,10 @@ pub(super) async fn remove_events(
         .map_err(|e| idb_error(context, e))?;
     let (kept, keys) = futures::join!(Request::new(kept), Request::new(keys));
     kept.map_err(|failure| failure.into_error(context))?;
-    let keys = all_of(keys.map_err(|failure| failure.into_error(context))?, context)?;
+    let keys = all_of(
+        keys.map_err(|failure| failure.into_error(context))?,
+        context,
+    )?;
     let mut deletes = Vec::with_capacity(keys.length() as usize);
     for key in keys.iter() {
         deletes.push(Request::new(
@@ -169,6 +172,31 @@ impl IndexedDbStorage {
             };
             remove_events(&events, &meta, stream, plan.remove_before).await?;
             write_record(&streams, stream, &plan.record).await?;
+            if let Some(marker) = &plan.marker {
+                // Encoding between requests is plain code: the transaction stays active.
+                let shared = records::BatchFields::new(&marker.stream_id, &marker.category);
+                let encoded = marker
+                    .events
+                    .iter()
+                    .map(|event| records::encode_event(&shared, event))
+                    .collect::<Result<Vec<_>>>()?;
+                let ids: Vec<JsValue> = marker
+                    .events
+                    .iter()
+                    .map(|event| JsValue::from_str(&event.id))
+                    .collect();
+                let stores = AppendStores {
+                    events: &events,
+                    streams: &streams,
+                    meta: &meta,
+                };
+                match write_batch(&stores, marker, &encoded, &ids).await? {
+                    Written::Appended(_) | Written::AlreadyAppended(_) => {}
+                    Written::Conflict(failure) => {
+                        return Err(failure.into_error("recording a lifecycle marker"))
+                    }
+                }
+            }
             Ok(plan.record)
         }
         .await;

@@ -32,16 +32,15 @@ use web_sys::{IdbCursor, IdbCursorWithValue};
 
 use self::completion::Completion;
 use self::errors::{corrupt, idb_error, js_error, DomFailure};
-use self::request::Request;
 use self::lifecycle::{read_record, remove_events, write_record};
+use self::request::Request;
 use self::schema::{
     BY_CATEGORY, BY_ID, BY_STREAM_VERSION, BY_TYPE, CHECKPOINTS, EVENTS, META, STREAMS,
 };
 use crate::error::{Error, Result};
 use crate::storage::{
-    append_basis, decide_append_on, record_after_append, AppendBasis, AppendBatch,
-    AppendDecision, AppendNotifier, Checkpoint, ExistingEvent, Storage, StreamChange,
-    StreamRecord,
+    append_basis, decide_append_on, record_after_append, AppendBasis, AppendBatch, AppendDecision,
+    AppendNotifier, Checkpoint, ExistingEvent, Storage, StreamChange, StreamRecord,
 };
 use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
 
@@ -181,8 +180,7 @@ impl IndexedDbStorage {
         let transaction = self.transaction_over(&[EVENTS, STREAMS], TransactionMode::ReadOnly)?;
         let events = object_store(&transaction, EVENTS)?;
         let streams = object_store(&transaction, STREAMS)?;
-        let (basis, existing) =
-            read_append_basis(&events, &streams, &batch.stream_id, ids).await?;
+        let (basis, existing) = read_append_basis(&events, &streams, &batch.stream_id, ids).await?;
         match decide_append_on(batch, basis, &existing)? {
             AppendDecision::AlreadyAppended(result) => Ok(result),
             AppendDecision::Write { .. } => Err(failure.into_error("appending")),
@@ -544,7 +542,10 @@ async fn read_append_basis(
         read_record(streams, stream_id),
         look_up_ids(events, ids)
     );
-    Ok((append_basis(stream_id, record?.as_ref(), current?)?, existing?))
+    Ok((
+        append_basis(stream_id, record?.as_ref(), current?)?,
+        existing?,
+    ))
 }
 
 /// The stream's current version (0 when it has no events).

@@ -22,7 +22,11 @@ use crate::storage::{
 };
 
 impl IndexedDbStorage {
-    pub(super) fn transaction_over(&self, stores: &[&str], mode: TransactionMode) -> Result<idb::Transaction> {
+    pub(super) fn transaction_over(
+        &self,
+        stores: &[&str],
+        mode: TransactionMode,
+    ) -> Result<idb::Transaction> {
         self.database()?
             .transaction(stores, mode)
             .map_err(|e| idb_error("starting a transaction", e))
@@ -180,10 +184,8 @@ impl SyncStorage for IndexedDbStorage {
                     .map_err(|e| Error::storage(format!("cannot encode the sync state: {e}")))
             })
             .transpose()?;
-        let transaction = self.transaction_over(
-            &[EVENTS, OUTBOX, META, STREAMS],
-            TransactionMode::ReadWrite,
-        )?;
+        let transaction =
+            self.transaction_over(&[EVENTS, OUTBOX, META, STREAMS], TransactionMode::ReadWrite)?;
         let events = object_store(&transaction, EVENTS)?;
         let outbox = object_store(&transaction, OUTBOX)?;
         let meta = object_store(&transaction, META)?;

@@ -33,7 +33,7 @@ const APPEND_SQL: &str = "SELECT current_version, written, last_position, found_
      FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 
 /// Locks the rows of a group's streams in stream id order (see `lock_streams`).
-const LOCK_STREAMS_SQL: &str = "SELECT lock_streams($1)";
+pub(super) const LOCK_STREAMS_SQL: &str = "SELECT lock_streams($1)";
 
 /// A stream's version, read after `UNIQUE (stream_id, version)` refused a write twice.
 const STREAM_VERSION_SQL: &str = "SELECT version FROM streams WHERE stream_id = $1";
@@ -341,6 +341,25 @@ async fn append_alone(
                 )))),
             })
         }
+    }
+}
+
+/// One append inside a transaction the caller runs and commits (a lifecycle marker, appended in
+/// the transaction of its operation), decided as in a group.
+pub(super) async fn append_in_transaction(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    append: &PreparedAppend,
+    channel: &str,
+) -> Result<AppendResult> {
+    let call = CallParams::new(append, channel);
+    let check_ids = false;
+    let rows = transaction
+        .query(APPEND_SQL, &call.as_params(&check_ids))
+        .await
+        .map_err(|e| pg_error("cannot append to the lifecycle stream", &e))?;
+    match conclude(&append.batch, &rows) {
+        Step::Done(outcome) => outcome,
+        Step::Undo(error) | Step::UndoneAlready(error) => Err(error),
     }
 }
 

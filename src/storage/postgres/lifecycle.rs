@@ -5,23 +5,22 @@
 
 use tokio_postgres::Row;
 
+use super::append::{append_in_transaction, PreparedAppend, LOCK_STREAMS_SQL};
 use super::errors::pg_error;
 use super::{refuse_nul, PostgresStorage};
 use crate::error::Result;
 use crate::storage::sql_integers::{clamp, to_u64};
-use crate::storage::{decide_stream_change, StreamChange, StreamMetadata, StreamRecord};
+use crate::storage::{
+    decide_stream_change, StreamChange, StreamMetadata, StreamRecord, LIFECYCLE_STREAM,
+};
 
 /// A stream's row, its lifecycle columns first.
 const RECORD_SQL: &str = "SELECT version, deleted, tombstoned, truncated_before, max_count \
      FROM streams WHERE stream_id = $1";
 
-/// Creates the stream's row when missing (metadata may be set before the first event).
-const ENSURE_ROW_SQL: &str = "INSERT INTO streams (stream_id, version) VALUES ($1, 0) \
-     ON CONFLICT (stream_id) DO NOTHING";
-
-/// Locks the stream's row for the change, as appends do.
-const LOCK_SQL: &str = "SELECT version, deleted, tombstoned, truncated_before, max_count \
-     FROM streams WHERE stream_id = $1 FOR UPDATE";
+/// The stream's row, locked (with the lifecycle stream's, for its marker) by `LOCK_STREAMS_SQL`.
+const LOCKED_SQL: &str = "SELECT version, deleted, tombstoned, truncated_before, max_count \
+     FROM streams WHERE stream_id = $1";
 
 /// Removes the stream's events below a version.
 const REMOVE_SQL: &str = "DELETE FROM events WHERE stream_id = $1 AND version < $2";
@@ -75,6 +74,7 @@ impl PostgresStorage {
     /// [`Storage::change_stream`](crate::storage::Storage::change_stream).
     pub(super) async fn change_stream_now(&self, change: StreamChange) -> Result<StreamRecord> {
         refuse_nul("stream id", &change.stream_id)?;
+        let channel = self.shared.channel.clone();
         self.on_runtime(move |mut client| async move {
             let context = "cannot change a stream";
             let tx = client
@@ -82,11 +82,15 @@ impl PostgresStorage {
                 .await
                 .map_err(|e| pg_error(context, &e))?;
             let stream = &change.stream_id;
-            tx.execute(ENSURE_ROW_SQL, &[stream])
+            // Both rows (created when missing: metadata may be set before the first event), in
+            // stream id order as every transaction locks them, so none waits on another in a
+            // cycle.
+            let locked = vec![stream.clone(), LIFECYCLE_STREAM.to_owned()];
+            tx.execute(LOCK_STREAMS_SQL, &[&locked])
                 .await
                 .map_err(|e| pg_error(context, &e))?;
             let row = tx
-                .query_one(LOCK_SQL, &[stream])
+                .query_one(LOCKED_SQL, &[stream])
                 .await
                 .map_err(|e| pg_error(context, &e))?;
             let (record, stored) = record_of(&row)?;
@@ -113,6 +117,10 @@ impl PostgresStorage {
             )
             .await
             .map_err(|e| pg_error(context, &e))?;
+            if let Some(marker) = plan.marker.clone() {
+                let marker = PreparedAppend::new(marker)?;
+                append_in_transaction(&tx, &marker, &channel).await?;
+            }
             tx.commit().await.map_err(|e| pg_error(context, &e))?;
             Ok(plan.record)
         })

@@ -42,6 +42,9 @@ const EVENT_COLUMNS: &str = "position, id, stream_id, version, event_type, data:
 /// uncommitted append, which readers do not see).
 const HEAD_SQL: &str = "SELECT position FROM head";
 
+/// The store id (schema 2).
+const STORE_ID_SQL: &str = "SELECT value FROM meta WHERE key = 'store_id'";
+
 /// A projection's checkpoint.
 const LOAD_CHECKPOINT_SQL: &str = "SELECT position, skipped::text FROM checkpoints WHERE name = $1";
 
@@ -457,6 +460,14 @@ impl Storage for PostgresStorage {
         ];
         self.query(SAVE_CHECKPOINT_SQL.to_owned(), params).await?;
         Ok(())
+    }
+
+    async fn store_id(&self) -> Result<String> {
+        let rows = self.query(STORE_ID_SQL.to_owned(), Vec::new()).await?;
+        Ok(rows
+            .first()
+            .ok_or_else(|| Error::storage("the store id row is missing; the schema was altered"))?
+            .get(0))
     }
 
     fn close(&self) {

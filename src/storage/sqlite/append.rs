@@ -67,7 +67,7 @@ pub(super) fn append_group(conn: &mut Connection, batches: &[&AppendBatch]) -> G
 
 /// One append in its own savepoint of the open transaction: read, decide, write. The savepoint
 /// statements are prepared once per connection (cached), not parsed for every append.
-fn append_in_savepoint(conn: &Connection, batch: &AppendBatch) -> Result<AppendResult> {
+pub(super) fn append_in_savepoint(conn: &Connection, batch: &AppendBatch) -> Result<AppendResult> {
     savepoint(conn, "SAVEPOINT append", "cannot start the append")?;
     match decide_and_insert(conn, batch) {
         Ok(result) => {

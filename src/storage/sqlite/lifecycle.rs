@@ -82,8 +82,22 @@ impl SqliteStorage {
             };
             remove_events(&tx, &change.stream_id, plan.remove_before)?;
             write_record(&tx, &change.stream_id, &plan.record)?;
+            let marked = plan
+                .marker
+                .as_ref()
+                .map(|marker| super::append::append_in_savepoint(&tx, marker))
+                .transpose()?;
             tx.commit()
                 .map_err(|e| with_context("cannot commit the lifecycle change", &e))?;
+            if let Some(marked) = marked {
+                // As after an append: other handles on the file learn of the new head.
+                if let Some(committed) = &writer.committed {
+                    committed.fetch_max(marked.position, std::sync::atomic::Ordering::AcqRel);
+                }
+                if let Some(cache) = &mut writer.conn.head {
+                    cache.head = cache.head.max(marked.position);
+                }
+            }
             Ok(plan.record)
         })
         .await

@@ -1,6 +1,17 @@
 -- evstore schema 2: stream lifecycle — soft delete, tombstone, truncation, maxCount. Runs
 -- inside the migration transaction with `search_path` set to the store's schema.
 
+-- The store id, kept in a row now that the first event (schema 1 derived the id from it) can be
+-- deleted: an existing store keeps the id it had, a new one gets a random id.
+CREATE TABLE meta (
+    key   text PRIMARY KEY,
+    value text NOT NULL
+);
+INSERT INTO meta (key, value)
+    SELECT 'store_id', coalesce(
+        (SELECT 'first-' || id::text FROM events ORDER BY position LIMIT 1),
+        md5(random()::text || clock_timestamp()::text));
+
 -- `streams.version` stays the highest version the stream ever had (numbering continues after a
 -- soft delete); these record what a lifecycle operation did to the stream.
 ALTER TABLE streams
