@@ -97,6 +97,15 @@ impl<S: Storage> EventStore<S> {
             .map(drop)
     }
 
+    /// Gives the space of removed events back to the system where the backend does not reuse it
+    /// by itself (see [`Storage::scavenge`]): a SQLite file shrinks to what its events need.
+    /// Removal itself never waits for this: deletes, tombstones, truncations and `maxCount`
+    /// remove events at once, and SQLite and IndexedDB reuse the freed space for new events.
+    pub async fn scavenge(&self) -> Result<()> {
+        self.ensure_open()?;
+        self.storage().scavenge().await
+    }
+
     /// The retention settings of `stream` (none for a stream that never had any);
     /// [`Error::StreamDeleted`] for a tombstoned stream.
     pub async fn stream_metadata(&self, stream: &str) -> Result<StreamMetadata> {

@@ -162,6 +162,13 @@ impl Storage for Backend {
         }
     }
 
+    async fn scavenge(&self) -> Result<()> {
+        match self {
+            Backend::Sqlite(storage) => storage.scavenge().await,
+            Backend::Postgres(storage) => storage.scavenge().await,
+        }
+    }
+
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
         match self {
             Backend::Sqlite(storage) => storage.load_checkpoint(name).await,

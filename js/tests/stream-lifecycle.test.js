@@ -46,18 +46,21 @@ test("deleteStream hides a stream on every read path and appending again continu
     for await (const e of store.iterateAll()) iterated.push(e.position);
     const version = await store.streamVersion("cart-1");
     const head = await store.head();
+    const [{ type, data }] = await store.readStream("$lifecycle");
     const again = await store.append("cart-1", [event(5)], { expectedVersion: "no_stream" });
     const versions = (await store.readStream("cart-1")).map((e) => e.version);
-    return { code: read.error.code, all, listed, iterated, version, head, again, versions };
+    return { code: read.error.code, all, listed, iterated, version, head, marker: { type, data }, again, versions };
   });
   for (const result of Object.values(results)) {
     assert.equal(result.code, "StreamNotFound");
-    assert.deepEqual(result.all, ["cart-2"]);
-    assert.deepEqual(result.listed, ["cart-2"]);
-    assert.deepEqual(result.iterated, [4]);
+    // The delete is recorded as a `$streamDeleted` marker in the `$lifecycle` stream.
+    assert.deepEqual(result.all, ["cart-2", "$lifecycle"]);
+    assert.deepEqual(result.listed, ["$lifecycle", "cart-2"]);
+    assert.deepEqual(result.iterated, [4, 5]);
     assert.equal(result.version, 0);
-    assert.equal(result.head, 4);
-    assert.deepEqual(result.again, { nextExpectedVersion: 4, position: 5 });
+    assert.equal(result.head, 5);
+    assert.deepEqual(result.marker, { type: "$streamDeleted", data: { streamId: "cart-1", lastVersion: 3 } });
+    assert.deepEqual(result.again, { nextExpectedVersion: 4, position: 6 });
     assert.deepEqual(result.versions, [4]);
   }
 });
@@ -99,14 +102,15 @@ test("tombstoneStream removes the records from IndexedDB and refuses the stream 
     return { before, afterwards, read: read.error, append: append.error, truncate: truncate.error, retry, all };
   });
   assert.equal(results.indexeddb.before, 201);
-  assert.equal(results.indexeddb.afterwards, 1);
+  // user-2's event and the `$streamTombstoned` marker.
+  assert.equal(results.indexeddb.afterwards, 2);
   for (const result of Object.values(results)) {
     assert.equal(result.read.code, "StreamDeleted");
     assert.equal(result.read.stream, "user-1");
     assert.equal(result.append.code, "StreamDeleted");
     assert.equal(result.truncate.code, "StreamDeleted");
     assert.equal(result.retry.ok, true);
-    assert.deepEqual(result.all, ["user-2"]);
+    assert.deepEqual(result.all, ["user-2", "$lifecycle"]);
   }
 });
 
@@ -125,7 +129,7 @@ test("truncateBefore and maxCount apply to reads, subscriptions and appends", as
     await store.setStreamMetadata("log-1", { maxCount: 2 }, { expectedVersion: "stream_exists" });
     const limited = (await store.readStream("log-1")).map((e) => e.version);
     await store.append("log-1", [event(6)], { expectedVersion: 5 });
-    const appended = (await store.readAll()).map((e) => e.version);
+    const appended = (await store.readAll({ filter: { categories: ["log"] } })).map((e) => e.version);
     const metadata = await store.streamMetadata("log-1");
     const none = await store.streamMetadata("log-2");
     return { truncated, subscribed, limited, appended, metadata, none };

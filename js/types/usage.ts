@@ -60,6 +60,8 @@ function describeError(error: EvstoreError): string {
     }
     case "StreamNotFound":
       return `no stream ${error.stream ?? "?"}`;
+    case "StreamDeleted":
+      return `stream ${error.stream ?? "?"} is deleted for good`;
     case "DuplicateEventId":
       return `duplicate id ${error.id ?? "?"}`;
     case "Codec":

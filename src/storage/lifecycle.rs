@@ -172,6 +172,8 @@ pub fn decide_stream_change(
                 return Err(not_found());
             }
             next.deleted = true;
+            // As KurrentDB's `$tb`: what is appended later starts after the last version.
+            next.truncated_before = next.last_version + 1;
             (u64::MAX, true)
         }
         StreamOp::Tombstone => {
@@ -186,6 +188,7 @@ pub fn decide_stream_change(
             }
             next.deleted = false;
             next.tombstoned = true;
+            next.truncated_before = next.last_version + 1;
             next.metadata = StreamMetadata::default();
             (u64::MAX, true)
         }

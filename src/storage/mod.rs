@@ -146,6 +146,14 @@ pub trait Storage: MaybeSend + MaybeSync + 'static {
         change: StreamChange,
     ) -> impl Future<Output = Result<StreamRecord>> + MaybeSend;
 
+    /// Gives the space of removed events back where the backend does not reuse it by itself:
+    /// SQLite rewrites its file (`VACUUM`, so the file shrinks), PostgreSQL vacuums the events
+    /// table. The default does nothing: memory frees removed events at once, and IndexedDB
+    /// compacts its files on its own.
+    fn scavenge(&self) -> impl Future<Output = Result<()>> + MaybeSend {
+        async { Ok(()) }
+    }
+
     /// The stored checkpoint of projection `name`, or `None` if it never saved one.
     fn load_checkpoint(
         &self,

@@ -101,6 +101,13 @@ impl Storage for BrowserStorage {
         }
     }
 
+    async fn scavenge(&self) -> Result<()> {
+        match self {
+            BrowserStorage::IndexedDb(storage) => storage.scavenge().await,
+            BrowserStorage::Memory(storage) => storage.scavenge().await,
+        }
+    }
+
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
         match self {
             BrowserStorage::IndexedDb(storage) => storage.load_checkpoint(name).await,

@@ -209,6 +209,8 @@ export interface EvstoreError extends Error {
 export interface EvstoreErrorFields {
   WrongExpectedVersion: { stream: string; expected: ExpectedVersion; actual: number };
   StreamNotFound: { stream: string };
+  /** The stream was tombstoned (`tombstoneStream`). */
+  StreamDeleted: { stream: string };
   DuplicateEventId: { id: string };
   InvalidInput: { reason: string };
   Codec: { eventType: string; reason: string };

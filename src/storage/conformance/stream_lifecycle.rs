@@ -234,6 +234,10 @@ pub async fn tombstone_stream_refuses_it_forever<S: Storage>(store: EventStore<S
         kind(store.stream_metadata("cart-1").await),
         ErrorKind::StreamDeleted
     );
+    assert_eq!(
+        kind(store.stream_version("cart-1").await),
+        ErrorKind::StreamDeleted
+    );
     // Idempotent: a retry succeeds whatever it expects.
     store
         .tombstone_stream("cart-1", ExpectedVersion::Exact(3))

@@ -55,7 +55,21 @@ fn record_of(row: &Row) -> Result<(StreamRecord, u64)> {
     Ok((record, stored))
 }
 
+/// Reclaims the space of removed events (outside any transaction, as `VACUUM` must run).
+const VACUUM_SQL: &str = "VACUUM (ANALYZE) events, streams";
+
 impl PostgresStorage {
+    /// [`Storage::scavenge`](crate::storage::Storage::scavenge).
+    pub(super) async fn scavenge_now(&self) -> Result<()> {
+        self.on_runtime(move |client| async move {
+            client
+                .batch_execute(VACUUM_SQL)
+                .await
+                .map_err(|e| pg_error("cannot vacuum the events", &e))
+        })
+        .await
+    }
+
     /// [`Storage::stream_record`](crate::storage::Storage::stream_record).
     pub(super) async fn read_record(&self, stream_id: &str) -> Result<Option<StreamRecord>> {
         refuse_nul("stream id", stream_id)?;

@@ -426,6 +426,10 @@ impl Storage for PostgresStorage {
         self.change_stream_now(change).await
     }
 
+    async fn scavenge(&self) -> Result<()> {
+        self.scavenge_now().await
+    }
+
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
         refuse_nul("projection name", name)?;
         let rows = self

@@ -103,6 +103,20 @@ impl SqliteStorage {
         .await
     }
 
+    /// [`Storage::scavenge`](crate::storage::Storage::scavenge): `VACUUM` on the writer thread,
+    /// then a checkpoint that truncates the write-ahead log, so the file ends at its new size.
+    pub(super) async fn scavenge_now(&self) -> Result<()> {
+        self.write(move |writer| {
+            let conn = &writer.conn.conn;
+            conn.execute_batch("VACUUM")
+                .map_err(|e| with_context("cannot vacuum the database", &e))?;
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .map_err(|e| with_context("cannot checkpoint the write-ahead log", &e))?;
+            Ok(())
+        })
+        .await
+    }
+
     /// [`Storage::stream_record`](crate::storage::Storage::stream_record) on a reader.
     pub(super) async fn read_record_now(&self, stream_id: &str) -> Result<Option<StreamRecord>> {
         let stream_id = stream_id.to_owned();

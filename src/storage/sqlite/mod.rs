@@ -336,6 +336,10 @@ impl Storage for SqliteStorage {
         self.change_stream_now(change).await
     }
 
+    async fn scavenge(&self) -> Result<()> {
+        self.scavenge_now().await
+    }
+
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
         let name = name.to_owned();
         self.read(move |conn| conn.load_checkpoint(&name)).await
