@@ -103,7 +103,7 @@ async fn info_streams_read_and_tail() {
     let streams = json_lines(&ok(run(&["streams", "--db", db, "--json"])));
     assert_eq!(
         streams[0],
-        json!({ "streamId": "account-1", "version": 2, "position": 3 })
+        json!({ "streamId": "account-1", "version": 2, "position": 3, "firstVersion": 1 })
     );
 
     let read = ok(run(&["read", "--db", db, "account-1"]));
@@ -386,10 +386,18 @@ async fn bad_inputs_fail_clearly() {
 }
 
 #[test]
+fn delete_truncate_and_scavenge_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    common::lifecycle::lifecycle_commands_work(db.to_str().unwrap());
+}
+
+#[test]
 fn every_subcommand_has_help() {
     let top = ok(run(&["--help"]));
     for command in [
-        "serve", "info", "streams", "read", "tail", "export", "import",
+        "serve", "info", "streams", "read", "tail", "export", "import", "delete", "truncate",
+        "scavenge",
     ] {
         assert!(top.contains(command), "{command} in {top}");
         let help = ok(run(&[command, "--help"]));

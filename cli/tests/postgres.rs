@@ -51,6 +51,14 @@ fn ok(output: std::process::Output) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_truncate_and_scavenge_over_postgres() {
+    let db = database_url("cli_lifecycle").await;
+    tokio::task::spawn_blocking(move || common::lifecycle::lifecycle_commands_work(&db))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_and_the_commands_work_over_postgres() {
     let db = database_url("cli_serve").await;
     let server = Server::start_on(Path::new(&db), &[]);

@@ -42,7 +42,9 @@ pub async fn run(args: TruncateArgs) -> anyhow::Result<()> {
         eprintln!("removed the events of `{stream}` below version {before}");
     } else if let Some(count) = args.max_count {
         let metadata = StreamMetadata::new().max_count(count);
-        store.set_stream_metadata(stream, metadata, expected).await?;
+        store
+            .set_stream_metadata(stream, metadata, expected)
+            .await?;
         eprintln!("`{stream}` keeps its newest {count} events");
     } else {
         store

@@ -13,6 +13,8 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
+pub mod lifecycle;
+
 /// The `evstore` binary Cargo built for these tests.
 pub fn evstore() -> Command {
     Command::new(env!("CARGO_BIN_EXE_evstore"))
