@@ -35,7 +35,7 @@ pub(super) async fn read_record(
     present(found)
         .map(|record| {
             let text = records::meta_value(&record)?;
-            serde_json::from_str(&text).map_err(|e| corrupt(&format!("a stream record: {e}")))
+            serde_json::from_str(&text).map_err(|e| corrupt(format!("a stream record: {e}")))
         })
         .transpose()
 }
