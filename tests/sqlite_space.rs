@@ -71,7 +71,11 @@ async fn removed_events_free_their_space_and_scavenge_shrinks_the_file() {
     assert_eq!(free, 0);
     // The store still works, its head where it was.
     let next = store
-        .append("upload-3", ExpectedVersion::NoStream, vec![NewEvent::new("Small", json!({}))])
+        .append(
+            "upload-3",
+            ExpectedVersion::NoStream,
+            vec![NewEvent::new("Small", json!({}))],
+        )
         .await
         .unwrap();
     assert_eq!(next.position, 803);
