@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{run, run_with_stdin, stderr, stdout};
+use common::{fails, json_lines, ok, run, run_with_stdin, stderr};
 use evstore::{EventStore, ExpectedVersion, NewEvent, SqliteStorage};
 use serde_json::{json, Value};
 
@@ -34,28 +34,6 @@ async fn fixture(dir: &Path) -> PathBuf {
     append("order-1", "Shipped", 5).await;
     store.close();
     db
-}
-
-fn ok(output: std::process::Output) -> String {
-    assert!(
-        output.status.success(),
-        "failed: {}\n{}",
-        stderr(&output),
-        stdout(&output)
-    );
-    stdout(&output)
-}
-
-fn fails(output: std::process::Output) -> String {
-    assert!(!output.status.success(), "succeeded: {}", stdout(&output));
-    assert_eq!(output.status.code(), Some(1));
-    stderr(&output)
-}
-
-fn json_lines(text: &str) -> Vec<Value> {
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[tokio::test]

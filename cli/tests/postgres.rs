@@ -10,7 +10,7 @@ mod postgres_server;
 
 use std::path::Path;
 
-use common::{client, event, get, post, run, stderr, stdout, Server};
+use common::{client, event, get, ok, post, run, stderr, stdout, Server};
 use postgres_server::{PgServer, USER};
 use serde_json::{json, Value};
 
@@ -38,16 +38,6 @@ async fn create_database(server: &PgServer, name: &str) {
         .expect("create the test database");
     drop(client);
     let _ = task.await;
-}
-
-fn ok(output: std::process::Output) -> String {
-    assert!(
-        output.status.success(),
-        "failed: {}\n{}",
-        stderr(&output),
-        stdout(&output)
-    );
-    stdout(&output)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

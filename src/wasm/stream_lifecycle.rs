@@ -10,6 +10,7 @@ use super::store::{promise, JsEventStore};
 use crate::error::{Error, Result};
 use crate::storage::{StreamMetadata, SyncStorage};
 use crate::store::EventStore;
+use crate::types::ExpectedVersion;
 
 /// Refuses lifecycle operations on a synced store: its events are the server's mirror, so a
 /// stream is deleted or truncated on the server (`evstore delete`, `evstore truncate`).
@@ -46,33 +47,47 @@ fn version(value: &JsValue) -> Result<u64> {
     }
 }
 
+impl JsEventStore {
+    /// A lifecycle call: converts the stream, the options' `expectedVersion` and the call's own
+    /// argument now (while the caller's values are what they were), refuses a synced store, and
+    /// runs `operation`.
+    fn change<A: 'static, Fut>(
+        &self,
+        stream: &JsValue,
+        options: &JsValue,
+        argument: Result<A>,
+        operation: impl FnOnce(EventStore<BrowserStorage>, String, ExpectedVersion, A) -> Fut + 'static,
+    ) -> Promise
+    where
+        Fut: std::future::Future<Output = Result<()>> + 'static,
+    {
+        let store = self.live();
+        let input = convert::stream_id(stream)
+            .and_then(|stream| Ok((stream, convert::expected_version(options)?, argument?)));
+        promise(async move {
+            let (store, (stream, expected, argument)) = (store?, input?);
+            refuse_synced(&store).await?;
+            operation(store, stream, expected, argument).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
+
 #[wasm_bindgen(js_class = EventStore)]
 impl JsEventStore {
     /// Soft-deletes `stream` (see the Rust `EventStore::delete_stream`).
     #[wasm_bindgen(js_name = deleteStream, skip_typescript)]
     pub fn delete_stream(&self, stream: JsValue, options: JsValue) -> Promise {
-        let store = self.live();
-        let input = convert::stream_id(&stream)
-            .and_then(|stream| Ok((stream, convert::expected_version(&options)?)));
-        promise(async move {
-            let (store, (stream, expected)) = (store?, input?);
-            refuse_synced(&store).await?;
-            store.delete_stream(&stream, expected).await?;
-            Ok(JsValue::UNDEFINED)
+        self.change(&stream, &options, Ok(()), |store, stream, expected, ()| async move {
+            store.delete_stream(&stream, expected).await
         })
     }
 
     /// Deletes `stream` for good (see the Rust `EventStore::tombstone_stream`).
     #[wasm_bindgen(js_name = tombstoneStream, skip_typescript)]
     pub fn tombstone_stream(&self, stream: JsValue, options: JsValue) -> Promise {
-        let store = self.live();
-        let input = convert::stream_id(&stream)
-            .and_then(|stream| Ok((stream, convert::expected_version(&options)?)));
-        promise(async move {
-            let (store, (stream, expected)) = (store?, input?);
-            refuse_synced(&store).await?;
-            store.tombstone_stream(&stream, expected).await?;
-            Ok(JsValue::UNDEFINED)
+        self.change(&stream, &options, Ok(()), |store, stream, expected, ()| async move {
+            store.tombstone_stream(&stream, expected).await
         })
     }
 
@@ -80,20 +95,15 @@ impl JsEventStore {
     /// `EventStore::truncate_before`).
     #[wasm_bindgen(js_name = truncateBefore, skip_typescript)]
     pub fn truncate_before(&self, stream: JsValue, before: JsValue, options: JsValue) -> Promise {
-        let store = self.live();
-        let input = convert::stream_id(&stream).and_then(|stream| {
-            Ok((
-                stream,
-                version(&before)?,
-                convert::expected_version(&options)?,
-            ))
-        });
-        promise(async move {
-            let (store, (stream, before, expected)) = (store?, input?);
-            refuse_synced(&store).await?;
-            store.truncate_before(&stream, before, expected).await?;
-            Ok(JsValue::UNDEFINED)
-        })
+        let before = version(&before);
+        self.change(
+            &stream,
+            &options,
+            before,
+            |store, stream, expected, before| async move {
+                store.truncate_before(&stream, before, expected).await
+            },
+        )
     }
 
     /// Replaces the retention settings of `stream` (see the Rust
@@ -105,22 +115,15 @@ impl JsEventStore {
         metadata: JsValue,
         options: JsValue,
     ) -> Promise {
-        let store = self.live();
-        let input = convert::stream_id(&stream).and_then(|stream| {
-            Ok((
-                stream,
-                stream_metadata(&metadata)?,
-                convert::expected_version(&options)?,
-            ))
-        });
-        promise(async move {
-            let (store, (stream, metadata, expected)) = (store?, input?);
-            refuse_synced(&store).await?;
-            store
-                .set_stream_metadata(&stream, metadata, expected)
-                .await?;
-            Ok(JsValue::UNDEFINED)
-        })
+        let metadata = stream_metadata(&metadata);
+        self.change(
+            &stream,
+            &options,
+            metadata,
+            |store, stream, expected, metadata| async move {
+                store.set_stream_metadata(&stream, metadata, expected).await
+            },
+        )
     }
 
     /// The retention settings of `stream`: `{ maxCount? }`.

@@ -1,32 +1,9 @@
 //! The lifecycle commands (`delete`, `truncate`, `scavenge`, and what `streams` and `info` show
 //! afterwards), written once and run on SQLite (`commands.rs`) and PostgreSQL (`postgres.rs`).
 
-use std::process::Output;
+use serde_json::json;
 
-use serde_json::{json, Value};
-
-use super::{run, run_with_stdin, stderr, stdout};
-
-fn ok(output: Output) -> String {
-    assert!(
-        output.status.success(),
-        "failed: {}\n{}",
-        stderr(&output),
-        stdout(&output)
-    );
-    stdout(&output)
-}
-
-fn fails(output: Output) -> String {
-    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
-    stderr(&output)
-}
-
-fn json_lines(text: &str) -> Vec<Value> {
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
+use super::{fails, json_lines, ok, run, run_with_stdin};
 
 /// Imports five events in three streams into `db` (created if missing): `account-1` v1–2 at
 /// positions 1 and 3, `order-1` v1–2 at 2 and 5, `account-2` v1 at 4.

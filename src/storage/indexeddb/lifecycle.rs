@@ -13,7 +13,7 @@ use super::request::Request;
 use super::schema::{BY_STREAM_VERSION, EVENTS, META, STREAMS};
 use super::sync::{commit, read_meta};
 use super::{all_of, index, key_range, object_store, present, read_head, read_stream_version};
-use super::{records, write_batch, AppendStores, IndexedDbStorage, Written};
+use super::{encode_batch, records, write_batch, AppendStores, IndexedDbStorage, Written};
 use crate::error::{Error, Result};
 use crate::storage::{decide_stream_change, StreamChange, StreamRecord};
 
@@ -174,17 +174,7 @@ impl IndexedDbStorage {
             write_record(&streams, stream, &plan.record).await?;
             if let Some(marker) = &plan.marker {
                 // Encoding between requests is plain code: the transaction stays active.
-                let shared = records::BatchFields::new(&marker.stream_id, &marker.category);
-                let encoded = marker
-                    .events
-                    .iter()
-                    .map(|event| records::encode_event(&shared, event))
-                    .collect::<Result<Vec<_>>>()?;
-                let ids: Vec<JsValue> = marker
-                    .events
-                    .iter()
-                    .map(|event| JsValue::from_str(&event.id))
-                    .collect();
+                let (encoded, ids) = encode_batch(marker)?;
                 let stores = AppendStores {
                     events: &events,
                     streams: &streams,

@@ -208,17 +208,7 @@ enum Written {
 impl Storage for IndexedDbStorage {
     async fn append(&self, batch: AppendBatch) -> Result<AppendResult> {
         // Encode everything before the transaction opens: inside it, only requests.
-        let shared = records::BatchFields::new(&batch.stream_id, &batch.category);
-        let records = batch
-            .events
-            .iter()
-            .map(|event| records::encode_event(&shared, event))
-            .collect::<Result<Vec<_>>>()?;
-        let ids: Vec<JsValue> = batch
-            .events
-            .iter()
-            .map(|event| JsValue::from_str(&event.id))
-            .collect();
+        let (records, ids) = encode_batch(&batch)?;
 
         let transaction =
             self.transaction_over(&[EVENTS, STREAMS, META], TransactionMode::ReadWrite)?;
@@ -685,6 +675,22 @@ async fn write_batch(
         next_expected_version: version,
         position,
     }))
+}
+
+/// The records of `batch`'s events and their ids as keys.
+fn encode_batch(batch: &AppendBatch) -> Result<(Vec<Object>, Vec<JsValue>)> {
+    let shared = records::BatchFields::new(&batch.stream_id, &batch.category);
+    let records = batch
+        .events
+        .iter()
+        .map(|event| records::encode_event(&shared, event))
+        .collect::<Result<Vec<_>>>()?;
+    let ids = batch
+        .events
+        .iter()
+        .map(|event| JsValue::from_str(&event.id))
+        .collect();
+    Ok((records, ids))
 }
 
 /// The object stores of the append transaction.
