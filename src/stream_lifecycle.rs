@@ -140,8 +140,7 @@ impl<S: Storage> EventStore<S> {
             op,
         };
         let record = self.storage().change_stream(change).await?;
-        // Subscriptions re-read; a store watching the head sees no change, which is right:
-        // removals add nothing to deliver.
+        // Idle subscriptions wake for the marker the change appended.
         self.wake_subscriptions();
         Ok(record)
     }

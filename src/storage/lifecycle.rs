@@ -115,8 +115,6 @@ pub struct StreamPlan {
     pub record: StreamRecord,
     /// Remove the stream's events with a version below this (0: remove nothing).
     pub remove_before: u64,
-    /// Whether the plan removes every event of the stream (the backend then keeps its head).
-    pub removes_all: bool,
     /// The lifecycle marker to append to [`LIFECYCLE_STREAM`] in the same transaction, after the
     /// removal (appended like any batch, expecting `Any`).
     pub marker: Option<AppendBatch>,
@@ -166,7 +164,7 @@ pub fn decide_stream_change(
     let not_found = || Error::StreamNotFound {
         stream: stream.clone(),
     };
-    let (remove_before, removes_all) = match &change.op {
+    let remove_before = match &change.op {
         StreamOp::Delete => {
             if visible == 0 {
                 return Err(not_found());
@@ -174,7 +172,7 @@ pub fn decide_stream_change(
             next.deleted = true;
             // As KurrentDB's `$tb`: what is appended later starts after the last version.
             next.truncated_before = next.last_version + 1;
-            (u64::MAX, true)
+            u64::MAX
         }
         StreamOp::Tombstone => {
             if stream == LIFECYCLE_STREAM {
@@ -190,7 +188,7 @@ pub fn decide_stream_change(
             next.tombstoned = true;
             next.truncated_before = next.last_version + 1;
             next.metadata = StreamMetadata::default();
-            (u64::MAX, true)
+            u64::MAX
         }
         StreamOp::TruncateBefore(version) => {
             if visible == 0 {
@@ -204,14 +202,14 @@ pub fn decide_stream_change(
                 )));
             }
             next.truncated_before = next.truncated_before.max(*version);
-            (*version, false)
+            *version
         }
         StreamOp::SetMetadata(metadata) => {
             metadata.validate()?;
             next.metadata = *metadata;
             let keep_from = keep_from(metadata, visible);
             next.truncated_before = next.truncated_before.max(keep_from);
-            (keep_from, false)
+            keep_from
         }
     };
     let marker = match &change.op {
@@ -241,7 +239,6 @@ pub fn decide_stream_change(
     Ok(Some(StreamPlan {
         record: next,
         remove_before,
-        removes_all,
         marker,
     }))
 }

@@ -171,8 +171,9 @@ pub trait Storage: MaybeSend + MaybeSync + 'static {
     /// was replaced (a new or reset store has a new id, and a client then rebuilds its mirror).
     ///
     /// Default: derived from the id of the store's first event (`"empty"` while there is none),
-    /// so a reset store gets a new one. Backends with a metadata record (memory, SQLite) keep a
-    /// random id created with the store instead.
+    /// so a reset store gets a new one. Every evstore backend keeps a random id created with
+    /// the store instead (memory, SQLite, IndexedDB, and PostgreSQL from schema 2 — an upgraded
+    /// store keeps the id it had), since the first event can be deleted.
     fn store_id(&self) -> impl Future<Output = Result<String>> + MaybeSend {
         async move {
             let everything = Filter::default();

@@ -63,7 +63,8 @@ const SAVE_CHECKPOINT_SQL: &str = "INSERT INTO checkpoints (name, position, skip
 /// - **Layout**: the tables live in one schema ([`PostgresOptions::schema`], default
 ///   `evstore`), so several stores share a database. `events` (`UNIQUE (id)`,
 ///   `UNIQUE (stream_id, version)`, indexes on category and event type), `streams` (one row per
-///   stream with its version), `head` (one row: the last position), `checkpoints`, and the
+///   stream with its version and lifecycle: deleted, tombstoned, truncated, `max_count`), `head`
+///   (one row: the last position), `checkpoints`, `meta` (the store id), and the
 ///   `append_events` function. Data and metadata are `json` columns (kept as written).
 /// - **Positions in commit order**: sequences are handed out before commit, so with concurrent
 ///   writers a reader could see position 12 before 11 commits and skip 11 forever. Instead every
