@@ -9,6 +9,7 @@ use futures::TryStreamExt;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::append_many::{prepare_many, StreamAppend};
 use crate::error::{Error, Result};
 use crate::platform::{now_millis, BoxStream};
 use crate::storage::{AppendBatch, AppendNotifier, PreparedEvent, Storage};
@@ -174,6 +175,57 @@ impl<S: Storage> EventStore<S> {
         let result = self.inner.storage.append(batch).await?;
         self.inner.appended.notify();
         Ok(result)
+    }
+
+    /// Appends to several streams atomically: every part's expected version is checked, and
+    /// every part written, in one storage transaction — all or nothing. Returns each part's
+    /// result, in call order.
+    ///
+    /// - The parts are decided in call order, each as [`append`](Self::append) decides one and
+    ///   each seeing the parts before it: the same stream may appear twice, and its second part's
+    ///   expected version then counts the first part's events. Positions increase in call order.
+    /// - A part whose expected version fails makes the whole call fail with one
+    ///   [`Error::WrongExpectedVersion`] that names the first such stream and every other one in
+    ///   `others` ([`Error::conflicts`] lists them all); nothing is written.
+    /// - Retrying a call with the same event ids returns the original results and writes nothing
+    ///   (each part is an idempotent retry as for one stream).
+    /// - Subscriptions are woken once, after the commit.
+    /// - Refused with nothing written: no parts, more than
+    ///   [`MAX_APPEND_MANY_STREAMS`](crate::MAX_APPEND_MANY_STREAMS) parts, or any part that
+    ///   [`append`](Self::append) would refuse ([`Error::InvalidInput`] naming the part); an
+    ///   event id used twice in the call is [`Error::DuplicateEventId`].
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use evstore::{EventStore, ExpectedVersion, MemoryStorage, NewEvent};
+    /// use serde_json::json;
+    ///
+    /// let store = EventStore::new(MemoryStorage::new());
+    /// let results = store.append_many([
+    ///     ("account-1", ExpectedVersion::NoStream, vec![NewEvent::new("Opened", json!({}))]),
+    ///     ("account-2", ExpectedVersion::NoStream, vec![NewEvent::new("Opened", json!({}))]),
+    /// ]).await?;
+    /// assert_eq!(results.iter().map(|r| r.position).collect::<Vec<_>>(), [1, 2]);
+    ///
+    /// // One stale part refuses the whole call.
+    /// let stale = store.append_many([
+    ///     ("account-1", ExpectedVersion::Exact(1), vec![NewEvent::new("Debited", json!({}))]),
+    ///     ("account-2", ExpectedVersion::NoStream, vec![NewEvent::new("Credited", json!({}))]),
+    /// ]).await.unwrap_err();
+    /// assert_eq!(stale.conflicts()[0].stream, "account-2");
+    /// assert_eq!(store.head().await?, 2);
+    /// # Ok::<(), evstore::Error>(()) }).unwrap();
+    /// ```
+    pub async fn append_many<I, A>(&self, parts: I) -> Result<Vec<AppendResult>>
+    where
+        I: IntoIterator<Item = A>,
+        A: Into<StreamAppend>,
+    {
+        self.ensure_open()?;
+        let batches = prepare_many(parts.into_iter().map(Into::into).collect())?;
+        let results = self.inner.storage.append_many(batches).await?;
+        self.inner.appended.notify();
+        Ok(results)
     }
 
     /// Appends typed events (externally tagged serde enums; the variant name is the event type).

@@ -22,13 +22,14 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use super::errors::{sqlite_error, unique_conflict, with_context, Conflict};
 use super::{clamp, to_u64};
 use crate::error::{Error, Result};
-use crate::storage::{decide_append, AppendBatch, AppendDecision, ExistingEvent};
+use crate::storage::{decide_append, AppendBatch, AppendDecision, ExistingEvent, ManyOutcomes};
 use crate::types::AppendResult;
 
 /// How one group went.
 pub(super) enum GroupOutcome {
-    /// Committed: the result of each append, in order (failed appends wrote nothing).
-    Committed(Vec<Result<AppendResult>>),
+    /// Committed: the results of each unit (an append, or an `append_many`), in order (failed
+    /// units wrote nothing).
+    Committed(Vec<Result<Vec<AppendResult>>>),
     /// The append at this index failed in a way that made SQLite roll the whole transaction
     /// back (`SQLITE_FULL`, an I/O error…): it failed with this error, and the appends before it
     /// were undone with the transaction and must run again.
@@ -37,17 +38,23 @@ pub(super) enum GroupOutcome {
     Failed(Error),
 }
 
-/// Runs `batches` in one transaction, a savepoint each, and commits once.
-pub(super) fn append_group(conn: &mut Connection, batches: &[&AppendBatch]) -> GroupOutcome {
+/// Runs `units` in one transaction, a savepoint each, and commits once. A unit is the batch of
+/// one append, or the batches of one `append_many`: those run in an outer savepoint, each batch
+/// in its own savepoint inside it, and any refusal rolls the whole unit back
+/// ([`append_many_in_savepoint`]).
+pub(super) fn append_group(conn: &mut Connection, units: &[&[AppendBatch]]) -> GroupOutcome {
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
             return GroupOutcome::Failed(with_context("cannot start the append transaction", &e))
         }
     };
-    let mut results = Vec::with_capacity(batches.len());
-    for (index, batch) in batches.iter().enumerate() {
-        let result = append_in_savepoint(&tx, batch);
+    let mut results = Vec::with_capacity(units.len());
+    for (index, unit) in units.iter().enumerate() {
+        let result = match unit {
+            [batch] => append_in_savepoint(&tx, batch).map(|result| vec![result]),
+            batches => append_many_in_savepoint(&tx, batches),
+        };
         if let Err(error) = &result {
             if tx.is_autocommit() {
                 return GroupOutcome::Lost(index, error.clone());
@@ -76,6 +83,36 @@ fn append_in_savepoint(conn: &Connection, batch: &AppendBatch) -> Result<AppendR
             if !conn.is_autocommit() {
                 let _ = savepoint(conn, "ROLLBACK TO append", "");
                 let _ = savepoint(conn, "RELEASE append", "");
+            }
+            Err(error)
+        }
+    }
+}
+
+/// The batches of one `append_many` in an outer savepoint, each in its own savepoint inside it
+/// (so each sees the ones before it), recorded in [`ManyOutcomes`]; if any is refused the outer
+/// savepoint is rolled back and nothing of the call stays.
+fn append_many_in_savepoint(
+    conn: &Connection,
+    batches: &[AppendBatch],
+) -> Result<Vec<AppendResult>> {
+    savepoint(conn, "SAVEPOINT append_many", "cannot start the append")?;
+    let mut outcomes = ManyOutcomes::new();
+    let decided = batches
+        .iter()
+        .try_for_each(|batch| outcomes.record(append_in_savepoint(conn, batch)))
+        .and_then(|()| outcomes.finish());
+    match decided {
+        Ok(results) => {
+            savepoint(conn, "RELEASE append_many", "cannot finish the append")?;
+            Ok(results)
+        }
+        Err(error) => {
+            // As in append_in_savepoint: when SQLite rolled the whole transaction back, the
+            // savepoint is gone with it, and the caller sees that.
+            if !conn.is_autocommit() {
+                let _ = savepoint(conn, "ROLLBACK TO append_many", "");
+                let _ = savepoint(conn, "RELEASE append_many", "");
             }
             Err(error)
         }
@@ -202,11 +239,11 @@ fn insert_events(
                 // catches a conflict, report it as the typed error it is.
                 Some(Conflict::StreamVersion) => {
                     Refused::Other(match stream_version(conn, &batch.stream_id) {
-                        Ok(actual) => Error::WrongExpectedVersion {
-                            stream: batch.stream_id.clone(),
-                            expected: batch.expected,
+                        Ok(actual) => Error::wrong_expected_version(
+                            batch.stream_id.clone(),
+                            batch.expected,
                             actual,
-                        },
+                        ),
                         Err(error) => error,
                     })
                 }
