@@ -28,7 +28,9 @@ pub struct JsEventStore {
     broadcast: RefCell<Option<Rc<Broadcast>>>,
 }
 
-fn promise(future: impl std::future::Future<Output = Result<JsValue, Error>> + 'static) -> Promise {
+pub(crate) fn promise(
+    future: impl std::future::Future<Output = Result<JsValue, Error>> + 'static,
+) -> Promise {
     future_to_promise(async move { future.await.map_err(to_js) })
 }
 
@@ -57,6 +59,12 @@ impl JsEventStore {
         }
         self.store.ensure_open()?;
         Ok(self.store.clone())
+    }
+
+    /// The cross-tab channel that announces this handle's appends (none for a store in memory
+    /// or after `close()`).
+    pub(crate) fn broadcast(&self) -> Option<Rc<Broadcast>> {
+        self.broadcast.borrow().clone()
     }
 }
 

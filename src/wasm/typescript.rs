@@ -81,6 +81,21 @@ export interface AppendOptions {
   expectedVersion?: ExpectedVersion;
 }
 
+/** One stream's part of `appendMany`; `expectedVersion` defaults to `"any"`. */
+export interface StreamAppend<E extends EventShape = AnyEvent> {
+  stream: string;
+  events: readonly NewEvent<E>[];
+  /** Checked after the earlier parts of the same call (a stream may appear twice). */
+  expectedVersion?: ExpectedVersion;
+}
+
+/** A stream whose expected version failed. */
+export interface VersionConflict {
+  stream: string;
+  expected: ExpectedVersion;
+  actual: number;
+}
+
 export interface AppendResult {
   /** The stream's version after the append. */
   nextExpectedVersion: number;
@@ -190,6 +205,8 @@ export interface EvstoreError extends Error {
   stream?: string;
   expected?: ExpectedVersion;
   actual?: number;
+  /** `WrongExpectedVersion` of `appendMany`: the other conflicting streams (empty otherwise). */
+  others?: VersionConflict[];
   id?: string;
   reason?: string;
   eventType?: string;
@@ -201,7 +218,7 @@ export interface EvstoreError extends Error {
 
 /** The fields each code carries. */
 export interface EvstoreErrorFields {
-  WrongExpectedVersion: { stream: string; expected: ExpectedVersion; actual: number };
+  WrongExpectedVersion: { stream: string; expected: ExpectedVersion; actual: number; others: VersionConflict[] };
   StreamNotFound: { stream: string };
   DuplicateEventId: { id: string };
   InvalidInput: { reason: string };
@@ -305,6 +322,13 @@ export class EventStore<E extends EventShape = AnyEvent> {
   static inMemory<E extends EventShape = AnyEvent>(): Promise<EventStore<E>>;
   /** Appends `events` to `stream` atomically; `expectedVersion` defaults to `"any"`. */
   append(stream: string, events: readonly NewEvent<E>[], options?: AppendOptions): Promise<AppendResult>;
+  /**
+   * Appends to several streams atomically — every expected version checked and every part
+   * written in one transaction, or nothing — and resolves to each part's result, in order. A
+   * conflict is one `WrongExpectedVersion` naming the first conflicting stream and the rest in
+   * `others`.
+   */
+  appendMany(appends: readonly StreamAppend<E>[]): Promise<AppendResult[]>;
   /** Events of one stream (forward from the first by default); `StreamNotFound` if it has none. */
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent<E>[]>;
   /** Events of all streams in position order (`fromPosition` exclusive). */
