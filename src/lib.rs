@@ -55,6 +55,7 @@ mod store;
 mod subscription;
 pub mod sync;
 mod types;
+mod upcast;
 
 /// The README's examples, compiled and run as doctests — natively only: they use SQLite.
 #[doc = include_str!("../README.md")]
@@ -91,3 +92,4 @@ pub use types::{
     ListStreamsOptions, NewEvent, ReadAllOptions, ReadStreamOptions, RecordedEvent, StartFrom,
     StreamInfo, SubscriptionItem, MAX_STREAM_ID_BYTES,
 };
+pub use upcast::Upcasters;
