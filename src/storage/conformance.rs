@@ -21,6 +21,7 @@ mod projector;
 mod projector_lifecycle;
 mod sync;
 mod typed;
+mod upcast;
 mod validation;
 mod wakeups;
 
@@ -32,6 +33,7 @@ pub use projector::*;
 pub use projector_lifecycle::*;
 pub use sync::*;
 pub use typed::*;
+pub use upcast::*;
 pub use validation::*;
 pub use wakeups::*;
 
@@ -69,6 +71,11 @@ macro_rules! conformance_tests {
             append_many_rejects_bad_input,
             append_many_wakes_subscriptions_once,
             concurrent_append_many_calls_are_decided_one_by_one,
+        );
+        $crate::conformance_tests!(@each [$(#[$attr])*] $make;
+            upcasters_apply_on_every_read_path,
+            upcast_type_filters_match_upcast_types,
+            failing_upcasters_are_codec_errors_naming_the_event,
         );
         $crate::conformance_tests!(@pair [$(#[$attr])*] $make;
             export_import_round_trip,
