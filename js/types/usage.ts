@@ -15,6 +15,7 @@ import init, {
   type AppendOptions,
   type AppendResult,
   type StreamAppend,
+  type Upcaster,
   type VersionConflict,
   type Direction,
   type ErrorCode,
@@ -121,6 +122,16 @@ async function everything(): Promise<void> {
   void many[0].position;
   // @ts-expect-error: an event the store's union does not have
   await typedStore.appendMany([{ stream: "s-1", events: [{ type: "Nope" }] }]);
+
+  // Upcasters: an old shape in, the new one out (chains go through intermediate types).
+  const renamed: Upcaster = (event) => ({ ...event, type: "Deposited", data: { amount: 1 } });
+  typedStore.upcast("DepositedV1", renamed);
+  const upcastVoid: void = store.upcast("OpenedV1", (event) => ({ ...event, type: "Opened" }));
+  void upcastVoid;
+  // @ts-expect-error: an upcaster returns an event
+  store.upcast("OpenedV1", () => 42);
+  // @ts-expect-error: the event type is a string
+  store.upcast(7, renamed);
   try {
     await store.appendMany([{ stream: "a-1", events: [{ type: "X" }], expectedVersion: "no_stream" }]);
   } catch (error) {

@@ -21,4 +21,5 @@ mod store;
 mod subscription;
 mod sync;
 mod typescript;
+mod upcast;
 mod wait;

@@ -96,6 +96,14 @@ export interface VersionConflict {
   actual: number;
 }
 
+/**
+ * An upcaster: gets an event as stored (an old shape) and returns it as the app reads it today —
+ * new `data` or `metadata`, or a new `type` (a rename, or the next step of a chain). It must be
+ * synchronous and leave the envelope (`id`, `streamId`, `version`, `position`, `recordedAt`,
+ * correlation and causation ids) as it was.
+ */
+export type Upcaster = (event: RecordedEvent<AnyEvent>) => RecordedEvent<AnyEvent>;
+
 export interface AppendResult {
   /** The stream's version after the append. */
   nextExpectedVersion: number;
@@ -329,6 +337,14 @@ export class EventStore<E extends EventShape = AnyEvent> {
    * `others`.
    */
   appendMany(appends: readonly StreamAppend<E>[]): Promise<AppendResult[]>;
+  /**
+   * Registers `upcaster` for events stored with type `type`: every read of the store (reads,
+   * iterators, subscriptions, projectors, deciders, sync reads) hands out what it returns, and
+   * chains go on while the returned type has an upcaster of its own. Stored events are never
+   * rewritten. An upcaster that throws or returns something that is not an event fails the read
+   * with `Codec` naming the event. Register upcasters right after opening the store.
+   */
+  upcast(type: string, upcaster: Upcaster): void;
   /** Events of one stream (forward from the first by default); `StreamNotFound` if it has none. */
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent<E>[]>;
   /** Events of all streams in position order (`fromPosition` exclusive). */
