@@ -71,9 +71,10 @@ pub struct EventStore<S> {
 struct Inner<S> {
     storage: S,
     options: StoreOptions,
-    /// Applied to every event read through the store. The lock is held only to take or replace
-    /// the `Arc` (never while an upcaster runs: one may register another).
-    upcasters: RwLock<Arc<Upcasters>>,
+    /// Applied to every event read through the store. The lock is held only to copy or replace
+    /// them (a map of shared functions, cheap to copy), never while an upcaster runs: one may
+    /// register another.
+    upcasters: RwLock<Upcasters>,
     /// Notified after every append through this store and on close; shared with the other
     /// stores on the same data in this process (see [`Storage::notifier`]).
     appended: AppendNotifier,
@@ -144,7 +145,7 @@ impl<S: Storage> EventStore<S> {
                 appended: storage.notifier(),
                 storage,
                 options,
-                upcasters: RwLock::new(Arc::new(upcasters)),
+                upcasters: RwLock::new(upcasters),
                 closed: AtomicBool::new(false),
                 subscriptions: AtomicUsize::new(0),
                 kept_open: AtomicUsize::new(0),
@@ -167,7 +168,11 @@ impl<S: Storage> EventStore<S> {
     /// [`with_upcasters`](Self::with_upcasters) or registered with
     /// [`register_upcaster`](Self::register_upcaster)).
     pub fn upcasters(&self) -> Upcasters {
-        Upcasters::clone(&self.current_upcasters())
+        self.inner
+            .upcasters
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Registers `upcast` for events of `event_type` (see [`Upcasters::register`]), for every
@@ -182,29 +187,17 @@ impl<S: Storage> EventStore<S> {
             + 'static,
         E: std::fmt::Display,
     {
-        let mut upcasters = self.upcasters();
-        upcasters.insert(event_type.into(), upcast);
-        // Replaced whole: a panic cannot leave the upcasters half-updated.
-        *self
-            .inner
+        // Inserting runs no user code and cannot leave the map half-updated.
+        self.inner
             .upcasters
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = Arc::new(upcasters);
-    }
-
-    fn current_upcasters(&self) -> Arc<Upcasters> {
-        Arc::clone(
-            &self
-                .inner
-                .upcasters
-                .read()
-                .unwrap_or_else(PoisonError::into_inner),
-        )
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(event_type.into(), upcast);
     }
 
     /// `events` as readers see them: through the store's upcasters.
     pub(crate) fn upcast(&self, events: Vec<RecordedEvent>) -> Result<Vec<RecordedEvent>> {
-        self.current_upcasters().apply_all(events)
+        self.upcasters().apply_all(events)
     }
 
     /// One page of `stream_id` from the storage (see [`Storage::read_stream`]), upcast: what
@@ -234,7 +227,7 @@ impl<S: Storage> EventStore<S> {
         limit: usize,
         filter: &Filter,
     ) -> Result<AllPage> {
-        let upcasters = self.current_upcasters();
+        let upcasters = self.upcasters();
         let widened = upcasters.widen(filter);
         let stored = self
             .inner
