@@ -187,12 +187,13 @@ impl<S: Storage> EventStore<S> {
             + 'static,
         E: std::fmt::Display,
     {
-        // Inserting runs no user code and cannot leave the map half-updated.
-        self.inner
+        // Registering runs no user code and cannot leave the map half-updated.
+        let mut upcasters = self
+            .inner
             .upcasters
             .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(event_type.into(), upcast);
+            .unwrap_or_else(PoisonError::into_inner);
+        *upcasters = std::mem::take(&mut *upcasters).register(event_type, upcast);
     }
 
     /// `events` as readers see them: through the store's upcasters.

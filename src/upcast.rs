@@ -102,22 +102,10 @@ impl Upcasters {
             + 'static,
         E: fmt::Display,
     {
-        self.insert(event_type.into(), upcast);
-        self
-    }
-
-    /// [`register`](Self::register) in place.
-    pub(crate) fn insert<F, E>(&mut self, event_type: String, upcast: F)
-    where
-        F: Fn(RecordedEvent) -> std::result::Result<RecordedEvent, E>
-            + MaybeSend
-            + MaybeSync
-            + 'static,
-        E: fmt::Display,
-    {
         let upcast: Arc<dyn UpcastFn> =
             Arc::new(move |event| upcast(event).map_err(|e| e.to_string()));
-        self.by_type.insert(event_type, upcast);
+        self.by_type.insert(event_type.into(), upcast);
+        self
     }
 
     /// Whether none is registered.

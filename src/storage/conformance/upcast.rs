@@ -9,8 +9,8 @@ use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::projector::run_until;
 use super::{expect_caught_up, next_item, take_events, within};
-use crate::platform::sleep;
 use crate::storage::Storage;
 use crate::{
     Aggregate, Direction, Error, ErrorKind, EventStore, ExpectedVersion, Filter, NewEvent,
@@ -204,15 +204,11 @@ pub async fn upcasters_apply_on_every_read_path<S: Storage>(store: EventStore<S>
             },
         )
         .unwrap();
-    let handle = projector.handle();
-    let watcher = async {
-        while seen.lock().unwrap().len() < 5 {
-            sleep(Duration::from_millis(5)).await;
-        }
-        handle.stop();
-    };
-    let (ran, ()) = within(async { futures::join!(projector.run(), watcher) }).await;
-    ran.unwrap();
+    run_until(projector, |_| {
+        let seen = Arc::clone(&seen);
+        async move { seen.lock().unwrap().len() >= 5 }
+    })
+    .await;
     assert_eq!(
         *seen.lock().unwrap(),
         ["PriceSet", "LineAdded", "PriceSet", "PriceSet", "LineAdded"]
@@ -333,15 +329,10 @@ pub async fn upcast_type_filters_match_upcast_types<S: Storage>(store: EventStor
             },
         )
         .unwrap();
-    let handle = projector.handle();
-    let watcher = async {
-        while handle.checkpoint("prices").await.unwrap() < 602 {
-            sleep(Duration::from_millis(5)).await;
-        }
-        handle.stop();
-    };
-    let (ran, ()) = within(async { futures::join!(projector.run(), watcher) }).await;
-    ran.unwrap();
+    run_until(projector, |handle| async move {
+        handle.checkpoint("prices").await.unwrap() >= 602
+    })
+    .await;
     assert_eq!(*handled.lock().unwrap(), [601, 602]);
 }
 

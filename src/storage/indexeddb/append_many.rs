@@ -1,10 +1,8 @@
 //! `append_many` in IndexedDB: every batch of the call decided and written in one read-write
 //! transaction, which is aborted (nothing written) if any batch is refused.
 
-use wasm_bindgen::JsValue;
-
 use super::completion::Completion;
-use super::{object_store, records, write_batch, IndexedDbStorage, Written, EVENTS};
+use super::{encode_batch, object_store, write_batch, IndexedDbStorage, Written, EVENTS};
 use crate::error::Result;
 use crate::storage::{AppendBatch, ManyOutcomes};
 use crate::types::AppendResult;
@@ -20,20 +18,7 @@ impl IndexedDbStorage {
         // Encode everything before the transaction opens: inside it, only requests.
         let encoded = batches
             .iter()
-            .map(|batch| {
-                let shared = records::BatchFields::new(&batch.stream_id, &batch.category);
-                let records = batch
-                    .events
-                    .iter()
-                    .map(|event| records::encode_event(&shared, event))
-                    .collect::<Result<Vec<_>>>()?;
-                let ids: Vec<JsValue> = batch
-                    .events
-                    .iter()
-                    .map(|event| JsValue::from_str(&event.id))
-                    .collect();
-                Ok((records, ids))
-            })
+            .map(encode_batch)
             .collect::<Result<Vec<_>>>()?;
 
         let transaction = self.transaction(EVENTS, idb::TransactionMode::ReadWrite)?;

@@ -203,17 +203,7 @@ enum Written {
 impl Storage for IndexedDbStorage {
     async fn append(&self, batch: AppendBatch) -> Result<AppendResult> {
         // Encode everything before the transaction opens: inside it, only requests.
-        let shared = records::BatchFields::new(&batch.stream_id, &batch.category);
-        let records = batch
-            .events
-            .iter()
-            .map(|event| records::encode_event(&shared, event))
-            .collect::<Result<Vec<_>>>()?;
-        let ids: Vec<JsValue> = batch
-            .events
-            .iter()
-            .map(|event| JsValue::from_str(&event.id))
-            .collect();
+        let (records, ids) = encode_batch(&batch)?;
 
         let transaction = self.transaction(EVENTS, TransactionMode::ReadWrite)?;
         let events = object_store(&transaction, EVENTS)?;
@@ -498,6 +488,23 @@ fn unexpected(context: &str, value: &JsValue) -> Error {
     Error::storage(format!(
         "IndexedDB {context} failed: unexpected result {value:?}"
     ))
+}
+
+/// The records of `batch`'s events and their ids as JS values, encoded before an append
+/// transaction opens.
+fn encode_batch(batch: &AppendBatch) -> Result<(Vec<Object>, Vec<JsValue>)> {
+    let shared = records::BatchFields::new(&batch.stream_id, &batch.category);
+    let records = batch
+        .events
+        .iter()
+        .map(|event| records::encode_event(&shared, event))
+        .collect::<Result<Vec<_>>>()?;
+    let ids = batch
+        .events
+        .iter()
+        .map(|event| JsValue::from_str(&event.id))
+        .collect();
+    Ok((records, ids))
 }
 
 /// Reads, inside the append transaction, the stream's current version and where each id of the

@@ -68,25 +68,56 @@ pub(super) fn append_group(conn: &mut Connection, units: &[&[AppendBatch]]) -> G
     }
 }
 
-/// One append in its own savepoint of the open transaction: read, decide, write. The savepoint
-/// statements are prepared once per connection (cached), not parsed for every append.
-fn append_in_savepoint(conn: &Connection, batch: &AppendBatch) -> Result<AppendResult> {
-    savepoint(conn, "SAVEPOINT append", "cannot start the append")?;
-    match decide_and_insert(conn, batch) {
-        Ok(result) => {
-            savepoint(conn, "RELEASE append", "cannot finish the append")?;
-            Ok(result)
+/// The statements of one named savepoint (prepared once per connection and cached, not parsed
+/// for every append).
+struct Savepoint {
+    begin: &'static str,
+    release: &'static str,
+    rollback: &'static str,
+}
+
+/// Around each append.
+const APPEND: Savepoint = Savepoint {
+    begin: "SAVEPOINT append",
+    release: "RELEASE append",
+    rollback: "ROLLBACK TO append",
+};
+
+/// Around the appends of one `append_many` (each in its own [`APPEND`] inside it).
+const APPEND_MANY: Savepoint = Savepoint {
+    begin: "SAVEPOINT append_many",
+    release: "RELEASE append_many",
+    rollback: "ROLLBACK TO append_many",
+};
+
+/// Runs `body` in savepoint `point` of the open transaction: kept when it succeeds, undone when
+/// it fails. When SQLite rolled the whole transaction back the savepoint is gone with it, and
+/// the caller sees that.
+fn in_savepoint<T>(
+    conn: &Connection,
+    point: &Savepoint,
+    body: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    savepoint(conn, point.begin, "cannot start the append")?;
+    match body() {
+        Ok(value) => {
+            savepoint(conn, point.release, "cannot finish the append")?;
+            Ok(value)
         }
         Err(error) => {
-            // Undo this append only. When SQLite rolled the whole transaction back the savepoint
-            // is gone with it, and the caller sees that.
             if !conn.is_autocommit() {
-                let _ = savepoint(conn, "ROLLBACK TO append", "");
-                let _ = savepoint(conn, "RELEASE append", "");
+                let _ = savepoint(conn, point.rollback, "");
+                let _ = savepoint(conn, point.release, "");
             }
             Err(error)
         }
     }
+}
+
+/// One append in its own savepoint of the open transaction: read, decide, write; a failure
+/// undoes this append only.
+fn append_in_savepoint(conn: &Connection, batch: &AppendBatch) -> Result<AppendResult> {
+    in_savepoint(conn, &APPEND, || decide_and_insert(conn, batch))
 }
 
 /// The batches of one `append_many` in an outer savepoint, each in its own savepoint inside it
@@ -96,27 +127,13 @@ fn append_many_in_savepoint(
     conn: &Connection,
     batches: &[AppendBatch],
 ) -> Result<Vec<AppendResult>> {
-    savepoint(conn, "SAVEPOINT append_many", "cannot start the append")?;
-    let mut outcomes = ManyOutcomes::new();
-    let decided = batches
-        .iter()
-        .try_for_each(|batch| outcomes.record(append_in_savepoint(conn, batch)))
-        .and_then(|()| outcomes.finish());
-    match decided {
-        Ok(results) => {
-            savepoint(conn, "RELEASE append_many", "cannot finish the append")?;
-            Ok(results)
+    in_savepoint(conn, &APPEND_MANY, || {
+        let mut outcomes = ManyOutcomes::new();
+        for batch in batches {
+            outcomes.record(append_in_savepoint(conn, batch))?;
         }
-        Err(error) => {
-            // As in append_in_savepoint: when SQLite rolled the whole transaction back, the
-            // savepoint is gone with it, and the caller sees that.
-            if !conn.is_autocommit() {
-                let _ = savepoint(conn, "ROLLBACK TO append_many", "");
-                let _ = savepoint(conn, "RELEASE append_many", "");
-            }
-            Err(error)
-        }
-    }
+        outcomes.finish()
+    })
 }
 
 fn savepoint(conn: &Connection, sql: &str, context: &str) -> Result<()> {
@@ -135,7 +152,7 @@ fn decide_and_insert(conn: &Connection, batch: &AppendBatch) -> Result<AppendRes
             // An id is taken: undo this append's inserts (the savepoint stays) and decide on
             // the full path.
             Err(Refused::EventId(_)) => {
-                savepoint(conn, "ROLLBACK TO append", "cannot roll the append back")?
+                savepoint(conn, APPEND.rollback, "cannot roll the append back")?
             }
             Err(Refused::Other(error)) => return Err(error),
         }
