@@ -40,7 +40,9 @@ async function withQuota(quota, body) {
     const cdpUsage = async () => (await cdp.send("Storage.getUsageAndQuota", { origin })).usage;
     if (quota !== undefined) await setQuota(quota);
     await body({ page, origin, cdp, setQuota, cdpUsage });
-    assert.deepEqual(page.problems, [], "no uncaught error in the page");
+    // A sync client that cannot reach its server has the browser log its failed requests.
+    const problems = page.problems.filter((problem) => !/Failed to load resource|net::ERR_/.test(problem));
+    assert.deepEqual(problems, [], "no uncaught error in the page");
   } finally {
     await closeWithReport({ browser, page });
   }
@@ -246,6 +248,98 @@ describe("storage quota", () => {
       assert.deepEqual(second.summary, { events: 60, imported: 60 - already, alreadyPresent: already });
       assert.deepEqual(second.versions, streams.map(() => 10));
       assert.equal(second.total, 60);
+    });
+  });
+
+  test("the sync outbox and projection checkpoints past the quota are QuotaExceeded too, and go on once there is room", async () => {
+    await withQuota(SMALL_QUOTA, async ({ page, setQuota }) => {
+      const name = uniqueName("quota-outbox");
+      const full = await page.evaluate(async (name) => {
+        const { EventStore, Projector } = window.evstore;
+        // The projection's store; the synced one must start empty.
+        const store = await EventStore.open(`${name}-projected`);
+        window.quotaStore = store;
+        await store.append("task-1", [{ type: "Added" }, { type: "Added" }]);
+        const synced = await EventStore.open(name);
+        window.quotaSynced = synced;
+        // Offline: nothing listens on the discard port (browsers refuse it outright), so every
+        // sync.append only goes to the outbox.
+        const sync = await synced.sync({ url: "http://127.0.0.1:9" });
+        window.quotaSync = sync;
+        let accepted = 0;
+        let refused;
+        for (let batch = 0; batch < 100 && refused === undefined; batch++) {
+          const events = [0, 1, 2].map((i) => ({ type: "Noted", data: { text: window.noise(40_000), i } }));
+          try {
+            await sync.append("note-1", events, { expectedVersion: accepted });
+            accepted += 3;
+          } catch (error) {
+            refused = { code: error.code, reason: error.reason };
+          }
+        }
+        const pending = await sync.pending();
+        const read = await sync.readStream("note-1", { includePending: true });
+        // A projection that gives up on every event records each skip, with its 100 kB error,
+        // in its checkpoint: the checkpoint no longer fits.
+        const projector = new Projector(store);
+        window.quotaProjector = projector;
+        projector.add(
+          "fails",
+          () => {
+            throw new Error(window.noise(100_000));
+          },
+          { onFailure: "skip", retry: { maxAttempts: 1 } },
+        );
+        await projector.start();
+        const status = await window.t.until(
+          () => (projector.status("fails")?.state === "failed" ? projector.status("fails") : null),
+          10_000,
+          "the projection to fail",
+        );
+        await projector.stop();
+        return {
+          accepted,
+          refused,
+          batches: pending.map((b) => b.events.length),
+          versions: read.map((e) => e.version),
+          status,
+          checkpoint: await projector.checkpoint("fails"),
+        };
+      }, name);
+      assert.ok(full.refused, `the outbox took everything: ${full.accepted} events`);
+      assert.equal(full.refused.code, "QuotaExceeded");
+      assert.match(full.refused.reason, /outbox/);
+      assert.deepEqual(full.batches, Array(full.accepted / 3).fill(3), "the outbox holds the accepted batches only");
+      assert.deepEqual(full.versions, Array.from({ length: full.accepted }, (_, i) => i + 1));
+      assert.equal(full.status.state, "failed");
+      assert.match(full.status.error, /^storage quota exceeded: IndexedDB saving a checkpoint/);
+      assert.equal(full.checkpoint, 0, "no checkpoint was saved");
+
+      await setQuota(undefined);
+      const after = await page.evaluate(async (accepted) => {
+        const appended = await window.quotaSync.append("note-1", [{ type: "Noted", data: { i: 0 } }], {
+          expectedVersion: accepted,
+        });
+        const projector = window.quotaProjector;
+        await projector.start();
+        await projector.waitFor();
+        await projector.stop();
+        const out = {
+          appended,
+          pending: (await window.quotaSync.pending()).length,
+          checkpoint: await projector.checkpoint("fails"),
+          skipped: (await projector.skipped("fails")).map((s) => s.position),
+        };
+        window.quotaSync.stop();
+        window.quotaSynced.close();
+        window.quotaStore.close();
+        return out;
+      }, full.accepted);
+      assert.equal(after.appended.pending, true);
+      assert.equal(after.appended.nextExpectedVersion, full.accepted + 1);
+      assert.equal(after.pending, full.accepted / 3 + 1);
+      assert.equal(after.checkpoint, 2);
+      assert.deepEqual(after.skipped, [1, 2]);
     });
   });
 
