@@ -654,14 +654,15 @@ async fn a_full_disk_is_quota_exceeded_and_writes_nothing() {
     .await
     .unwrap();
 
-    let error = store
-        .append(
+    // The same batch before and after the disk is "freed".
+    let append_rest = || {
+        store.append(
             "note-1",
             ExpectedVersion::Exact(1),
             vec![event(2), event(3), event(4)],
         )
-        .await
-        .unwrap_err();
+    };
+    let error = append_rest().await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::QuotaExceeded, "{error}");
     assert!(error.to_string().contains("SQLSTATE 53100"), "{error}");
     let checkpoint = evstore::Checkpoint {
@@ -688,14 +689,7 @@ async fn a_full_disk_is_quota_exceeded_and_writes_nothing() {
     ))
     .await
     .unwrap();
-    let result = store
-        .append(
-            "note-1",
-            ExpectedVersion::Exact(1),
-            vec![event(2), event(3), event(4)],
-        )
-        .await
-        .unwrap();
+    let result = append_rest().await.unwrap();
     assert_eq!(result.next_expected_version, 4);
     store
         .storage()
