@@ -20,7 +20,11 @@ const STORAGE_PRESSURE_TYPES: &'static str = r#"
 export interface QuotaEstimate {
   /** Bytes the origin uses (every database of the origin, and its other storage). */
   usage: number;
-  /** Bytes the browser lets the origin use; a write past it fails with code `QuotaExceeded`. */
+  /**
+   * The quota the browser reports, in bytes. Browsers pad it (Chromium reports about usage +
+   * 10 GiB, whatever the real limit): a gauge, not a promise. A write past the real quota fails
+   * with code `QuotaExceeded`.
+   */
   quota: number;
   /** Whether the origin's storage is persistent (see `persist()`). */
   persisted: boolean;

@@ -346,7 +346,8 @@ export class EventStore<E extends EventShape = AnyEvent> {
   persist(): Promise<boolean>;
   /**
    * The origin's storage use and quota in bytes (`navigator.storage.estimate()`), shared by all
-   * its databases; writes past the quota fail with code `QuotaExceeded`.
+   * its databases; browsers pad these numbers. Writes past the real quota fail with code
+   * `QuotaExceeded`, and write nothing.
    */
   estimate(): Promise<QuotaEstimate>;
   /** Closes the store: subscriptions end and later calls fail with code `Closed`. */
