@@ -19,7 +19,7 @@ use super::append::{
     commit_failed, conclude, conflict_error, CallParams, PreparedAppend, Step, APPEND_SQL,
     LOCK_STREAMS_SQL,
 };
-use super::errors::{describe, pg_error, unique_conflict};
+use super::errors::{classify, describe, pg_error, unique_conflict};
 use crate::error::{Error, Result};
 use crate::storage::ManyOutcomes;
 use crate::types::AppendResult;
@@ -146,12 +146,16 @@ async fn one_batch(
                     )
                     .await?))
                 }
+                // A full disk is QuotaExceeded, as for one append.
                 None => {
-                    return Err(Error::storage(format!(
-                        "cannot append to stream `{}`: {}",
-                        batch.stream_id,
-                        describe(&error)
-                    )))
+                    return Err(classify(
+                        format!(
+                            "cannot append to stream `{}`: {}",
+                            batch.stream_id,
+                            describe(&error)
+                        ),
+                        &error,
+                    ))
                 }
             },
         }
