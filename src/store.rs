@@ -2,22 +2,24 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use futures::TryStreamExt;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::append_many::{prepare_many, StreamAppend};
 use crate::error::{Error, Result};
 use crate::platform::{now_millis, BoxStream};
 use crate::storage::{AppendBatch, AppendNotifier, PreparedEvent, Storage};
 use crate::subscription::{SubscribeOptions, Subscription, SubscriptionTarget};
 use crate::types::{
     category_of, refuse_control_characters, validate_stream_id, AppendResult, Direction,
-    ExpectedVersion, ListStreamsOptions, NewEvent, ReadAllOptions, ReadStreamOptions,
+    ExpectedVersion, Filter, ListStreamsOptions, NewEvent, ReadAllOptions, ReadStreamOptions,
     RecordedEvent, StreamInfo,
 };
+use crate::upcast::Upcasters;
 
 /// How many events one storage query reads at most when a read is paged.
 pub const DEFAULT_PAGE_SIZE: usize = 500;
@@ -69,6 +71,10 @@ pub struct EventStore<S> {
 struct Inner<S> {
     storage: S,
     options: StoreOptions,
+    /// Applied to every event read through the store. The lock is held only to copy or replace
+    /// them (a map of shared functions, cheap to copy), never while an upcaster runs: one may
+    /// register another.
+    upcasters: RwLock<Upcasters>,
     /// Notified after every append through this store and on close; shared with the other
     /// stores on the same data in this process (see [`Storage::notifier`]).
     appended: AppendNotifier,
@@ -127,11 +133,19 @@ impl<S: Storage> EventStore<S> {
 
     /// A store over `storage` with `options`.
     pub fn with_options(storage: S, options: StoreOptions) -> Self {
+        Self::with_upcasters(storage, options, Upcasters::new())
+    }
+
+    /// A store over `storage` with `options` that reads events through `upcasters` (see
+    /// [`Upcasters`]): every read path of the store, its subscriptions, projectors,
+    /// repositories and sync client hand out upcast events; the stored events are unchanged.
+    pub fn with_upcasters(storage: S, options: StoreOptions, upcasters: Upcasters) -> Self {
         EventStore {
             inner: Arc::new(Inner {
                 appended: storage.notifier(),
                 storage,
                 options,
+                upcasters: RwLock::new(upcasters),
                 closed: AtomicBool::new(false),
                 subscriptions: AtomicUsize::new(0),
                 kept_open: AtomicUsize::new(0),
@@ -148,6 +162,95 @@ impl<S: Storage> EventStore<S> {
     /// The options the store was made with.
     pub fn options(&self) -> &StoreOptions {
         &self.inner.options
+    }
+
+    /// The upcasters the store reads through (none unless made with
+    /// [`with_upcasters`](Self::with_upcasters) or registered with
+    /// [`register_upcaster`](Self::register_upcaster)).
+    pub fn upcasters(&self) -> Upcasters {
+        self.inner
+            .upcasters
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Registers `upcast` for events of `event_type` (see [`Upcasters::register`]), for every
+    /// clone of this store; reads that start afterwards apply it. Register upcasters before
+    /// reading (or at construction, with [`with_upcasters`](Self::with_upcasters)) so that every
+    /// reader sees the same shapes.
+    pub fn register_upcaster<F, E>(&self, event_type: impl Into<String>, upcast: F)
+    where
+        F: Fn(RecordedEvent) -> std::result::Result<RecordedEvent, E>
+            + crate::platform::MaybeSend
+            + crate::platform::MaybeSync
+            + 'static,
+        E: std::fmt::Display,
+    {
+        // Registering runs no user code and cannot leave the map half-updated.
+        let mut upcasters = self
+            .inner
+            .upcasters
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        *upcasters = std::mem::take(&mut *upcasters).register(event_type, upcast);
+    }
+
+    /// `events` as readers see them: through the store's upcasters.
+    pub(crate) fn upcast(&self, events: Vec<RecordedEvent>) -> Result<Vec<RecordedEvent>> {
+        self.upcasters().apply_all(events)
+    }
+
+    /// One page of `stream_id` from the storage (see [`Storage::read_stream`]), upcast: what
+    /// every reader of a stream goes through.
+    pub(crate) async fn read_stream_page(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>> {
+        let events = self
+            .inner
+            .storage
+            .read_stream(stream_id, from_version, direction, limit)
+            .await?;
+        self.upcast(events)
+    }
+
+    /// One page of all streams from the storage (see [`Storage::read_all`]), upcast and
+    /// filtered on the upcast types: what every reader of all streams goes through. The page may
+    /// hold fewer events than the storage returned; [`AllPage`] says how far the read got.
+    pub(crate) async fn read_all_page(
+        &self,
+        from_position: u64,
+        direction: Direction,
+        limit: usize,
+        filter: &Filter,
+    ) -> Result<AllPage> {
+        let upcasters = self.upcasters();
+        let widened = upcasters.widen(filter);
+        let stored = self
+            .inner
+            .storage
+            .read_all(
+                from_position,
+                direction,
+                limit,
+                widened.as_ref().unwrap_or(filter),
+            )
+            .await?;
+        let scanned = stored.len();
+        let last = stored.last().map(|event| event.position);
+        let mut events = upcasters.apply_all(stored)?;
+        if widened.is_some() {
+            events.retain(|event| Upcasters::keeps(filter, event));
+        }
+        Ok(AllPage {
+            events,
+            scanned,
+            last,
+        })
     }
 
     /// Appends `events` to `stream` atomically, if the stream's version satisfies `expected`.
@@ -174,6 +277,57 @@ impl<S: Storage> EventStore<S> {
         let result = self.inner.storage.append(batch).await?;
         self.inner.appended.notify();
         Ok(result)
+    }
+
+    /// Appends to several streams atomically: every part's expected version is checked, and
+    /// every part written, in one storage transaction — all or nothing. Returns each part's
+    /// result, in call order.
+    ///
+    /// - The parts are decided in call order, each as [`append`](Self::append) decides one and
+    ///   each seeing the parts before it: the same stream may appear twice, and its second part's
+    ///   expected version then counts the first part's events. Positions increase in call order.
+    /// - A part whose expected version fails makes the whole call fail with one
+    ///   [`Error::WrongExpectedVersion`] that names the first such stream and every other one in
+    ///   `others` ([`Error::conflicts`] lists them all); nothing is written.
+    /// - Retrying a call with the same event ids returns the original results and writes nothing
+    ///   (each part is an idempotent retry as for one stream).
+    /// - Subscriptions are woken once, after the commit.
+    /// - Refused with nothing written: no parts, more than
+    ///   [`MAX_APPEND_MANY_STREAMS`](crate::MAX_APPEND_MANY_STREAMS) parts, or any part that
+    ///   [`append`](Self::append) would refuse ([`Error::InvalidInput`] naming the part); an
+    ///   event id used twice in the call is [`Error::DuplicateEventId`].
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use evstore::{EventStore, ExpectedVersion, MemoryStorage, NewEvent};
+    /// use serde_json::json;
+    ///
+    /// let store = EventStore::new(MemoryStorage::new());
+    /// let results = store.append_many([
+    ///     ("account-1", ExpectedVersion::NoStream, vec![NewEvent::new("Opened", json!({}))]),
+    ///     ("account-2", ExpectedVersion::NoStream, vec![NewEvent::new("Opened", json!({}))]),
+    /// ]).await?;
+    /// assert_eq!(results.iter().map(|r| r.position).collect::<Vec<_>>(), [1, 2]);
+    ///
+    /// // One stale part refuses the whole call.
+    /// let stale = store.append_many([
+    ///     ("account-1", ExpectedVersion::Exact(1), vec![NewEvent::new("Debited", json!({}))]),
+    ///     ("account-2", ExpectedVersion::NoStream, vec![NewEvent::new("Credited", json!({}))]),
+    /// ]).await.unwrap_err();
+    /// assert_eq!(stale.conflicts()[0].stream, "account-2");
+    /// assert_eq!(store.head().await?, 2);
+    /// # Ok::<(), evstore::Error>(()) }).unwrap();
+    /// ```
+    pub async fn append_many<I, A>(&self, parts: I) -> Result<Vec<AppendResult>>
+    where
+        I: IntoIterator<Item = A>,
+        A: Into<StreamAppend>,
+    {
+        self.ensure_open()?;
+        let batches = prepare_many(parts.into_iter().map(Into::into).collect())?;
+        let results = self.inner.storage.append_many(batches).await?;
+        self.inner.appended.notify();
+        Ok(results)
     }
 
     /// Appends typed events (externally tagged serde enums; the variant name is the event type).
@@ -228,9 +382,7 @@ impl<S: Storage> EventStore<S> {
             let (store, stream) = (store.clone(), stream.clone());
             async move {
                 let events = store
-                    .inner
-                    .storage
-                    .read_stream(&stream, from, direction, page)
+                    .read_stream_page(&stream, from, direction, page)
                     .await?;
                 // Inclusive bounds: continue after (or before) the last version returned.
                 let next = events.last().map(|last| match direction {
@@ -267,14 +419,18 @@ impl<S: Storage> EventStore<S> {
         Ok(self.paged(start, limit, move |from, page| {
             let (store, filter) = (store.clone(), Arc::clone(&filter));
             async move {
-                let events = store
-                    .inner
-                    .storage
-                    .read_all(from, direction, page, &filter)
-                    .await?;
-                // Exclusive bounds: continue from the last position returned.
-                let next = events.last().map(|last| last.position);
-                Ok((events, next))
+                let mut from = from;
+                loop {
+                    let read = store.read_all_page(from, direction, page, &filter).await?;
+                    // A full page whose events the upcast type filter all dropped: read on.
+                    match read.last {
+                        Some(last) if read.events.is_empty() && read.scanned >= page => {
+                            from = last;
+                        }
+                        // Exclusive bounds: continue from the last position read.
+                        next => return Ok((read.events, next)),
+                    }
+                }
             }
         }))
     }
@@ -470,6 +626,17 @@ impl<S: Storage> EventStore<S> {
         });
         Box::pin(pages.try_flatten())
     }
+}
+
+/// One page of [`EventStore::read_all_page`].
+pub(crate) struct AllPage {
+    /// The events, upcast, that match the filter.
+    pub(crate) events: Vec<RecordedEvent>,
+    /// How many events the storage returned (more than `events` when upcasting changed types
+    /// the filter asks for); fewer than the limit means the read reached the end.
+    pub(crate) scanned: usize,
+    /// The position of the last event the storage returned: where the next page starts.
+    pub(crate) last: Option<u64>,
 }
 
 /// Keeps the backend of a store open while alive; see [`EventStore::keep_open`].

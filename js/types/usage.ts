@@ -14,6 +14,9 @@ import init, {
   type EvstoreErrorOf,
   type AppendOptions,
   type AppendResult,
+  type StreamAppend,
+  type Upcaster,
+  type VersionConflict,
   type Direction,
   type ErrorCode,
   type EventSubscription,
@@ -56,7 +59,8 @@ function describeError(error: EvstoreError): string {
     case "WrongExpectedVersion": {
       const expected: ExpectedVersion | undefined = error.expected;
       const actual: number | undefined = error.actual;
-      return `${error.stream ?? "?"}: expected ${String(expected)}, actual ${actual ?? "?"}`;
+      const others: VersionConflict[] = error.others ?? [];
+      return `${error.stream ?? "?"}: expected ${String(expected)}, actual ${actual ?? "?"} (+${others.length})`;
     }
     case "StreamNotFound":
       return `no stream ${error.stream ?? "?"}`;
@@ -108,6 +112,35 @@ async function everything(): Promise<void> {
   await mem.append("account-2", typed);
   const options: AppendOptions = { expectedVersion: 3 };
   await mem.append("account-2", typed, options);
+
+  // Several streams at once: each part's result, in order; a conflict names every stream.
+  const parts: StreamAppend<AccountEvent>[] = [
+    { stream: "account-1", events: typed, expectedVersion: 3 },
+    { stream: "account-2", events: [{ type: "Deposited", data: { amount: 2 } }] },
+  ];
+  const typedStore = await EventStore.inMemory<AccountEvent>();
+  const many: AppendResult[] = await typedStore.appendMany(parts);
+  void many[0].position;
+  // @ts-expect-error: an event the store's union does not have
+  await typedStore.appendMany([{ stream: "s-1", events: [{ type: "Nope" }] }]);
+
+  // Upcasters: an old shape in, the new one out (chains go through intermediate types).
+  const renamed: Upcaster = (event) => ({ ...event, type: "Deposited", data: { amount: 1 } });
+  typedStore.upcast("DepositedV1", renamed);
+  const upcastVoid: void = store.upcast("OpenedV1", (event) => ({ ...event, type: "Opened" }));
+  void upcastVoid;
+  // @ts-expect-error: an upcaster returns an event
+  store.upcast("OpenedV1", () => 42);
+  // @ts-expect-error: the event type is a string
+  store.upcast(7, renamed);
+  try {
+    await store.appendMany([{ stream: "a-1", events: [{ type: "X" }], expectedVersion: "no_stream" }]);
+  } catch (error) {
+    if (isEvstoreError(error, "WrongExpectedVersion")) {
+      const conflicts: VersionConflict[] = [error, ...error.others];
+      void conflicts.map((c) => `${c.stream}: ${String(c.expected)} / ${c.actual}`);
+    }
+  }
 
   // Reads.
   const direction: Direction = "backward";

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::error::{Error, Result};
 use crate::storage::{
     decide_append, decide_enqueue, stream_entries, AppendBatch, AppendDecision, AppendNotifier,
-    Checkpoint, EnqueueDecision, ExistingEvent, LocalAppend, OutboxEntry, OutboxState, Storage,
-    SyncChange, SyncSnapshot, SyncState, SyncStorage,
+    Checkpoint, EnqueueDecision, ExistingEvent, LocalAppend, ManyOutcomes, OutboxEntry,
+    OutboxState, Storage, SyncChange, SyncSnapshot, SyncState, SyncStorage,
 };
 use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
 
@@ -150,6 +150,45 @@ impl Storage for MemoryStorage {
             next_expected_version: first_version + batch.events.len() as u64 - 1,
             position: inner.head(),
         })
+    }
+
+    async fn append_many(&self, batches: Vec<AppendBatch>) -> Result<Vec<AppendResult>> {
+        let mut inner = self.lock();
+        // What the batches decided so far would write: records, and the streams' new versions.
+        let mut recorded = Vec::new();
+        let mut versions: HashMap<&str, u64> = HashMap::new();
+        let mut head = inner.head();
+        let mut outcomes = ManyOutcomes::new();
+        for batch in &batches {
+            let stream = batch.stream_id.as_str();
+            let current = match versions.get(stream) {
+                Some(&version) => version,
+                None => inner.stream_version(stream),
+            };
+            // Ids are distinct across the call, so only stored events can hold them.
+            let existing: Vec<Option<ExistingEvent>> =
+                batch.events.iter().map(|e| inner.existing(&e.id)).collect();
+            let outcome = match decide_append(batch, current, &existing) {
+                Ok(AppendDecision::AlreadyAppended(result)) => Ok(result),
+                Ok(AppendDecision::Write { first_version }) => {
+                    for (i, event) in batch.events.iter().enumerate() {
+                        head += 1;
+                        recorded.push(event.to_recorded(stream, first_version + i as u64, head)?);
+                    }
+                    let last = first_version + batch.events.len() as u64 - 1;
+                    versions.insert(stream, last);
+                    Ok(AppendResult {
+                        next_expected_version: last,
+                        position: head,
+                    })
+                }
+                Err(error) => Err(error),
+            };
+            outcomes.record(outcome)?;
+        }
+        let results = outcomes.finish()?;
+        inner.push_events(recorded);
+        Ok(results)
     }
 
     async fn read_stream(

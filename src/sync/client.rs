@@ -518,7 +518,8 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
         let pending = if include_pending {
             let outbox = self.inner.store.storage().load_sync().await?.outbox;
             let version = self.inner.store.stream_version(stream).await?;
-            pending_as_recorded(version, &stream_entries(&outbox, stream))?
+            let pending = pending_as_recorded(version, &stream_entries(&outbox, stream))?;
+            self.inner.store.upcast(pending)?
         } else {
             Vec::new()
         };

@@ -15,9 +15,7 @@ use crate::store::EventStore;
 use crate::sync::protocol::{
     BatchResult, PullRequest, PullResponse, PushBatch, PushRequest, PushResponse,
 };
-use crate::types::{
-    validate_stream_id, Direction, ExpectedVersion, Filter, NewEvent, ReadStreamOptions,
-};
+use crate::types::{validate_stream_id, Direction, ExpectedVersion, Filter, NewEvent};
 
 /// What a caller may do, by stream-id prefix (`None` = every stream): the rights of a token.
 ///
@@ -284,14 +282,12 @@ async fn events_since<S: Storage>(
         ExpectedVersion::Exact(version) => version,
         _ => 0,
     };
-    let options = ReadStreamOptions::new()
-        .from_version(known + 1)
-        .max_count(limit.max(1));
-    match store.read_stream(stream, options).await {
-        Ok(events) => Ok(events.into_iter().map(RecordedEventJson::from).collect()),
-        Err(Error::StreamNotFound { .. }) => Ok(Vec::new()),
-        Err(error) => Err(error),
-    }
+    // The events as stored, not upcast: a client mirrors them, and upcasts what it reads.
+    let events = store
+        .storage()
+        .read_stream(stream, known + 1, Direction::Forward, limit.max(1))
+        .await?;
+    Ok(events.into_iter().map(RecordedEventJson::from).collect())
 }
 
 /// Handles a pull: up to `limit` events after `after` that match the request's filter and that

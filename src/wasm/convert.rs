@@ -80,9 +80,14 @@ fn optional_count(value: JsValue, what: &str) -> Result<Option<u64>> {
     }
 }
 
+/// `value` as JSON text (`JSON.stringify`, refusing what JSON cannot hold); `what` names it in
+/// the error.
+pub fn json_text(value: &JsValue, what: &str) -> Result<String> {
+    encode_json(value, what).map_err(|thrown| invalid(super::error::thrown_message(&thrown)))
+}
+
 fn json(value: &JsValue, what: &str) -> Result<Value> {
-    let text = encode_json(value, what)
-        .map_err(|thrown| invalid(super::error::thrown_message(&thrown)))?;
+    let text = json_text(value, what)?;
     serde_json::from_str(&text).map_err(|e| invalid(format!("{what} is not JSON: {e}")))
 }
 

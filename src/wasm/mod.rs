@@ -7,6 +7,7 @@
 //! server that serves few connections at once stalled on eight separate snippets).
 
 mod abort;
+mod append_many;
 mod backend;
 mod broadcast;
 mod convert;
@@ -21,4 +22,5 @@ mod store;
 mod subscription;
 mod sync;
 mod typescript;
+mod upcast;
 mod wait;

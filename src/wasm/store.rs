@@ -61,6 +61,12 @@ impl JsEventStore {
         self.store.ensure_open()?;
         Ok(self.store.clone())
     }
+
+    /// The cross-tab channel that announces this handle's appends (none for a store in memory
+    /// or after `close()`).
+    pub(crate) fn broadcast(&self) -> Option<Rc<Broadcast>> {
+        self.broadcast.borrow().clone()
+    }
 }
 
 #[wasm_bindgen(js_class = EventStore)]

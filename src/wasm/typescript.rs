@@ -81,6 +81,29 @@ export interface AppendOptions {
   expectedVersion?: ExpectedVersion;
 }
 
+/** One stream's part of `appendMany`; `expectedVersion` defaults to `"any"`. */
+export interface StreamAppend<E extends EventShape = AnyEvent> {
+  stream: string;
+  events: readonly NewEvent<E>[];
+  /** Checked after the earlier parts of the same call (a stream may appear twice). */
+  expectedVersion?: ExpectedVersion;
+}
+
+/** A stream whose expected version failed. */
+export interface VersionConflict {
+  stream: string;
+  expected: ExpectedVersion;
+  actual: number;
+}
+
+/**
+ * An upcaster: gets an event as stored (an old shape) and returns it as the app reads it today —
+ * new `data` or `metadata`, or a new `type` (a rename, or the next step of a chain). It must be
+ * synchronous and leave the envelope (`id`, `streamId`, `version`, `position`, `recordedAt`,
+ * correlation and causation ids) as it was.
+ */
+export type Upcaster = (event: RecordedEvent<AnyEvent>) => RecordedEvent<AnyEvent>;
+
 export interface AppendResult {
   /** The stream's version after the append. */
   nextExpectedVersion: number;
@@ -190,6 +213,8 @@ export interface EvstoreError extends Error {
   stream?: string;
   expected?: ExpectedVersion;
   actual?: number;
+  /** `WrongExpectedVersion` of `appendMany`: the other conflicting streams (empty otherwise). */
+  others?: VersionConflict[];
   id?: string;
   reason?: string;
   eventType?: string;
@@ -201,7 +226,7 @@ export interface EvstoreError extends Error {
 
 /** The fields each code carries. */
 export interface EvstoreErrorFields {
-  WrongExpectedVersion: { stream: string; expected: ExpectedVersion; actual: number };
+  WrongExpectedVersion: { stream: string; expected: ExpectedVersion; actual: number; others: VersionConflict[] };
   StreamNotFound: { stream: string };
   DuplicateEventId: { id: string };
   InvalidInput: { reason: string };
@@ -305,6 +330,21 @@ export class EventStore<E extends EventShape = AnyEvent> {
   static inMemory<E extends EventShape = AnyEvent>(): Promise<EventStore<E>>;
   /** Appends `events` to `stream` atomically; `expectedVersion` defaults to `"any"`. */
   append(stream: string, events: readonly NewEvent<E>[], options?: AppendOptions): Promise<AppendResult>;
+  /**
+   * Appends to several streams atomically — every expected version checked and every part
+   * written in one transaction, or nothing — and resolves to each part's result, in order. A
+   * conflict is one `WrongExpectedVersion` naming the first conflicting stream and the rest in
+   * `others`.
+   */
+  appendMany(appends: readonly StreamAppend<E>[]): Promise<AppendResult[]>;
+  /**
+   * Registers `upcaster` for events stored with type `type`: every read of the store (reads,
+   * iterators, subscriptions, projectors, deciders, sync reads) hands out what it returns, and
+   * chains go on while the returned type has an upcaster of its own. Stored events are never
+   * rewritten. An upcaster that throws or returns something that is not an event fails the read
+   * with `Codec` naming the event. Register upcasters right after opening the store.
+   */
+  upcast(type: string, upcaster: Upcaster): void;
   /** Events of one stream (forward from the first by default); `StreamNotFound` if it has none. */
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent<E>[]>;
   /** Events of all streams in position order (`fromPosition` exclusive). */

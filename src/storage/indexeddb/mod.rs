@@ -13,6 +13,7 @@
 //! read abandoned mid-flight (a closed subscription) must not leave the browser a freed closure to
 //! call when the request settles.
 
+mod append_many;
 mod completion;
 mod errors;
 mod records;
@@ -202,22 +203,12 @@ enum Written {
 impl Storage for IndexedDbStorage {
     async fn append(&self, batch: AppendBatch) -> Result<AppendResult> {
         // Encode everything before the transaction opens: inside it, only requests.
-        let shared = records::BatchFields::new(&batch.stream_id, &batch.category);
-        let records = batch
-            .events
-            .iter()
-            .map(|event| records::encode_event(&shared, event))
-            .collect::<Result<Vec<_>>>()?;
-        let ids: Vec<JsValue> = batch
-            .events
-            .iter()
-            .map(|event| JsValue::from_str(&event.id))
-            .collect();
+        let (records, ids) = encode_batch(&batch)?;
 
         let transaction = self.transaction(EVENTS, TransactionMode::ReadWrite)?;
         let events = object_store(&transaction, EVENTS)?;
         let completion = Completion::new(transaction);
-        let written = write_batch(&events, &batch, &records, &ids).await;
+        let written = write_batch(&events, &batch, &records, &ids, false).await;
         match written {
             Ok(Written::Appended(result)) | Ok(Written::AlreadyAppended(result)) => {
                 completion
@@ -232,6 +223,10 @@ impl Storage for IndexedDbStorage {
             }
             Err(error) => Err(completion.abandon(error, "appending").await),
         }
+    }
+
+    async fn append_many(&self, batches: Vec<AppendBatch>) -> Result<Vec<AppendResult>> {
+        self.append_batches(&batches).await
     }
 
     async fn read_stream(
@@ -489,6 +484,23 @@ fn unexpected(context: &str, value: &JsValue) -> Error {
     ))
 }
 
+/// The records of `batch`'s events and their ids as JS values, encoded before an append
+/// transaction opens.
+fn encode_batch(batch: &AppendBatch) -> Result<(Vec<Object>, Vec<JsValue>)> {
+    let shared = records::BatchFields::new(&batch.stream_id, &batch.category);
+    let records = batch
+        .events
+        .iter()
+        .map(|event| records::encode_event(&shared, event))
+        .collect::<Result<Vec<_>>>()?;
+    let ids = batch
+        .events
+        .iter()
+        .map(|event| JsValue::from_str(&event.id))
+        .collect();
+    Ok((records, ids))
+}
+
 /// Reads, inside the append transaction, the stream's current version and where each id of the
 /// batch is already stored. All requests go out at once.
 async fn read_append_state(
@@ -580,16 +592,19 @@ fn version_of_key(key: &JsValue) -> Result<u64> {
 /// unique `id` index checks them while the records are added, and a refused id aborts the
 /// transaction (nothing written) and comes back as [`Written::Conflict`], which
 /// [`IndexedDbStorage::explain_conflict`] turns into the earlier result of an identical append or
-/// a `DuplicateEventId`, as [`decide_append`] would have. On a version mismatch the ids are looked
-/// up in this transaction and [`decide_append`] tells a retry or a reused id from a conflict.
+/// a `DuplicateEventId`, as [`decide_append`] would have. On a version mismatch, or always with
+/// `always_look_up` (an `append_many`, whose transaction must survive to decide the other batches),
+/// the ids are looked up in this transaction and [`decide_append`] tells a retry or a reused id
+/// from a conflict.
 async fn write_batch(
     events: &ObjectStore,
     batch: &AppendBatch,
     records: &[Object],
     ids: &[JsValue],
+    always_look_up: bool,
 ) -> Result<Written> {
     let current = read_stream_version(events, &batch.stream_id).await?;
-    let first_version = if batch.expected.accepts(current) {
+    let first_version = if batch.expected.accepts(current) && !always_look_up {
         current + 1
     } else {
         let existing = look_up_ids(events, ids).await?;
