@@ -327,6 +327,8 @@ impl<S: SyncStorage, T: SyncTransport> SyncClientBuilder<S, T> {
                 state
             }
         };
+        // From now on the mirror takes events only from the server: local appends to it fail.
+        self.store.mark_synced();
         let status = SyncStatus {
             pending: pending_count(&snapshot.outbox),
             last_pulled: state.pulled,
@@ -376,7 +378,7 @@ impl<S, T> SyncClient<S, T> {
     }
 
     /// The mirror: the server's events at the server's positions. Read it, subscribe to it, run
-    /// projections over it; never append to it directly (use [`append`](Self::append)).
+    /// projections over it; its own [`EventStore::append`] refuses (use [`append`](Self::append)).
     pub fn mirror(&self) -> &EventStore<S> {
         &self.inner.store
     }

@@ -338,6 +338,12 @@ export class EventStore<E extends EventShape = AnyEvent> {
   exportJsonl(): Promise<Blob>;
   /** Loads an export from a `Blob`/`File` or a `ReadableStream` of bytes; importing twice adds nothing. */
   importJsonl(input: Blob | ReadableStream<Uint8Array>): Promise<ImportSummary>;
+  /**
+   * Syncs this store with `evstore serve` (see `SyncOptions`): it then mirrors the server's
+   * streams, and local appends go through the handle (`sync.append`, which works offline);
+   * `store.append` fails with code `InvalidInput`. The store must be empty or synced before.
+   */
+  sync(options: SyncOptions): Promise<SyncHandle>;
   /** Closes the store: subscriptions end and later calls fail with code `Closed`. */
   close(): void;
   /** Closed by `close()` / `free()`, or because another page deleted the database. */
