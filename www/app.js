@@ -872,6 +872,7 @@ async function main() {
   store = await EventStore.open(DB_NAME);
   $("#me-badge").textContent = `${me.emoji} You are ${me.name}`;
   $("#new-tab").href = `./${location.search}`;
+  if (SYNC_URL) $(".tagline").textContent = "Every click is an event in evstore — kept in IndexedDB, synced through evstore serve with every browser on this board, offline too.";
   $("#mode-link").href = SYNC_URL ? "./" : "./?sync";
   $("#mode-link").textContent = SYNC_URL ? "Board in this browser only ↗" : "Sync with a server ↗";
   document.title = `${me.emoji} ${me.name} · evstore kanban`;
