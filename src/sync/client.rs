@@ -1076,7 +1076,11 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
     async fn pull_page(&self, after: u64) -> Result<PulledPage, SyncError> {
         let response = self.call_pull(self.pull_request(after)).await?;
         Ok(PulledPage {
-            events: response.events.into_iter().map(RecordedEvent::from).collect(),
+            events: response
+                .events
+                .into_iter()
+                .map(RecordedEvent::from)
+                .collect(),
             next: response.next,
             head: response.head,
             store_id: response.store_id,
