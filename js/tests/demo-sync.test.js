@@ -68,7 +68,7 @@ async function onServer(stream) {
 }
 
 describe("the kanban demo synced through evstore serve", () => {
-  test("two profiles edit one board: each sees the other's edits, with a pending/synced indicator", async () => {
+  test("sync: two profiles edit one board: each sees the other's edits, with a pending/synced indicator", async () => {
     const [a, b] = [await openProfile(), await openProfile()];
     await waitForState(a, "synced", 0);
     assert.match(await indicator(a).textContent(), /Synced/);
@@ -98,7 +98,7 @@ describe("the kanban demo synced through evstore serve", () => {
     await screenshot(a, "demo-sync-board");
   });
 
-  test("offline edits wait in the outbox; the same cards edited on both sides show one conflict per card", async () => {
+  test("sync: offline edits wait in the outbox; the same cards edited on both sides show one conflict per card", async () => {
     const [a, b] = pages;
     for (const page of [a, b]) {
       await page.locator("#offline-toggle").click();
