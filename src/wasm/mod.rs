@@ -16,6 +16,7 @@ mod export;
 mod iterator;
 mod lifecycle;
 mod projector;
+mod storage_pressure;
 mod store;
 mod subscription;
 mod sync;
