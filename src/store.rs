@@ -85,6 +85,8 @@ struct Inner<S> {
     kept_open: AtomicUsize,
     /// Whether the backend's [`Storage::close`] was called.
     storage_closed: AtomicBool,
+    /// Whether a sync client mirrors a server into this store (appends go to its outbox).
+    synced: AtomicBool,
 }
 
 impl<S> Clone for EventStore<S> {
@@ -150,6 +152,7 @@ impl<S: Storage> EventStore<S> {
                 subscriptions: AtomicUsize::new(0),
                 kept_open: AtomicUsize::new(0),
                 storage_closed: AtomicBool::new(false),
+                synced: AtomicBool::new(false),
             }),
         }
     }
@@ -265,7 +268,9 @@ impl<S: Storage> EventStore<S> {
     /// event type or one with a control character, an id that is not a UUID or metadata that
     /// is not a JSON object. In every error case nothing is written. Appending a batch whose ids
     /// were all already appended by an identical call returns that call's result and writes
-    /// nothing (safe retries).
+    /// nothing (safe retries). A store a [`SyncClient`](crate::sync::SyncClient) mirrors a
+    /// server into refuses appends with [`Error::InvalidInput`]: they go to the client's outbox
+    /// ([`SyncClient::append`](crate::sync::SyncClient::append), `sync.append()` in JS).
     pub async fn append(
         &self,
         stream: &str,
@@ -273,6 +278,7 @@ impl<S: Storage> EventStore<S> {
         events: Vec<NewEvent>,
     ) -> Result<AppendResult> {
         self.ensure_open()?;
+        self.ensure_not_synced(stream)?;
         let batch = prepare_batch(stream, expected, events)?;
         let result = self.inner.storage.append(batch).await?;
         self.inner.appended.notify();
@@ -575,6 +581,22 @@ impl<S: Storage> EventStore<S> {
         {
             self.inner.storage.close();
         }
+    }
+
+    /// Marks the store as a sync client's mirror: from now on [`append`](Self::append) refuses.
+    pub(crate) fn mark_synced(&self) {
+        self.inner.synced.store(true, Ordering::Release);
+    }
+
+    fn ensure_not_synced(&self, stream: &str) -> Result<()> {
+        if self.inner.synced.load(Ordering::Acquire) {
+            return Err(Error::invalid_input(format!(
+                "cannot append to `{stream}` here: this store mirrors a sync server, so local \
+                 appends go to the outbox through the sync handle (`sync.append()` in JS, \
+                 `SyncClient::append` in Rust)"
+            )));
+        }
+        Ok(())
     }
 
     pub(crate) fn ensure_open(&self) -> Result<()> {

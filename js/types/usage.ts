@@ -40,6 +40,10 @@ import init, {
   type StreamSubscribeOptions,
   type SubscribeCallbacks,
   type SubscribeOptions,
+  type SyncAppendResult,
+  type SyncConflict,
+  type SyncHandle,
+  type SyncStatus,
 } from "evstore";
 
 type AccountEvent =
@@ -384,6 +388,29 @@ async function everything(): Promise<void> {
     decide: () => [{ type: "Closed" }],
   });
   accounts.free();
+
+  // Offline-first sync with evstore serve.
+  const synced = await EventStore.open("synced");
+  const handle: SyncHandle = await synced.sync({
+    url: "http://127.0.0.1:7070",
+    token: "t",
+    filter: { streamPrefixes: ["card-"] },
+    onConflict: (conflict: SyncConflict) => (conflict.theirs.length > 0 ? "drop" : [{ type: "Merged" }]),
+    onUnauthorized: async () => null,
+  });
+  const local: SyncAppendResult = await handle.append("card-1", [{ type: "CardCreated" }], { expectedVersion: "no_stream" });
+  if (local.pending) void local.batchId.length;
+  const withPending = await handle.readStream("card-1", { includePending: true });
+  const syncStatus: SyncStatus = handle.status;
+  const statusFields: [string, number, number, boolean] = [syncStatus.state, syncStatus.pending, syncStatus.lastPulledPosition, syncStatus.syncer];
+  const unlisten: () => void = handle.onStatus((next) => void next.conflicts.length);
+  for (const batch of await handle.pending()) void [batch.batchId, batch.events[0]!.pending, batch.confirmed];
+  await handle.flush();
+  handle.stop();
+  unlisten();
+  void [withPending, statusFields];
+  // @ts-expect-error: a conflict callback answers "drop" or events
+  await synced.sync({ url: "u", onConflict: () => "keep" });
 
   // Resource management.
   {

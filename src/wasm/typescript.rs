@@ -379,6 +379,12 @@ export class EventStore<E extends EventShape = AnyEvent> {
   /** Loads an export from a `Blob`/`File` or a `ReadableStream` of bytes; importing twice adds nothing. */
   importJsonl(input: Blob | ReadableStream<Uint8Array>): Promise<ImportSummary>;
   /**
+   * Syncs this store with `evstore serve` (see `SyncOptions`): it then mirrors the server's
+   * streams, and local appends go through the handle (`sync.append`, which works offline);
+   * `store.append` fails with code `InvalidInput`. The store must be empty or synced before.
+   */
+  sync(options: SyncOptions): Promise<SyncHandle>;
+  /**
    * Asks the browser to make the origin's storage persistent (not evicted under storage
    * pressure): resolves to whether it is. In a worker (no `persist()` there) it tells whether it
    * already is; without `navigator.storage` it resolves to `false`.
