@@ -330,7 +330,11 @@ impl<S: Storage> EventStore<S> {
         A: Into<StreamAppend>,
     {
         self.ensure_open()?;
-        let batches = prepare_many(parts.into_iter().map(Into::into).collect())?;
+        let parts: Vec<StreamAppend> = parts.into_iter().map(Into::into).collect();
+        if let Some(first) = parts.first() {
+            self.ensure_not_synced(&first.stream)?;
+        }
+        let batches = prepare_many(parts)?;
         let results = self.inner.storage.append_many(batches).await?;
         self.inner.appended.notify();
         Ok(results)

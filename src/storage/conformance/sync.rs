@@ -496,6 +496,13 @@ pub async fn sync_local_append_is_pending_then_confirmed<S: SyncStorage>(
         .unwrap_err();
     assert_eq!(direct.kind(), ErrorKind::InvalidInput);
     assert!(direct.to_string().contains("sync.append()"), "{direct}");
+    let many = client
+        .mirror()
+        .append_many([("todo-9", ExpectedVersion::Any, vec![ev("Added", 9)])])
+        .await
+        .unwrap_err();
+    assert_eq!(many.kind(), ErrorKind::InvalidInput);
+    assert!(many.to_string().contains("sync.append()"), "{many}");
     assert_eq!(client.mirror().head().await.unwrap(), 0);
     assert_eq!(client.status().pending, 2);
 
