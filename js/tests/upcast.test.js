@@ -85,8 +85,22 @@ test("upcasters apply on every read path and never rewrite what is stored", asyn
         read.onerror = () => reject(read.error);
       };
     });
+    const exportTypes = async (options) =>
+      (await (await store.exportJsonl(options)).text())
+        .trim()
+        .split("\n")
+        .slice(1)
+        .map((line) => JSON.parse(line).type);
+    const exported = {
+      stored: await exportTypes(),
+      upcast: await exportTypes({ upcast: true }),
+      badOption: await store.exportJsonl({ upcast: "yes" }).then(
+        () => "resolved",
+        (e) => e.code,
+      ),
+    };
     store.close();
-    return { all, stream, iterated, prices, oldName, subscribed, projected, loaded, raw };
+    return { all, stream, iterated, prices, oldName, subscribed, projected, loaded, raw, exported };
   }, uniqueName("upcast"));
 
   const expected = [
@@ -103,6 +117,11 @@ test("upcasters apply on every read path and never rewrite what is stored", asyn
   assert.deepEqual(result.subscribed, ["PriceSet", "LineAdded", "PriceSet", "PriceSet"]);
   assert.deepEqual(result.projected, ["PriceSet", "LineAdded", "PriceSet", "PriceSet"]);
   assert.deepEqual(result.loaded, { state: { cents: 500, lines: ["a"] }, version: 3 });
+  assert.deepEqual(result.exported, {
+    stored: ["PriceSetV1", "ItemAdded", "PriceSet", "PriceSetV2"],
+    upcast: ["PriceSet", "LineAdded", "PriceSet", "PriceSet"],
+    badOption: "InvalidInput",
+  });
   assert.deepEqual(result.raw, [
     'PriceSetV1:{"price":12}',
     'ItemAdded:{"sku":"a"}',

@@ -374,8 +374,11 @@ export class EventStore<E extends EventShape = AnyEvent> {
   ): Subscription;
   /** Catch-up then live, as an async iterator. */
   subscribeAll(options?: SubscribeOptions<E>): EventSubscription<E>;
-  /** The whole store, up to its head, as a `Blob` of JSON lines (the evstore export format). */
-  exportJsonl(): Promise<Blob>;
+  /**
+   * The whole store, up to its head, as a `Blob` of JSON lines (the evstore export format):
+   * events as stored, or with `{ upcast: true }` through the store's upcasters, as reads see them.
+   */
+  exportJsonl(options?: ExportOptions): Promise<Blob>;
   /** Loads an export from a `Blob`/`File` or a `ReadableStream` of bytes; importing twice adds nothing. */
   importJsonl(input: Blob | ReadableStream<Uint8Array>): Promise<ImportSummary>;
   /**

@@ -227,6 +227,52 @@ pub async fn upcasters_apply_on_every_read_path<S: Storage>(store: EventStore<S>
         }
     );
 
+    // The export: as stored by default (a faithful copy), through the upcasters on request.
+    let export_types = |file: Vec<u8>| -> Vec<String> {
+        String::from_utf8(file)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|line| {
+                serde_json::from_str::<Value>(line).unwrap()["type"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    let mut raw_file = Vec::new();
+    crate::export_jsonl(
+        store.storage(),
+        &mut raw_file,
+        &crate::ExportOptions::default(),
+    )
+    .await
+    .unwrap();
+    let mut upcast_file = Vec::new();
+    let summary = store
+        .export_jsonl(&mut upcast_file, &crate::ExportOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(summary.events, 5);
+    assert_eq!(
+        export_types(raw_file),
+        [
+            "PriceSetV1",
+            "ItemAdded",
+            "PriceSet",
+            "PriceSetV2",
+            "ItemAdded"
+        ]
+    );
+    assert_eq!(
+        export_types(upcast_file.clone()),
+        ["PriceSet", "LineAdded", "PriceSet", "PriceSet", "LineAdded"]
+    );
+    assert!(String::from_utf8(upcast_file)
+        .unwrap()
+        .contains(r#""data":{"cents":1200,"currency":"EUR"}"#));
+
     let after = stored(&store).await;
     assert_eq!(after[..4], before[..], "stored events are never rewritten");
     assert_eq!(after[4].0, "ItemAdded");
