@@ -489,7 +489,7 @@ pub(crate) fn typed_events<T: Serialize>(events: &[T]) -> Result<Vec<NewEvent>> 
     events.iter().map(NewEvent::from_typed).collect()
 }
 
-fn validate_max_count(max_count: Option<usize>) -> Result<usize> {
+pub(crate) fn validate_max_count(max_count: Option<usize>) -> Result<usize> {
     match max_count {
         Some(0) => Err(Error::invalid_input("max_count must be at least 1")),
         Some(count) => Ok(count),

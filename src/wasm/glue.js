@@ -16,6 +16,39 @@ export function encodeJson(value, what) {
   return text;
 }
 
+// ---- reads.rs ---------------------------------------------------------------------------------
+
+/** The `RecordedEvent` objects of stored event records (see records.rs of the IndexedDB backend):
+ * `data` and `metadata` parsed from their JSON text, the other fields as stored. */
+export function eventsOfRecords(records) {
+  const events = new Array(records.length);
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i];
+    if (
+      typeof r !== "object" || r === null ||
+      typeof r.id !== "string" || typeof r.streamId !== "string" || typeof r.eventType !== "string" ||
+      typeof r.data !== "string" || typeof r.metadata !== "string" ||
+      typeof r.version !== "number" || typeof r.position !== "number" || typeof r.recordedAt !== "number"
+    ) {
+      throw new TypeError(`the record at position ${r?.position} does not have the fields of an event`);
+    }
+    const event = {
+      id: r.id,
+      streamId: r.streamId,
+      version: r.version,
+      position: r.position,
+      type: r.eventType,
+      data: JSON.parse(r.data),
+      metadata: JSON.parse(r.metadata),
+      recordedAt: r.recordedAt,
+    };
+    if (r.correlationId != null) event.correlationId = r.correlationId;
+    if (r.causationId != null) event.causationId = r.causationId;
+    events[i] = event;
+  }
+  return events;
+}
+
 // ---- error.rs ---------------------------------------------------------------------------------
 
 export function describe(value) {

@@ -16,6 +16,7 @@ mod export;
 mod iterator;
 mod lifecycle;
 mod projector;
+mod reads;
 mod store;
 mod subscription;
 mod sync;

@@ -182,6 +182,87 @@ impl IndexedDbStorage {
     }
 }
 
+impl IndexedDbStorage {
+    /// What [`Storage::read_stream`] reads, as the stored records themselves (see [`records`]):
+    /// the JavaScript API hands them to JS without decoding them into [`RecordedEvent`]s.
+    pub(crate) async fn read_stream_records(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Array> {
+        if limit == 0 || (direction == Direction::Backward && from_version == 0) {
+            return Ok(Array::new());
+        }
+        let (lower, upper) = match direction {
+            Direction::Forward => (from_version as f64, f64::INFINITY),
+            Direction::Backward => (0.0, from_version as f64),
+        };
+        let range = key_range(
+            &records::pair_key(stream_id, lower),
+            &records::pair_key(stream_id, upper),
+            false,
+            false,
+        )?;
+        let transaction = self.transaction(EVENTS, TransactionMode::ReadOnly)?;
+        let index = index(&object_store(&transaction, EVENTS)?, BY_STREAM_VERSION)?;
+        let context = "reading a stream";
+        match direction {
+            Direction::Forward => {
+                let request = index
+                    .get_all(Some(range.into()), request_limit(limit))
+                    .map_err(|e| idb_error(context, e))?;
+                let values = Request::new(request)
+                    .await
+                    .map_err(|failure| failure.into_error(context))?;
+                all_of(values, context)
+            }
+            Direction::Backward => {
+                let request = index
+                    .open_cursor(Some(range.into()), Some(CursorDirection::Prev))
+                    .map_err(|e| idb_error(context, e))?;
+                scan_cursor(Request::new(request), limit, &Filter::default()).await
+            }
+        }
+    }
+
+    /// What [`Storage::read_all`] reads, as the stored records themselves (see
+    /// [`read_stream_records`](Self::read_stream_records)).
+    pub(crate) async fn read_all_records(
+        &self,
+        from_position: u64,
+        direction: Direction,
+        limit: usize,
+        filter: &Filter,
+    ) -> Result<Array> {
+        // Positions start at 1: nothing is before position 1.
+        if limit == 0 || (direction == Direction::Backward && from_position <= 1) {
+            return Ok(Array::new());
+        }
+        let (source, exact) = Source::for_filter(filter);
+        let transaction = self.transaction(EVENTS, TransactionMode::ReadOnly)?;
+        let events = object_store(&transaction, EVENTS)?;
+        match direction {
+            Direction::Forward => {
+                scan_forward(&events, &source, exact, from_position, limit, filter).await
+            }
+            Direction::Backward => {
+                let request = source.open_cursor_before(&events, from_position)?;
+                scan_cursor(Request::new(request), limit, filter).await
+            }
+        }
+    }
+}
+
+/// Decodes stored event records.
+fn decode_all(records: &Array) -> Result<Vec<RecordedEvent>> {
+    records
+        .iter()
+        .map(|record| records::decode_event(&record))
+        .collect()
+}
+
 impl Drop for IndexedDbStorage {
     fn drop(&mut self) {
         // Closing waits for running transactions; it also stops the handlers from firing.
@@ -245,42 +326,11 @@ impl Storage for IndexedDbStorage {
         direction: Direction,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>> {
-        if limit == 0 || (direction == Direction::Backward && from_version == 0) {
-            return Ok(Vec::new());
-        }
-        let (lower, upper) = match direction {
-            Direction::Forward => (from_version as f64, f64::INFINITY),
-            Direction::Backward => (0.0, from_version as f64),
-        };
-        let range = key_range(
-            &records::pair_key(stream_id, lower),
-            &records::pair_key(stream_id, upper),
-            false,
-            false,
-        )?;
-        let transaction = self.transaction(EVENTS, TransactionMode::ReadOnly)?;
-        let index = index(&object_store(&transaction, EVENTS)?, BY_STREAM_VERSION)?;
-        match direction {
-            Direction::Forward => {
-                let context = "reading a stream";
-                let request = index
-                    .get_all(Some(range.into()), request_limit(limit))
-                    .map_err(|e| idb_error(context, e))?;
-                let values = Request::new(request)
-                    .await
-                    .map_err(|failure| failure.into_error(context))?;
-                all_of(values, context)?
-                    .iter()
-                    .map(|value| records::decode_event(&value))
-                    .collect()
-            }
-            Direction::Backward => {
-                let request = index
-                    .open_cursor(Some(range.into()), Some(CursorDirection::Prev))
-                    .map_err(|e| idb_error("reading a stream", e))?;
-                scan_cursor(Request::new(request), limit, &Filter::default()).await
-            }
-        }
+        decode_all(
+            &self
+                .read_stream_records(stream_id, from_version, direction, limit)
+                .await?,
+        )
     }
 
     async fn read_all(
@@ -290,22 +340,11 @@ impl Storage for IndexedDbStorage {
         limit: usize,
         filter: &Filter,
     ) -> Result<Vec<RecordedEvent>> {
-        // Positions start at 1: nothing is before position 1.
-        if limit == 0 || (direction == Direction::Backward && from_position <= 1) {
-            return Ok(Vec::new());
-        }
-        let (source, exact) = Source::for_filter(filter);
-        let transaction = self.transaction(EVENTS, TransactionMode::ReadOnly)?;
-        let events = object_store(&transaction, EVENTS)?;
-        match direction {
-            Direction::Forward => {
-                scan_forward(&events, &source, exact, from_position, limit, filter).await
-            }
-            Direction::Backward => {
-                let request = source.open_cursor_before(&events, from_position)?;
-                scan_cursor(Request::new(request), limit, filter).await
-            }
-        }
+        decode_all(
+            &self
+                .read_all_records(from_position, direction, limit, filter)
+                .await?,
+        )
     }
 
     async fn head(&self) -> Result<u64> {
@@ -730,7 +769,7 @@ impl<'f> Source<'f> {
 }
 
 /// Reads forward after `from_position`: one `getAll` when every record of the source matches,
-/// otherwise chunks filtered here until `limit` events matched or the source is exhausted.
+/// otherwise chunks filtered here until `limit` records matched or the source is exhausted.
 async fn scan_forward(
     events: &ObjectStore,
     source: &Source<'_>,
@@ -738,17 +777,13 @@ async fn scan_forward(
     from_position: u64,
     limit: usize,
     filter: &Filter,
-) -> Result<Vec<RecordedEvent>> {
+) -> Result<Array> {
     if exact {
-        let values = source
+        return source
             .get_all_after(events, from_position, request_limit(limit))
-            .await?;
-        return values
-            .iter()
-            .map(|value| records::decode_event(&value))
-            .collect();
+            .await;
     }
-    let mut found = Vec::new();
+    let found = Array::new();
     let mut after = from_position;
     loop {
         let values = source
@@ -757,8 +792,8 @@ async fn scan_forward(
         for value in values.iter() {
             after = records::get_u64(&value, records::POSITION)?;
             if matches(filter, &value)? {
-                found.push(records::decode_event(&value)?);
-                if found.len() >= limit {
+                found.push(&value);
+                if found.length() as usize >= limit {
                     return Ok(found);
                 }
             }
@@ -769,14 +804,10 @@ async fn scan_forward(
     }
 }
 
-/// Walks a cursor (its `openCursor` request), keeping up to `limit` events that match `filter`.
-async fn scan_cursor(
-    mut request: Request,
-    limit: usize,
-    filter: &Filter,
-) -> Result<Vec<RecordedEvent>> {
+/// Walks a cursor (its `openCursor` request), keeping up to `limit` records that match `filter`.
+async fn scan_cursor(mut request: Request, limit: usize, filter: &Filter) -> Result<Array> {
     let context = "reading events";
-    let mut found = Vec::new();
+    let found = Array::new();
     loop {
         // The opening, then each `continue()`, fires `success` on the same request.
         let result = (&mut request)
@@ -787,8 +818,8 @@ async fn scan_cursor(
         };
         let value = cursor.value().map_err(|e| js_error(context, &e))?;
         if matches(filter, &value)? {
-            found.push(records::decode_event(&value)?);
-            if found.len() >= limit {
+            found.push(&value);
+            if found.length() as usize >= limit {
                 break;
             }
         }

@@ -1,0 +1,256 @@
+//! Reads for JS (`readStream`, `readAll`, `iterateStream`, `iterateAll`): the stored event
+//! records go to JS as they are and become event objects there — one `JSON.parse` of each
+//! payload, as a hand-written reader does — instead of being decoded into [`RecordedEvent`]s
+//! (every string copied into wasm, the payloads parsed into `serde_json::Value`) and encoded
+//! again on the way out. The semantics are the core's (`EventStore::read_stream`,
+//! `EventStore::all_events`): the same validation, bounds and paging.
+//!
+//! `eventsOfRecords` in `glue.js` is where every event object of these reads is made, so a
+//! per-event transform of the JS read path belongs there.
+
+use futures::{StreamExt, TryStreamExt};
+use js_sys::{Array, Reflect};
+use wasm_bindgen::prelude::*;
+
+use super::backend::BrowserStorage;
+use super::convert;
+use crate::error::{Error, Result};
+use crate::platform::BoxStream;
+use crate::storage::Storage;
+use crate::store::{validate_max_count, EventStore};
+use crate::types::{validate_stream_id, Direction, Filter, ReadAllOptions, ReadStreamOptions};
+
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/src/wasm/glue.js")]
+extern "C" {
+    /// The event objects of stored event records; throws when a record is malformed.
+    #[wasm_bindgen(catch, js_name = eventsOfRecords)]
+    fn events_of_records(records: &Array) -> std::result::Result<Array, JsValue>;
+}
+
+impl BrowserStorage {
+    /// [`Storage::read_stream`], as JS event objects.
+    async fn read_stream_js(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Array> {
+        match self {
+            BrowserStorage::IndexedDb(storage) => event_objects(
+                &storage
+                    .read_stream_records(stream_id, from_version, direction, limit)
+                    .await?,
+            ),
+            BrowserStorage::Memory(storage) => Ok(convert::recorded_events(
+                &storage
+                    .read_stream(stream_id, from_version, direction, limit)
+                    .await?,
+            )),
+        }
+    }
+
+    /// [`Storage::read_all`], as JS event objects.
+    async fn read_all_js(
+        &self,
+        from_position: u64,
+        direction: Direction,
+        limit: usize,
+        filter: &Filter,
+    ) -> Result<Array> {
+        match self {
+            BrowserStorage::IndexedDb(storage) => event_objects(
+                &storage
+                    .read_all_records(from_position, direction, limit, filter)
+                    .await?,
+            ),
+            BrowserStorage::Memory(storage) => Ok(convert::recorded_events(
+                &storage
+                    .read_all(from_position, direction, limit, filter)
+                    .await?,
+            )),
+        }
+    }
+}
+
+fn event_objects(records: &Array) -> Result<Array> {
+    events_of_records(records).map_err(|thrown| {
+        Error::storage(format!(
+            "IndexedDB record is corrupt: {}",
+            super::error::thrown_message(&thrown)
+        ))
+    })
+}
+
+/// Where a stream read starts, and how many events it reads at most (checked as the core does).
+fn stream_bounds(
+    store: &EventStore<BrowserStorage>,
+    stream: &str,
+    options: &ReadStreamOptions,
+) -> Result<(u64, usize)> {
+    store.ensure_open()?;
+    validate_stream_id(stream)?;
+    let limit = validate_max_count(options.max_count)?;
+    let start = match (options.direction, options.from_version) {
+        (_, Some(version)) => version,
+        (Direction::Forward, None) => 1,
+        (Direction::Backward, None) => u64::MAX,
+    };
+    Ok((start, limit))
+}
+
+/// Where a read of all streams starts (exclusive), and how many events it reads at most.
+fn all_bounds(
+    store: &EventStore<BrowserStorage>,
+    options: &ReadAllOptions,
+) -> Result<(u64, usize)> {
+    store.ensure_open()?;
+    let limit = validate_max_count(options.max_count)?;
+    options.filter.validate()?;
+    let start = match (options.direction, options.from_position) {
+        (_, Some(position)) => position,
+        (Direction::Forward, None) => 0,
+        (Direction::Backward, None) => u64::MAX,
+    };
+    Ok((start, limit))
+}
+
+/// `readStream`: the events of `stream` in one storage read (one transaction); a stream without
+/// events is `StreamNotFound`.
+pub async fn read_stream(
+    store: &EventStore<BrowserStorage>,
+    stream: &str,
+    options: ReadStreamOptions,
+) -> Result<Array> {
+    let (start, limit) = stream_bounds(store, stream, &options)?;
+    let events = store
+        .storage()
+        .read_stream_js(stream, start, options.direction, limit)
+        .await?;
+    if events.length() == 0 && store.stream_version(stream).await? == 0 {
+        return Err(Error::StreamNotFound {
+            stream: stream.to_owned(),
+        });
+    }
+    Ok(events)
+}
+
+/// `readAll`: the events of all streams in one storage read (one transaction).
+pub async fn read_all(
+    store: &EventStore<BrowserStorage>,
+    options: ReadAllOptions,
+) -> Result<Array> {
+    let (start, limit) = all_bounds(store, &options)?;
+    store
+        .storage()
+        .read_all_js(start, options.direction, limit, &options.filter)
+        .await
+}
+
+/// `iterateStream`: the events of `stream`, read a page at a time as they are asked for.
+pub fn stream_events(
+    store: &EventStore<BrowserStorage>,
+    stream: &str,
+    options: ReadStreamOptions,
+) -> Result<BoxStream<'static, Result<JsValue>>> {
+    let (start, limit) = stream_bounds(store, stream, &options)?;
+    let (store, stream, direction) = (store.clone(), stream.to_owned(), options.direction);
+    Ok(paged(
+        store.options().page_size,
+        start,
+        limit,
+        move |from, page| {
+            let (store, stream) = (store.clone(), stream.clone());
+            async move {
+                let events = store
+                    .storage()
+                    .read_stream_js(&stream, from, direction, page)
+                    .await?;
+                // Inclusive bounds: continue after (or before) the last version returned.
+                let next = last_number(&events, "version")?.map(|last| match direction {
+                    Direction::Forward => last + 1,
+                    Direction::Backward => last.saturating_sub(1),
+                });
+                Ok((events, next.filter(|&v| v > 0)))
+            }
+        },
+    ))
+}
+
+/// `iterateAll`: the events of all streams, read a page at a time as they are asked for.
+pub fn all_events(
+    store: &EventStore<BrowserStorage>,
+    options: ReadAllOptions,
+) -> Result<BoxStream<'static, Result<JsValue>>> {
+    let (start, limit) = all_bounds(store, &options)?;
+    let (store, direction) = (store.clone(), options.direction);
+    let filter = std::rc::Rc::new(options.filter);
+    Ok(paged(
+        store.options().page_size,
+        start,
+        limit,
+        move |from, page| {
+            let (store, filter) = (store.clone(), std::rc::Rc::clone(&filter));
+            async move {
+                let events = store
+                    .storage()
+                    .read_all_js(from, direction, page, &filter)
+                    .await?;
+                // Exclusive bounds: continue from the last position returned.
+                let next = last_number(&events, "position")?;
+                Ok((events, next))
+            }
+        },
+    ))
+}
+
+/// A number field of the last event object of a page (`None` for an empty page).
+fn last_number(events: &Array, field: &str) -> Result<Option<u64>> {
+    let Some(last) = events
+        .length()
+        .checked_sub(1)
+        .map(|index| events.get(index))
+    else {
+        return Ok(None);
+    };
+    Reflect::get(&last, &JsValue::from_str(field))
+        .ok()
+        .and_then(|value| value.as_f64())
+        .map(|number| Some(number as u64))
+        .ok_or_else(|| Error::storage(format!("a read event has no numeric `{field}`")))
+}
+
+/// A lazy stream over pages of event objects: `fetch(from, page_size)` returns a page and where
+/// the next one starts (`None` when there is none). Stops after `limit` events.
+fn paged<F, Fut>(
+    page_size: usize,
+    start: u64,
+    limit: usize,
+    fetch: F,
+) -> BoxStream<'static, Result<JsValue>>
+where
+    F: Fn(u64, usize) -> Fut + 'static,
+    Fut: std::future::Future<Output = Result<(Array, Option<u64>)>> + 'static,
+{
+    let page_size = page_size.max(1);
+    futures::stream::try_unfold((Some(start), limit), move |(from, remaining)| {
+        let fetch_page = from
+            .filter(|_| remaining > 0)
+            .map(|from| fetch(from, remaining.min(page_size)));
+        async move {
+            let Some(fetch_page) = fetch_page else {
+                return Ok(None);
+            };
+            let (events, next) = fetch_page.await?;
+            let count = events.length();
+            if count == 0 {
+                return Ok(None);
+            }
+            let remaining = remaining - (count as usize).min(remaining);
+            let page = (0..count).map(move |index| Ok(events.get(index)));
+            Ok(Some((futures::stream::iter(page), (next, remaining))))
+        }
+    })
+    .try_flatten()
+    .boxed_local()
+}
