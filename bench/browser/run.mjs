@@ -5,11 +5,12 @@
 //
 // Environment: BENCH_RUNS (default 5), BENCH_SCALE (default 1), BENCH_ONLY (groups: append,
 // single, read, live, cross, size), CHROMIUM (default /usr/bin/chromium), BENCH_OUT (default
-// bench/results.json).
+// bench/results.json), BENCH_PKG (another built package directory to measure instead of pkg/,
+// e.g. one built from an earlier commit for a before/after comparison in the same conditions).
 import { mkdtemp, readFile, rm, writeFile, mkdir } from "node:fs/promises";
 import { createRequire } from "node:module";
 import os from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
 
 import { CHROMIUM_ARGS, startStaticServer } from "../../js/tests/helpers.js";
@@ -25,6 +26,7 @@ const count = (n) => Math.max(1, Math.round(n * SCALE));
 // BENCH_ONLY: comma-separated groups (append, single, read, live, cross, size); default all.
 const ONLY = (process.env.BENCH_ONLY ?? "").split(",").map((g) => g.trim()).filter(Boolean);
 const wants = (group) => ONLY.length === 0 || ONLY.includes(group);
+const PKG = process.env.BENCH_PKG ? resolve(process.env.BENCH_PKG) : join(repoRoot, "pkg");
 
 
 // ------------------------------------------------------------------------------------------------
@@ -108,7 +110,7 @@ async function openBenchPage(context, url) {
 
 async function main() {
   const started = performance.now();
-  const wasmPath = join(repoRoot, "pkg", "evstore_bg.wasm");
+  const wasmPath = join(PKG, "evstore_bg.wasm");
   const wasm = await readFile(wasmPath).catch(() => {
     throw new Error("pkg/evstore_bg.wasm is missing: run scripts/build-pkg.sh (make bench-browser does)");
   });
@@ -120,6 +122,13 @@ async function main() {
     args: CHROMIUM_ARGS,
   });
   context.setDefaultTimeout(120_000);
+  if (process.env.BENCH_PKG) {
+    // The page imports /pkg/evstore.js (its import map): serve BENCH_PKG's files there instead.
+    await context.route("**/pkg/**", (route) => {
+      const path = new URL(route.request().url()).pathname.replace(/^\/pkg\//, "");
+      return route.fulfill({ path: join(PKG, ...path.split("/")) });
+    });
+  }
   const browserVersion = context.browser()?.version() ?? "";
   try {
     const page = await openBenchPage(context, server.url);

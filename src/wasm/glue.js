@@ -49,6 +49,29 @@ export function eventsOfRecords(records) {
   return events;
 }
 
+// ---- broadcast.rs -----------------------------------------------------------------------------
+
+/** The position each channel will announce at its next task (a channel is absent when nothing
+ * waits). A failed post (the channel closed) only means the other tabs notice at their poll. */
+const announcements = new Map();
+
+export function announceSoon(channel, position) {
+  const waiting = announcements.has(channel);
+  announcements.set(channel, position);
+  if (!waiting) setTimeout(() => announceNow(channel), 0);
+}
+
+export function announceNow(channel) {
+  if (!announcements.has(channel)) return;
+  const position = announcements.get(channel);
+  announcements.delete(channel);
+  try {
+    channel.postMessage(position);
+  } catch {
+    // closed: see above
+  }
+}
+
 // ---- error.rs ---------------------------------------------------------------------------------
 
 export function describe(value) {
