@@ -435,16 +435,18 @@ impl<S: Storage> EventStore<S> {
     }
 
     /// A lazy stream over pages: `fetch(from, page_size)` returns a page and where the next one
-    /// starts (`None` when there is no next one). Stops after `limit` events.
-    fn paged<F, Fut>(
+    /// starts (`None` when there is no next one). Stops after `limit` events. (The JS API pages
+    /// its event objects through it too.)
+    pub(crate) fn paged<T, F, Fut>(
         &self,
         start: u64,
         limit: usize,
         fetch: F,
-    ) -> BoxStream<'static, Result<RecordedEvent>>
+    ) -> BoxStream<'static, Result<T>>
     where
+        T: crate::platform::MaybeSend + 'static,
         F: Fn(u64, usize) -> Fut + crate::platform::MaybeSend + 'static,
-        Fut: std::future::Future<Output = Result<(Vec<RecordedEvent>, Option<u64>)>>
+        Fut: std::future::Future<Output = Result<(Vec<T>, Option<u64>)>>
             + crate::platform::MaybeSend
             + 'static,
     {

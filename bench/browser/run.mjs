@@ -159,7 +159,7 @@ async function main() {
         baselineLabel: "raw IndexedDB",
         evstore: e,
         baseline: r,
-        target: { text: "≥ 0.7× raw", on: "ratio", better: "higher", value: 0.7 },
+        target: { text: "≥ 1.0× raw", on: "ratio", better: "higher", value: 1.0 },
       });
     }
 
@@ -184,6 +184,7 @@ async function main() {
         baselineLabel: "raw IndexedDB",
         evstore: e,
         baseline: r,
+        target: { text: "≥ 0.9× raw", on: "ratio", better: "higher", value: 0.9 },
       });
     }
 
@@ -208,12 +209,13 @@ async function main() {
       record({
         id: "read_all",
         name: "read_all",
-        detail: `all ${head} events (evstore: readAll(), paged by 500 inside; raw: one getAll + JSON.parse)`,
+        detail: `all ${head} events (evstore: readAll(), one getAll whose records become event objects in JS; raw: one getAll + JSON.parse)`,
         unit: "events/s",
         better: "higher",
         baselineLabel: "raw IndexedDB",
         evstore: e,
         baseline: r,
+        target: { text: "≥ 0.8× raw", on: "ratio", better: "higher", value: 0.8 },
       });
 
       const reps = 5;
@@ -234,6 +236,7 @@ async function main() {
         baselineLabel: "raw IndexedDB",
         evstore: e,
         baseline: r,
+        target: { text: "≥ 0.9× raw", on: "ratio", better: "higher", value: 0.9 },
       });
     }
 
@@ -314,8 +317,8 @@ async function main() {
         unit: "KiB",
         better: "lower",
         evstore: [gz],
-        target: { text: "≤ 150 KB gzipped", on: "evstore", better: "lower", value: 150 },
-        note: "target read as 150 KiB (153,600 bytes)",
+        target: { text: "≤ 120 KB gzipped", on: "evstore", better: "lower", value: 120 },
+        note: "target read as 120 KiB (122,880 bytes)",
       });
     }
 

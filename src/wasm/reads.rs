@@ -8,7 +8,6 @@
 //! `eventsOfRecords` in `glue.js` is where every event object of these reads is made, so a
 //! per-event transform of the JS read path belongs there.
 
-use futures::{StreamExt, TryStreamExt};
 use js_sys::{Array, Reflect};
 use wasm_bindgen::prelude::*;
 
@@ -154,27 +153,23 @@ pub fn stream_events(
     options: ReadStreamOptions,
 ) -> Result<BoxStream<'static, Result<JsValue>>> {
     let (start, limit) = stream_bounds(store, stream, &options)?;
-    let (store, stream, direction) = (store.clone(), stream.to_owned(), options.direction);
-    Ok(paged(
-        store.options().page_size,
-        start,
-        limit,
-        move |from, page| {
-            let (store, stream) = (store.clone(), stream.clone());
-            async move {
-                let events = store
-                    .storage()
-                    .read_stream_js(&stream, from, direction, page)
-                    .await?;
-                // Inclusive bounds: continue after (or before) the last version returned.
-                let next = last_number(&events, "version")?.map(|last| match direction {
-                    Direction::Forward => last + 1,
-                    Direction::Backward => last.saturating_sub(1),
-                });
-                Ok((events, next.filter(|&v| v > 0)))
-            }
-        },
-    ))
+    let (paging, stream, direction) = (store.clone(), stream.to_owned(), options.direction);
+    Ok(store.paged(start, limit, move |from, page| {
+        let (store, stream) = (paging.clone(), stream.clone());
+        async move {
+            let events = store
+                .storage()
+                .read_stream_js(&stream, from, direction, page)
+                .await?
+                .to_vec();
+            // Inclusive bounds: continue after (or before) the last version returned.
+            let next = last_number(&events, "version")?.map(|last| match direction {
+                Direction::Forward => last + 1,
+                Direction::Backward => last.saturating_sub(1),
+            });
+            Ok((events, next.filter(|&v| v > 0)))
+        }
+    }))
 }
 
 /// `iterateAll`: the events of all streams, read a page at a time as they are asked for.
@@ -183,74 +178,31 @@ pub fn all_events(
     options: ReadAllOptions,
 ) -> Result<BoxStream<'static, Result<JsValue>>> {
     let (start, limit) = all_bounds(store, &options)?;
-    let (store, direction) = (store.clone(), options.direction);
+    let (paging, direction) = (store.clone(), options.direction);
     let filter = std::rc::Rc::new(options.filter);
-    Ok(paged(
-        store.options().page_size,
-        start,
-        limit,
-        move |from, page| {
-            let (store, filter) = (store.clone(), std::rc::Rc::clone(&filter));
-            async move {
-                let events = store
-                    .storage()
-                    .read_all_js(from, direction, page, &filter)
-                    .await?;
-                // Exclusive bounds: continue from the last position returned.
-                let next = last_number(&events, "position")?;
-                Ok((events, next))
-            }
-        },
-    ))
+    Ok(store.paged(start, limit, move |from, page| {
+        let (store, filter) = (paging.clone(), std::rc::Rc::clone(&filter));
+        async move {
+            let events = store
+                .storage()
+                .read_all_js(from, direction, page, &filter)
+                .await?
+                .to_vec();
+            // Exclusive bounds: continue from the last position returned.
+            let next = last_number(&events, "position")?;
+            Ok((events, next))
+        }
+    }))
 }
 
 /// A number field of the last event object of a page (`None` for an empty page).
-fn last_number(events: &Array, field: &str) -> Result<Option<u64>> {
-    let Some(last) = events
-        .length()
-        .checked_sub(1)
-        .map(|index| events.get(index))
-    else {
+fn last_number(events: &[JsValue], field: &str) -> Result<Option<u64>> {
+    let Some(last) = events.last() else {
         return Ok(None);
     };
-    Reflect::get(&last, &JsValue::from_str(field))
+    Reflect::get(last, &JsValue::from_str(field))
         .ok()
         .and_then(|value| value.as_f64())
         .map(|number| Some(number as u64))
         .ok_or_else(|| Error::storage(format!("a read event has no numeric `{field}`")))
-}
-
-/// A lazy stream over pages of event objects: `fetch(from, page_size)` returns a page and where
-/// the next one starts (`None` when there is none). Stops after `limit` events.
-fn paged<F, Fut>(
-    page_size: usize,
-    start: u64,
-    limit: usize,
-    fetch: F,
-) -> BoxStream<'static, Result<JsValue>>
-where
-    F: Fn(u64, usize) -> Fut + 'static,
-    Fut: std::future::Future<Output = Result<(Array, Option<u64>)>> + 'static,
-{
-    let page_size = page_size.max(1);
-    futures::stream::try_unfold((Some(start), limit), move |(from, remaining)| {
-        let fetch_page = from
-            .filter(|_| remaining > 0)
-            .map(|from| fetch(from, remaining.min(page_size)));
-        async move {
-            let Some(fetch_page) = fetch_page else {
-                return Ok(None);
-            };
-            let (events, next) = fetch_page.await?;
-            let count = events.length();
-            if count == 0 {
-                return Ok(None);
-            }
-            let remaining = remaining - (count as usize).min(remaining);
-            let page = (0..count).map(move |index| Ok(events.get(index)));
-            Ok(Some((futures::stream::iter(page), (next, remaining))))
-        }
-    })
-    .try_flatten()
-    .boxed_local()
 }
