@@ -10,11 +10,12 @@
 import { mkdtemp, readFile, rm, writeFile, mkdir } from "node:fs/promises";
 import { createRequire } from "node:module";
 import os from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import { gzipSync } from "node:zlib";
 
 import { CHROMIUM_ARGS, startStaticServer } from "../../js/tests/helpers.js";
 import { printTables, repoRoot, resultsPath } from "../report.mjs";
+import { packageDir, routePackage } from "./package.mjs";
 
 const require = createRequire(join(repoRoot, "js", "package.json"));
 const { chromium } = require("playwright-core");
@@ -26,7 +27,6 @@ const count = (n) => Math.max(1, Math.round(n * SCALE));
 // BENCH_ONLY: comma-separated groups (append, single, read, live, cross, size); default all.
 const ONLY = (process.env.BENCH_ONLY ?? "").split(",").map((g) => g.trim()).filter(Boolean);
 const wants = (group) => ONLY.length === 0 || ONLY.includes(group);
-const PKG = process.env.BENCH_PKG ? resolve(process.env.BENCH_PKG) : join(repoRoot, "pkg");
 
 
 // ------------------------------------------------------------------------------------------------
@@ -110,7 +110,7 @@ async function openBenchPage(context, url) {
 
 async function main() {
   const started = performance.now();
-  const wasmPath = join(PKG, "evstore_bg.wasm");
+  const wasmPath = join(packageDir, "evstore_bg.wasm");
   const wasm = await readFile(wasmPath).catch(() => {
     throw new Error("pkg/evstore_bg.wasm is missing: run scripts/build-pkg.sh (make bench-browser does)");
   });
@@ -122,13 +122,7 @@ async function main() {
     args: CHROMIUM_ARGS,
   });
   context.setDefaultTimeout(120_000);
-  if (process.env.BENCH_PKG) {
-    // The page imports /pkg/evstore.js (its import map): serve BENCH_PKG's files there instead.
-    await context.route("**/pkg/**", (route) => {
-      const path = new URL(route.request().url()).pathname.replace(/^\/pkg\//, "");
-      return route.fulfill({ path: join(PKG, ...path.split("/")) });
-    });
-  }
+  await routePackage(context);
   const browserVersion = context.browser()?.version() ?? "";
   try {
     const page = await openBenchPage(context, server.url);
