@@ -16,6 +16,24 @@ export function encodeJson(value, what) {
   return text;
 }
 
+// ---- storage/indexeddb/mod.rs (the append transaction) --------------------------------------
+
+/** Adds an append's records to `store`, versions numbered from `firstVersion`, all requests at
+ * once. Returns the last request (the caller awaits it) and keeps the first error of the others. */
+export function addRecords(store, records, firstVersion) {
+  const added = { last: undefined, firstError: null };
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i];
+    record.version = firstVersion + i;
+    const request = store.add(record);
+    request.onerror = () => {
+      added.firstError ??= request.error;
+    };
+    added.last = request;
+  }
+  return added;
+}
+
 // ---- reads.rs ---------------------------------------------------------------------------------
 
 /** The `RecordedEvent` objects of stored event records (see records.rs of the IndexedDB backend):
@@ -70,6 +88,44 @@ export function announceNow(channel) {
   } catch {
     // closed: see above
   }
+}
+
+/** The events of an append as one JSON array text, checked as convert.rs's `new_events`
+ * documents (the same reasons, thrown as TypeErrors). */
+export function encodeEvents(events) {
+  if (!Array.isArray(events)) throw new TypeError(`events must be an array, got ${describe(events)}`);
+  const get = (event, key) => {
+    try {
+      return event[key];
+    } catch {
+      throw new TypeError(`cannot read \`${key}\``);
+    }
+  };
+  const text = (value, what) => {
+    if (value === undefined || value === null) return "";
+    if (typeof value !== "string") throw new TypeError(`${what} must be a string`);
+    return JSON.stringify(value);
+  };
+  let out = "[";
+  for (let index = 0; index < events.length; index++) {
+    const event = events[index];
+    if (typeof event !== "object" || event === null) throw new TypeError(`event ${index} must be an object`);
+    const type = get(event, "type");
+    if (typeof type !== "string") throw new TypeError(`event ${index} needs a string \`type\``);
+    out += (index === 0 ? '{"type":' : ',{"type":') + JSON.stringify(type);
+    const data = get(event, "data");
+    if (data !== undefined) out += ',"data":' + encodeJson(data, `event ${index} data`);
+    const metadata = get(event, "metadata");
+    if (metadata !== undefined) out += ',"metadata":' + encodeJson(metadata, `event ${index} metadata`);
+    const id = text(get(event, "id"), "event id");
+    if (id) out += ',"id":' + id;
+    const correlationId = text(get(event, "correlationId"), "correlationId");
+    if (correlationId) out += ',"correlationId":' + correlationId;
+    const causationId = text(get(event, "causationId"), "causationId");
+    if (causationId) out += ',"causationId":' + causationId;
+    out += "}";
+  }
+  return out + "]";
 }
 
 // ---- error.rs ---------------------------------------------------------------------------------

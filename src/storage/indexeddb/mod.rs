@@ -25,9 +25,9 @@ use std::rc::Rc;
 
 use futures::future::join_all;
 use idb::{CursorDirection, Database, KeyRange, ObjectStore, Query, TransactionMode};
-use js_sys::{Array, Object};
+use js_sys::Array;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{IdbCursor, IdbCursorWithValue};
+use web_sys::{IdbCursor, IdbCursorWithValue, IdbObjectStore};
 
 use self::completion::Completion;
 use self::errors::{corrupt, idb_error, js_error, DomFailure};
@@ -169,12 +169,12 @@ impl IndexedDbStorage {
     async fn explain_conflict(
         &self,
         batch: &AppendBatch,
-        ids: &[JsValue],
         failure: DomFailure,
     ) -> Result<AppendResult> {
+        let ids = ids_of(batch);
         let transaction = self.transaction(EVENTS, TransactionMode::ReadOnly)?;
         let events = object_store(&transaction, EVENTS)?;
-        let (current, existing) = read_append_state(&events, &batch.stream_id, ids).await?;
+        let (current, existing) = read_append_state(&events, &batch.stream_id, &ids).await?;
         match decide_append(batch, current, &existing)? {
             AppendDecision::AlreadyAppended(result) => Ok(result),
             AppendDecision::Write { .. } => Err(failure.into_error("appending")),
@@ -283,22 +283,12 @@ enum Written {
 impl Storage for IndexedDbStorage {
     async fn append(&self, batch: AppendBatch) -> Result<AppendResult> {
         // Encode everything before the transaction opens: inside it, only requests.
-        let shared = records::BatchFields::new(&batch.stream_id, &batch.category);
-        let records = batch
-            .events
-            .iter()
-            .map(|event| records::encode_event(&shared, event))
-            .collect::<Result<Vec<_>>>()?;
-        let ids: Vec<JsValue> = batch
-            .events
-            .iter()
-            .map(|event| JsValue::from_str(&event.id))
-            .collect();
+        let records = records::encode_events(&batch)?;
 
         let transaction = self.transaction(EVENTS, TransactionMode::ReadWrite)?;
         let events = object_store(&transaction, EVENTS)?;
         let completion = Completion::new(transaction);
-        let written = write_batch(&events, &batch, &records, &ids).await;
+        let written = write_batch(&events, &batch, &records).await;
         match written {
             Ok(Written::Appended(result)) | Ok(Written::AlreadyAppended(result)) => {
                 completion
@@ -309,7 +299,7 @@ impl Storage for IndexedDbStorage {
             Ok(Written::Conflict(failure)) => {
                 completion.abort();
                 let _ = completion.await;
-                self.explain_conflict(&batch, &ids, failure).await
+                self.explain_conflict(&batch, failure).await
             }
             Err(error) => {
                 completion.abort();
@@ -630,47 +620,79 @@ fn version_of_key(key: &JsValue) -> Result<u64> {
 async fn write_batch(
     events: &ObjectStore,
     batch: &AppendBatch,
-    records: &[Object],
-    ids: &[JsValue],
+    records: &Array,
 ) -> Result<Written> {
     let current = read_stream_version(events, &batch.stream_id).await?;
     let first_version = if batch.expected.accepts(current) {
         current + 1
     } else {
-        let existing = look_up_ids(events, ids).await?;
+        let existing = look_up_ids(events, &ids_of(batch)).await?;
         match decide_append(batch, current, &existing)? {
             AppendDecision::AlreadyAppended(result) => return Ok(Written::AlreadyAppended(result)),
             AppendDecision::Write { first_version } => first_version,
         }
     };
-    let mut requests = Vec::with_capacity(records.len());
-    for (offset, record) in records.iter().enumerate() {
-        records::set_version(record, first_version + offset as u64)?;
-        let request = events
-            .add(record, None)
-            .map_err(|e| idb_error("appending", e))?;
-        requests.push(Request::new(request));
-    }
-    // Await every request (a failing one aborts the transaction, which fails those after it); the
-    // first failure in batch order decides.
-    let keys = join_all(requests).await;
-    let mut position = 0;
-    for key in keys {
-        match key {
-            Ok(key) => {
-                position = records::as_u64(&key)
-                    .ok_or_else(|| corrupt("the generated key is not a position"))?;
-            }
-            Err(failure) if failure.name == "ConstraintError" => {
-                return Ok(Written::Conflict(failure))
-            }
-            Err(failure) => return Err(failure.into_error("appending")),
+    // One call adds every record (IndexedDB runs the requests in order); only the last request
+    // is awaited, and a failing one aborts the transaction, which fails those after it: the first
+    // failure in batch order decides.
+    let added = add_records(
+        &IdbObjectStore::from(events.clone()),
+        records,
+        first_version as f64,
+    )
+    .map_err(|thrown| DomFailure::from_js(&thrown).into_error("appending"))?;
+    let position = match Request::new(added.last()).await {
+        Ok(key) => {
+            records::as_u64(&key).ok_or_else(|| corrupt("the generated key is not a position"))?
         }
-    }
+        Err(last_failure) => {
+            let first = added.first_error();
+            let failure = if first.is_null() || first.is_undefined() {
+                last_failure
+            } else {
+                DomFailure::from_js(&first)
+            };
+            if failure.name == "ConstraintError" {
+                return Ok(Written::Conflict(failure));
+            }
+            return Err(failure.into_error("appending"));
+        }
+    };
     Ok(Written::Appended(AppendResult {
-        next_expected_version: first_version + records.len() as u64 - 1,
+        next_expected_version: first_version + u64::from(records.length()) - 1,
         position,
     }))
+}
+
+/// The ids of a batch's events, as JavaScript strings (to look them up).
+fn ids_of(batch: &AppendBatch) -> Vec<JsValue> {
+    batch
+        .events
+        .iter()
+        .map(|event| JsValue::from_str(&event.id))
+        .collect()
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/src/wasm/glue.js")]
+extern "C" {
+    /// The requests of an append's records, added to `store` with versions from
+    /// `first_version` on.
+    type AddedRecords;
+    /// Adds `records` to `store`, numbering their versions from `first_version`; throws what
+    /// `add` throws.
+    #[wasm_bindgen(catch, js_name = addRecords)]
+    fn add_records(
+        store: &IdbObjectStore,
+        records: &Array,
+        first_version: f64,
+    ) -> std::result::Result<AddedRecords, JsValue>;
+    /// The request of the last record.
+    #[wasm_bindgen(method, getter)]
+    fn last(this: &AddedRecords) -> web_sys::IdbRequest;
+    /// The error of the first request that failed (`null` while none did; the last request's
+    /// own failure is seen by awaiting it).
+    #[wasm_bindgen(method, getter, js_name = firstError)]
+    fn first_error(this: &AddedRecords) -> JsValue;
 }
 
 /// Where a `read_all` scans: the whole object store, or an index narrowing it to one category or
