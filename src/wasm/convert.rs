@@ -379,8 +379,7 @@ struct JsRecordedEvent<'a> {
 fn to_js<T: Serialize>(value: &T) -> JsValue {
     // Plain objects, and numbers (not BigInts) for u64: versions, positions and timestamps stay
     // far below 2^53.
-    let serializer = serde_wasm_bindgen::Serializer::json_compatible();
-    value.serialize(&serializer).unwrap_or(JsValue::UNDEFINED)
+    parsed(value)
 }
 
 impl<'a> From<&'a RecordedEvent> for JsRecordedEvent<'a> {
