@@ -19,19 +19,15 @@ export function encodeJson(value, what) {
 // ---- storage/indexeddb/mod.rs (the append transaction) --------------------------------------
 
 /** Adds an append's records to `store`, versions numbered from `firstVersion`, all requests at
- * once. Returns the last request (the caller awaits it) and keeps the first error of the others. */
+ * once; returns the last request (the caller awaits it). */
 export function addRecords(store, records, firstVersion) {
-  const added = { last: undefined, firstError: null };
+  let request;
   for (let i = 0; i < records.length; i++) {
     const record = records[i];
     record.version = firstVersion + i;
-    const request = store.add(record);
-    request.onerror = () => {
-      added.firstError ??= request.error;
-    };
-    added.last = request;
+    request = store.add(record);
   }
-  return added;
+  return request;
 }
 
 // ---- reads.rs ---------------------------------------------------------------------------------

@@ -632,30 +632,25 @@ async fn write_batch(
             AppendDecision::Write { first_version } => first_version,
         }
     };
-    // One call adds every record (IndexedDB runs the requests in order); only the last request
-    // is awaited, and a failing one aborts the transaction, which fails those after it: the first
-    // failure in batch order decides.
-    let added = add_records(
-        &IdbObjectStore::from(events.clone()),
-        records,
-        first_version as f64,
-    )
-    .map_err(|thrown| DomFailure::from_js(&thrown).into_error("appending"))?;
-    let position = match Request::new(added.last()).await {
+    // One call adds every record (IndexedDB runs the requests in order) and only the last request
+    // is awaited. A failing request aborts the transaction, which fails those after it with
+    // `AbortError` and keeps the first failure as its `error`: that one decides.
+    let store = IdbObjectStore::from(events.clone());
+    let last = add_records(&store, records, first_version as f64)
+        .map_err(|thrown| DomFailure::from_js(&thrown).into_error("appending"))?;
+    let position = match Request::new(last).await {
         Ok(key) => {
             records::as_u64(&key).ok_or_else(|| corrupt("the generated key is not a position"))?
         }
-        Err(last_failure) => {
-            let first = added.first_error();
-            let failure = if first.is_null() || first.is_undefined() {
-                last_failure
-            } else {
-                DomFailure::from_js(&first)
+        Err(failure) => {
+            let first = match store.transaction().error() {
+                Some(error) if failure.name == "AbortError" => DomFailure::from_exception(&error),
+                _ => failure,
             };
-            if failure.name == "ConstraintError" {
-                return Ok(Written::Conflict(failure));
+            if first.name == "ConstraintError" {
+                return Ok(Written::Conflict(first));
             }
-            return Err(failure.into_error("appending"));
+            return Err(first.into_error("appending"));
         }
     };
     Ok(Written::Appended(AppendResult {
@@ -675,24 +670,14 @@ fn ids_of(batch: &AppendBatch) -> Vec<JsValue> {
 
 #[wasm_bindgen::prelude::wasm_bindgen(module = "/src/wasm/glue.js")]
 extern "C" {
-    /// The requests of an append's records, added to `store` with versions from
-    /// `first_version` on.
-    type AddedRecords;
-    /// Adds `records` to `store`, numbering their versions from `first_version`; throws what
-    /// `add` throws.
+    /// Adds `records` to `store`, numbering their versions from `first_version`, and returns
+    /// the last request; throws what `add` throws.
     #[wasm_bindgen(catch, js_name = addRecords)]
     fn add_records(
         store: &IdbObjectStore,
         records: &Array,
         first_version: f64,
-    ) -> std::result::Result<AddedRecords, JsValue>;
-    /// The request of the last record.
-    #[wasm_bindgen(method, getter)]
-    fn last(this: &AddedRecords) -> web_sys::IdbRequest;
-    /// The error of the first request that failed (`null` while none did; the last request's
-    /// own failure is seen by awaiting it).
-    #[wasm_bindgen(method, getter, js_name = firstError)]
-    fn first_error(this: &AddedRecords) -> JsValue;
+    ) -> std::result::Result<web_sys::IdbRequest, JsValue>;
 }
 
 /// Where a `read_all` scans: the whole object store, or an index narrowing it to one category or
