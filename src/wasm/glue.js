@@ -16,6 +16,44 @@ export function encodeJson(value, what) {
   return text;
 }
 
+/** The events of an append as one JSON array text, checked as convert.rs's `new_events`
+ * documents (the same reasons, thrown as TypeErrors). */
+export function encodeEvents(events) {
+  if (!Array.isArray(events)) throw new TypeError(`events must be an array, got ${describe(events)}`);
+  const get = (event, key) => {
+    try {
+      return event[key];
+    } catch {
+      throw new TypeError(`cannot read \`${key}\``);
+    }
+  };
+  const text = (value, what) => {
+    if (value === undefined || value === null) return "";
+    if (typeof value !== "string") throw new TypeError(`${what} must be a string`);
+    return JSON.stringify(value);
+  };
+  let out = "[";
+  for (let index = 0; index < events.length; index++) {
+    const event = events[index];
+    if (typeof event !== "object" || event === null) throw new TypeError(`event ${index} must be an object`);
+    const type = get(event, "type");
+    if (typeof type !== "string") throw new TypeError(`event ${index} needs a string \`type\``);
+    out += (index === 0 ? '{"type":' : ',{"type":') + JSON.stringify(type);
+    const data = get(event, "data");
+    if (data !== undefined) out += ',"data":' + encodeJson(data, `event ${index} data`);
+    const metadata = get(event, "metadata");
+    if (metadata !== undefined) out += ',"metadata":' + encodeJson(metadata, `event ${index} metadata`);
+    const id = text(get(event, "id"), "event id");
+    if (id) out += ',"id":' + id;
+    const correlationId = text(get(event, "correlationId"), "correlationId");
+    if (correlationId) out += ',"correlationId":' + correlationId;
+    const causationId = text(get(event, "causationId"), "causationId");
+    if (causationId) out += ',"causationId":' + causationId;
+    out += "}";
+  }
+  return out + "]";
+}
+
 // ---- storage/indexeddb/mod.rs (the append transaction) --------------------------------------
 
 /** Adds an append's records to `store`, versions numbered from `firstVersion`, all requests at
@@ -65,63 +103,39 @@ export function eventsOfRecords(records) {
 
 // ---- broadcast.rs -----------------------------------------------------------------------------
 
-/** The position each channel will announce at its next task (a channel is absent when nothing
- * waits). A failed post (the channel closed) only means the other tabs notice at their poll. */
-const announcements = new Map();
+/** Per channel: the position waiting to be announced (`null` when none is) and when the last
+ * announcement was posted. A failed post (the channel closed) only means the other tabs notice
+ * at their poll. */
+const announcements = new WeakMap();
+
+/** At most one announcement per this many milliseconds: a burst of appends wakes the other tabs
+ * a few times, not once per append (each post is a structured clone and a message per tab). */
+const ANNOUNCE_EVERY_MS = 4;
 
 export function announceSoon(channel, position) {
-  const waiting = announcements.has(channel);
-  announcements.set(channel, position);
-  if (!waiting) setTimeout(() => announceNow(channel), 0);
+  let state = announcements.get(channel);
+  if (state === undefined) {
+    state = { position: null, postedAt: -Infinity };
+    announcements.set(channel, state);
+  }
+  const waiting = state.position !== null;
+  state.position = position;
+  if (waiting) return;
+  const wait = Math.max(0, state.postedAt + ANNOUNCE_EVERY_MS - performance.now());
+  setTimeout(() => announceNow(channel), wait);
 }
 
 export function announceNow(channel) {
-  if (!announcements.has(channel)) return;
-  const position = announcements.get(channel);
-  announcements.delete(channel);
+  const state = announcements.get(channel);
+  if (state === undefined || state.position === null) return;
+  const position = state.position;
+  state.position = null;
+  state.postedAt = performance.now();
   try {
     channel.postMessage(position);
   } catch {
     // closed: see above
   }
-}
-
-/** The events of an append as one JSON array text, checked as convert.rs's `new_events`
- * documents (the same reasons, thrown as TypeErrors). */
-export function encodeEvents(events) {
-  if (!Array.isArray(events)) throw new TypeError(`events must be an array, got ${describe(events)}`);
-  const get = (event, key) => {
-    try {
-      return event[key];
-    } catch {
-      throw new TypeError(`cannot read \`${key}\``);
-    }
-  };
-  const text = (value, what) => {
-    if (value === undefined || value === null) return "";
-    if (typeof value !== "string") throw new TypeError(`${what} must be a string`);
-    return JSON.stringify(value);
-  };
-  let out = "[";
-  for (let index = 0; index < events.length; index++) {
-    const event = events[index];
-    if (typeof event !== "object" || event === null) throw new TypeError(`event ${index} must be an object`);
-    const type = get(event, "type");
-    if (typeof type !== "string") throw new TypeError(`event ${index} needs a string \`type\``);
-    out += (index === 0 ? '{"type":' : ',{"type":') + JSON.stringify(type);
-    const data = get(event, "data");
-    if (data !== undefined) out += ',"data":' + encodeJson(data, `event ${index} data`);
-    const metadata = get(event, "metadata");
-    if (metadata !== undefined) out += ',"metadata":' + encodeJson(metadata, `event ${index} metadata`);
-    const id = text(get(event, "id"), "event id");
-    if (id) out += ',"id":' + id;
-    const correlationId = text(get(event, "correlationId"), "correlationId");
-    if (correlationId) out += ',"correlationId":' + correlationId;
-    const causationId = text(get(event, "causationId"), "causationId");
-    if (causationId) out += ',"causationId":' + causationId;
-    out += "}";
-  }
-  return out + "]";
 }
 
 // ---- error.rs ---------------------------------------------------------------------------------
