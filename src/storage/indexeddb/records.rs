@@ -1,5 +1,7 @@
-//! The stored shape of events and checkpoints: plain JavaScript objects, built with
-//! `js_sys::Reflect` before any transaction opens, read back field by field.
+//! The stored shape of events and checkpoints: plain JavaScript objects, built before any
+//! transaction opens (event records by one `JSON.parse` of the text of an append's records, the
+//! others with `js_sys::Reflect`), read back field by field — or handed to JS untouched by the JS
+//! API's reads, which make the event objects there.
 //!
 //! Event record: `{ position, id, streamId, version, category, eventType, data, metadata,
 //! recordedAt, correlationId?, causationId? }` — `data` and `metadata` are the JSON text the store
