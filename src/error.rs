@@ -66,10 +66,13 @@ pub enum Error {
         /// The newest schema version this build understands.
         supported: u64,
     },
-    /// The browser refused to store more data.
+    /// The storage is full: the browser's quota for the origin (IndexedDB's
+    /// `QuotaExceededError`), a full disk or `max_page_count` (SQLite's `SQLITE_FULL`), or a full
+    /// disk of the PostgreSQL server (SQLSTATE 53100). Nothing of the refused write was stored;
+    /// the store stays usable, and writes succeed again once there is room.
     #[error("storage quota exceeded: {reason}")]
     QuotaExceeded {
-        /// The browser's description.
+        /// The backend's description, with what evstore was doing.
         reason: String,
     },
     /// The store was closed.

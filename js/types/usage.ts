@@ -28,6 +28,7 @@ import init, {
   type ProjectionHandler,
   type ProjectionOptions,
   type ProjectionStatus,
+  type QuotaEstimate,
   type ReadAllOptions,
   type ReadStreamOptions,
   type RecordedEvent,
@@ -133,6 +134,23 @@ async function everything(): Promise<void> {
   const counts: number = summary.events + summary.imported + summary.alreadyPresent;
   await store.importJsonl(saved.stream());
   void counts;
+
+  // Storage pressure: the origin's quota, and what a full one looks like.
+  const persistent: boolean = await store.persist();
+  const estimate: QuotaEstimate = await store.estimate();
+  const room: number = estimate.quota - estimate.usage;
+  const persisted: boolean = estimate.persisted;
+  // @ts-expect-error usage is a number of bytes
+  const usageText: string = estimate.usage;
+  void [persistent, room, persisted, usageText];
+  try {
+    await store.append("account-1", [{ type: "Deposited", data: { amount: 1 } }]);
+  } catch (error) {
+    if (isEvstoreError(error, "QuotaExceeded")) {
+      const reason: string = error.reason;
+      void reason;
+    }
+  }
 
   for (const e of events) {
     const fields: [string, string, number, number, string, JsonValue, JsonObject, number] = [

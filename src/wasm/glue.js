@@ -344,6 +344,29 @@ export function decider(store, options) {
   return new Decide(store, options);
 }
 
+// ---- storage_pressure.rs ----------------------------------------------------------------------
+
+/** The origin's `StorageManager` (in a page or a worker), or `undefined` (insecure context, Node). */
+function storageManager() {
+  const storage = globalThis.navigator?.storage;
+  return storage && typeof storage.estimate === "function" ? storage : undefined;
+}
+
+export function storagePersist() {
+  const storage = storageManager();
+  if (storage === undefined) return Promise.resolve(false);
+  // Workers have `persisted()` but no `persist()`: only a page can ask.
+  if (typeof storage.persist !== "function") return storage.persisted();
+  return storage.persist();
+}
+
+export async function storageEstimate() {
+  const storage = storageManager();
+  if (storage === undefined) return undefined;
+  const [estimate, persisted] = await Promise.all([storage.estimate(), storage.persisted()]);
+  return { usage: estimate.usage ?? 0, quota: estimate.quota ?? 0, persisted };
+}
+
 // ---- wait.rs ----------------------------------------------------------------------------------
 
 const TICK_MS = 10;

@@ -29,7 +29,10 @@ pub struct JsEventStore {
     broadcast: RefCell<Option<Rc<Broadcast>>>,
 }
 
-fn promise(future: impl std::future::Future<Output = Result<JsValue, Error>> + 'static) -> Promise {
+/// The promise of `future`, its error as an `EvstoreError`.
+pub(super) fn promise(
+    future: impl std::future::Future<Output = Result<JsValue, Error>> + 'static,
+) -> Promise {
     future_to_promise(async move { future.await.map_err(to_js) })
 }
 

@@ -338,6 +338,18 @@ export class EventStore<E extends EventShape = AnyEvent> {
   exportJsonl(): Promise<Blob>;
   /** Loads an export from a `Blob`/`File` or a `ReadableStream` of bytes; importing twice adds nothing. */
   importJsonl(input: Blob | ReadableStream<Uint8Array>): Promise<ImportSummary>;
+  /**
+   * Asks the browser to make the origin's storage persistent (not evicted under storage
+   * pressure): resolves to whether it is. In a worker (no `persist()` there) it tells whether it
+   * already is; without `navigator.storage` it resolves to `false`.
+   */
+  persist(): Promise<boolean>;
+  /**
+   * The origin's storage use and quota in bytes (`navigator.storage.estimate()`), shared by all
+   * its databases; browsers pad these numbers. Writes past the real quota fail with code
+   * `QuotaExceeded`, and write nothing.
+   */
+  estimate(): Promise<QuotaEstimate>;
   /** Closes the store: subscriptions end and later calls fail with code `Closed`. */
   close(): void;
   /** Closed by `close()` / `free()`, or because another page deleted the database. */

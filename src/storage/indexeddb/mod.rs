@@ -301,11 +301,7 @@ impl Storage for IndexedDbStorage {
                 let _ = completion.await;
                 self.explain_conflict(&batch, failure).await
             }
-            Err(error) => {
-                completion.abort();
-                let _ = completion.await;
-                Err(error)
-            }
+            Err(error) => Err(completion.abandon(error, "appending").await),
         }
     }
 
@@ -423,9 +419,7 @@ impl Storage for IndexedDbStorage {
             Err(error) => Err(idb_error("saving a checkpoint", error)),
         };
         if let Err(error) = put {
-            completion.abort();
-            let _ = completion.await;
-            return Err(error);
+            return Err(completion.abandon(error, "saving a checkpoint").await);
         }
         completion
             .await

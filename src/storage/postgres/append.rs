@@ -20,7 +20,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::errors::{describe, pg_error, unique_conflict, Conflict};
+use super::errors::{classify, describe, pg_error, unique_conflict, Conflict};
 use super::refuse_nul;
 use crate::error::{Error, Result};
 use crate::storage::sql_integers::{clamp, to_u64};
@@ -246,11 +246,14 @@ pub(super) async fn append_group(
                     Some(conflict) => Step::UndoneAlready(
                         conflict_error(client, index, batch, conflict, &error).await?,
                     ),
-                    None => Step::Undo(Error::storage(format!(
-                        "cannot append to stream `{}`: {}",
-                        batch.stream_id,
-                        describe(&error)
-                    ))),
+                    None => Step::Undo(classify(
+                        format!(
+                            "cannot append to stream `{}`: {}",
+                            batch.stream_id,
+                            describe(&error)
+                        ),
+                        &error,
+                    )),
                 },
             };
             match step {
@@ -326,11 +329,14 @@ async fn append_alone(
             committed.map_err(|e| pg_error("cannot end the failed append", &e))?;
             Ok(match unique_conflict(&error) {
                 Some(_) => None,
-                None => Some(Err(Error::storage(format!(
-                    "cannot append to stream `{}`: {}",
-                    batch.stream_id,
-                    describe(&error)
-                )))),
+                None => Some(Err(classify(
+                    format!(
+                        "cannot append to stream `{}`: {}",
+                        batch.stream_id,
+                        describe(&error)
+                    ),
+                    &error,
+                ))),
             })
         }
     }
@@ -338,11 +344,14 @@ async fn append_alone(
 
 /// The error of a `COMMIT` that failed: the outcome is unknown.
 fn commit_failed(error: &tokio_postgres::Error) -> Error {
-    Error::storage(format!(
-        "cannot commit the append ({}); it may or may not be stored, and retrying it with the \
-         same event ids is safe",
-        describe(error)
-    ))
+    classify(
+        format!(
+            "cannot commit the append ({}); it may or may not be stored, and retrying it with \
+             the same event ids is safe",
+            describe(error)
+        ),
+        error,
+    )
 }
 
 /// A simple-protocol statement as a flight entry.
