@@ -3,10 +3,13 @@
 //! payload, as a hand-written reader does — instead of being decoded into [`RecordedEvent`]s
 //! (every string copied into wasm, the payloads parsed into `serde_json::Value`) and encoded
 //! again on the way out. The semantics are the core's (`EventStore::read_stream`,
-//! `EventStore::all_events`): the same validation, bounds and paging.
+//! `EventStore::all_events`): the same validation and bounds; `readStream` and `readAll` read
+//! in one storage request (one transaction, so one consistent snapshot), the iterators page by
+//! the store's page size.
 //!
-//! `eventsOfRecords` in `glue.js` is where every event object of these reads is made, so a
-//! per-event transform of the JS read path belongs there.
+//! These reads go to the storage directly, not through `EventStore`'s reads: a per-event
+//! transform of the core's read path must be applied here too — `eventsOfRecords` in `glue.js`
+//! is where every event object of these reads is made.
 
 use js_sys::{Array, Reflect};
 use wasm_bindgen::prelude::*;
