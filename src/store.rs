@@ -617,16 +617,18 @@ impl<S: Storage> EventStore<S> {
     }
 
     /// A lazy stream over pages: `fetch(from, page_size)` returns a page and where the next one
-    /// starts (`None` when there is no next one). Stops after `limit` events.
-    fn paged<F, Fut>(
+    /// starts (`None` when there is no next one). Stops after `limit` events. (The JS API pages
+    /// its event objects through it too.)
+    pub(crate) fn paged<T, F, Fut>(
         &self,
         start: u64,
         limit: usize,
         fetch: F,
-    ) -> BoxStream<'static, Result<RecordedEvent>>
+    ) -> BoxStream<'static, Result<T>>
     where
+        T: crate::platform::MaybeSend + 'static,
         F: Fn(u64, usize) -> Fut + crate::platform::MaybeSend + 'static,
-        Fut: std::future::Future<Output = Result<(Vec<RecordedEvent>, Option<u64>)>>
+        Fut: std::future::Future<Output = Result<(Vec<T>, Option<u64>)>>
             + crate::platform::MaybeSend
             + 'static,
     {
@@ -682,7 +684,7 @@ pub(crate) fn typed_events<T: Serialize>(events: &[T]) -> Result<Vec<NewEvent>> 
     events.iter().map(NewEvent::from_typed).collect()
 }
 
-fn validate_max_count(max_count: Option<usize>) -> Result<usize> {
+pub(crate) fn validate_max_count(max_count: Option<usize>) -> Result<usize> {
     match max_count {
         Some(0) => Err(Error::invalid_input("max_count must be at least 1")),
         Some(count) => Ok(count),

@@ -17,6 +17,7 @@ mod export;
 mod iterator;
 mod lifecycle;
 mod projector;
+mod reads;
 mod storage_pressure;
 mod store;
 mod subscription;

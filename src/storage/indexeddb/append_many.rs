@@ -2,7 +2,7 @@
 //! transaction, which is aborted (nothing written) if any batch is refused.
 
 use super::completion::Completion;
-use super::{encode_batch, object_store, write_batch, IndexedDbStorage, Written, EVENTS};
+use super::{object_store, records, write_batch, IndexedDbStorage, Written, EVENTS};
 use crate::error::Result;
 use crate::storage::{AppendBatch, ManyOutcomes};
 use crate::types::AppendResult;
@@ -18,7 +18,7 @@ impl IndexedDbStorage {
         // Encode everything before the transaction opens: inside it, only requests.
         let encoded = batches
             .iter()
-            .map(encode_batch)
+            .map(records::encode_events)
             .collect::<Result<Vec<_>>>()?;
 
         let transaction = self.transaction(EVENTS, idb::TransactionMode::ReadWrite)?;
@@ -26,8 +26,8 @@ impl IndexedDbStorage {
         let completion = Completion::new(transaction);
         let decided = async {
             let mut outcomes = ManyOutcomes::new();
-            for (batch, (records, ids)) in batches.iter().zip(&encoded) {
-                let outcome = match write_batch(&events, batch, records, ids, true).await {
+            for (batch, records) in batches.iter().zip(&encoded) {
+                let outcome = match write_batch(&events, batch, records, true).await {
                     Ok(Written::Appended(result) | Written::AlreadyAppended(result)) => Ok(result),
                     // The ids were looked up in this transaction: only a writer IndexedDB did not
                     // serialize with this one, or a record written outside evstore, gets here.
