@@ -12,7 +12,8 @@ test:
 	scripts/test-all.sh
 
 ## make demo — the native examples (the bank runs twice to show resumption), then the browser
-## demo served on http://127.0.0.1:8080 (Ctrl-C stops it)
+## demo served on http://127.0.0.1:8080 beside `evstore serve` on 127.0.0.1:7070 for its sync
+## mode (http://127.0.0.1:8080/?sync); Ctrl-C stops both
 demo:
 	cargo run --quiet --example quickstart
 	cargo run --quiet --example bank -- --fresh

@@ -17,7 +17,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// The stream's version did not match what the append expected. Nothing was written.
-    #[error("wrong expected version for stream `{stream}`: expected {expected}, actual version is {actual}")]
+    ///
+    /// An [`append_many`](crate::EventStore::append_many) names the first stream (in call
+    /// order) whose expected version failed here and every other one in `others`; for a
+    /// single-stream append `others` is empty.
+    #[error("wrong expected version for stream `{stream}`: expected {expected}, actual version is {actual}{}", more_conflicts(others))]
     WrongExpectedVersion {
         /// The stream the append targeted.
         stream: String,
@@ -25,6 +29,9 @@ pub enum Error {
         expected: ExpectedVersion,
         /// The stream's version when the append was checked (0 = no stream).
         actual: u64,
+        /// The other streams of the same `append_many` whose expected version failed too, in
+        /// call order (empty for a single-stream append).
+        others: Vec<VersionConflict>,
     },
     /// The stream has no events.
     #[error("stream `{stream}` not found")]
@@ -73,15 +80,41 @@ pub enum Error {
         /// The newest schema version this build understands.
         supported: u64,
     },
-    /// The browser refused to store more data.
+    /// The storage is full: the browser's quota for the origin (IndexedDB's
+    /// `QuotaExceededError`), a full disk or `max_page_count` (SQLite's `SQLITE_FULL`), or a full
+    /// disk of the PostgreSQL server (SQLSTATE 53100). Nothing of the refused write was stored;
+    /// the store stays usable, and writes succeed again once there is room.
     #[error("storage quota exceeded: {reason}")]
     QuotaExceeded {
-        /// The browser's description.
+        /// The backend's description, with what evstore was doing.
         reason: String,
     },
     /// The store was closed.
     #[error("the store is closed")]
     Closed,
+}
+
+/// One stream whose expected version failed: see [`Error::WrongExpectedVersion`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionConflict {
+    /// The stream.
+    pub stream: String,
+    /// What the caller expected of it.
+    pub expected: ExpectedVersion,
+    /// Its version when the append was checked (0 = no stream).
+    pub actual: u64,
+}
+
+fn more_conflicts(others: &[VersionConflict]) -> String {
+    others
+        .iter()
+        .map(|c| {
+            format!(
+                "; stream `{}`: expected {}, actual version is {}",
+                c.stream, c.expected, c.actual
+            )
+        })
+        .collect()
 }
 
 /// The category of an [`Error`], for matching without destructuring.
@@ -149,6 +182,40 @@ impl Error {
             Error::IncompatibleSchema { .. } => ErrorKind::IncompatibleSchema,
             Error::QuotaExceeded { .. } => ErrorKind::QuotaExceeded,
             Error::Closed => ErrorKind::Closed,
+        }
+    }
+
+    /// A [`Error::WrongExpectedVersion`] for one stream (no `others`).
+    pub fn wrong_expected_version(
+        stream: impl Into<String>,
+        expected: ExpectedVersion,
+        actual: u64,
+    ) -> Self {
+        Error::WrongExpectedVersion {
+            stream: stream.into(),
+            expected,
+            actual,
+            others: Vec::new(),
+        }
+    }
+
+    /// Every stream a [`Error::WrongExpectedVersion`] names (the first, then `others`); empty
+    /// for any other error.
+    pub fn conflicts(&self) -> Vec<VersionConflict> {
+        match self {
+            Error::WrongExpectedVersion {
+                stream,
+                expected,
+                actual,
+                others,
+            } => std::iter::once(VersionConflict {
+                stream: stream.clone(),
+                expected: *expected,
+                actual: *actual,
+            })
+            .chain(others.iter().cloned())
+            .collect(),
+            _ => Vec::new(),
         }
     }
 

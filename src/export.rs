@@ -17,8 +17,9 @@ use crate::error::{Error, Result};
 use crate::json::RecordedEventJson;
 use crate::platform::now_millis;
 use crate::storage::{AppendBatch, AppendNotifier, PreparedEvent, Storage};
-use crate::store::{prepare_event, DEFAULT_PAGE_SIZE};
+use crate::store::{prepare_event, EventStore, DEFAULT_PAGE_SIZE};
 use crate::types::{category_of, validate_stream_id, Direction, ExpectedVersion, Filter, NewEvent};
+use crate::upcast::Upcasters;
 
 /// The `format` of an export's header line.
 pub const EXPORT_FORMAT: &str = "evstore-export";
@@ -101,6 +102,10 @@ fn write_error(e: std::io::Error) -> Error {
 /// ([`RecordedEventJson`]). Reads page by page; flushes `writer` at the end. Write failures are
 /// [`Error::Storage`]. [`import_jsonl`] reads it back.
 ///
+/// The events are written **as stored**: this is a faithful copy (a backup, a move to another
+/// store that has the same upcasters). To export events as a store's readers see them, through
+/// its upcasters, use [`EventStore::export_jsonl`].
+///
 /// ```
 /// # futures::executor::block_on(async {
 /// use evstore::{export_jsonl, import_jsonl, EventStore, ExpectedVersion, ExportOptions,
@@ -124,6 +129,56 @@ pub async fn export_jsonl<S, W>(
     storage: &S,
     writer: W,
     options: &ExportOptions,
+) -> Result<ExportSummary>
+where
+    S: Storage,
+    W: AsyncWrite + Unpin,
+{
+    export_through(storage, writer, options, None).await
+}
+
+impl<S: Storage> EventStore<S> {
+    /// Writes every event up to the head as JSON lines, as [`export_jsonl`] does, but **as this
+    /// store's readers see them**: each event goes through the store's upcasters (see
+    /// [`register_upcaster`](Self::register_upcaster)), so the file holds the current shapes and
+    /// types — for a consumer that does not know the old ones. Import such a file into a store
+    /// without those upcasters (an upcaster that keeps an event's type would otherwise run
+    /// twice). An upcaster that fails stops the export with its [`Error::Codec`]; what was
+    /// written before stays in `writer`.
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use evstore::{EventStore, ExpectedVersion, ExportOptions, MemoryStorage, NewEvent,
+    ///               RecordedEvent};
+    ///
+    /// let store = EventStore::new(MemoryStorage::new());
+    /// store.append("todo-1", ExpectedVersion::NoStream,
+    ///              vec![NewEvent::new("AddedV1", serde_json::json!({ "title": "milk" }))]).await?;
+    /// store.register_upcaster("AddedV1", |mut event: RecordedEvent| {
+    ///     event.event_type = "Added".into();
+    ///     Ok::<_, &str>(event)
+    /// });
+    /// let mut file = Vec::new();
+    /// store.export_jsonl(&mut file, &ExportOptions::default()).await?;
+    /// assert!(String::from_utf8(file).unwrap().contains(r#""type":"Added""#));
+    /// # Ok::<(), evstore::Error>(()) }).unwrap();
+    /// ```
+    pub async fn export_jsonl<W>(&self, writer: W, options: &ExportOptions) -> Result<ExportSummary>
+    where
+        W: AsyncWrite + Unpin,
+    {
+        self.ensure_open()?;
+        let upcasters = self.upcasters();
+        export_through(self.storage(), writer, options, Some(&upcasters)).await
+    }
+}
+
+/// [`export_jsonl`], each event through `upcasters` when given.
+async fn export_through<S, W>(
+    storage: &S,
+    writer: W,
+    options: &ExportOptions,
+    upcasters: Option<&Upcasters>,
 ) -> Result<ExportSummary>
 where
     S: Storage,
@@ -157,6 +212,10 @@ where
         after = last.position;
         text.clear();
         for event in page.into_iter().take_while(|e| e.position <= header.head) {
+            let event = match upcasters {
+                Some(upcasters) => upcasters.apply(event)?,
+                None => event,
+            };
             text.push_str(&to_line(&RecordedEventJson::from(event))?);
             events += 1;
         }

@@ -43,6 +43,7 @@
 
 mod aggregate;
 mod aggregate_test;
+mod append_many;
 mod codec;
 mod error;
 mod export;
@@ -55,6 +56,7 @@ mod stream_lifecycle;
 mod subscription;
 pub mod sync;
 mod types;
+mod upcast;
 
 /// The README's examples, compiled and run as doctests — natively only: they use SQLite.
 #[doc = include_str!("../README.md")]
@@ -67,7 +69,8 @@ mod wasm;
 
 pub use aggregate::{Aggregate, CommandError, Loaded, Repository};
 pub use aggregate_test::{AggregateOutcome, AggregateTest};
-pub use error::{Error, ErrorKind, Result};
+pub use append_many::{StreamAppend, MAX_APPEND_MANY_STREAMS};
+pub use error::{Error, ErrorKind, Result, VersionConflict};
 pub use export::{
     export_jsonl, import_jsonl, ExportHeader, ExportOptions, ExportSummary, ImportSummary,
     Importer, EXPORT_FORMAT, EXPORT_FORMAT_VERSION, IMPORT_BATCH_EVENTS, MAX_LINE_BYTES,
@@ -93,3 +96,4 @@ pub use types::{
     ListStreamsOptions, NewEvent, ReadAllOptions, ReadStreamOptions, RecordedEvent, StartFrom,
     StreamInfo, SubscriptionItem, MAX_STREAM_ID_BYTES,
 };
+pub use upcast::Upcasters;

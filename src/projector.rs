@@ -716,11 +716,21 @@ impl<S: Storage> Runner<S> {
     /// `Send` without requiring handlers to be `Sync`.)
     async fn reload(&mut self, span: BatchSpan) -> Result<Vec<RecordedEvent>> {
         let filter = &self.projection.options.filter;
-        let events = self
-            .store
-            .storage()
-            .read_all(span.after, Direction::Forward, span.len, filter)
-            .await?;
+        let mut events = Vec::with_capacity(span.len);
+        let mut from = span.after;
+        // Upcasting may drop events the storage returned (a type filter matches upcast types):
+        // read on until the batch is whole or the storage has nothing more.
+        while events.len() < span.len && from < span.last {
+            let page = self
+                .store
+                .read_all_page(from, Direction::Forward, span.len - events.len(), filter)
+                .await?;
+            events.extend(page.events);
+            match page.last {
+                Some(last) => from = last,
+                None => break,
+            }
+        }
         if events.last().map(|e| e.position) != Some(span.last) || events.len() != span.len {
             return Err(Error::storage(format!(
                 "the events at positions {}..={} changed while projection `{}` retried them",

@@ -2,22 +2,24 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use futures::TryStreamExt;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::append_many::{prepare_many, StreamAppend};
 use crate::error::{Error, Result};
 use crate::platform::{now_millis, BoxStream};
 use crate::storage::{AppendBatch, AppendNotifier, PreparedEvent, Storage};
 use crate::subscription::{SubscribeOptions, Subscription, SubscriptionTarget};
 use crate::types::{
     category_of, refuse_control_characters, validate_stream_id, AppendResult, Direction,
-    ExpectedVersion, ListStreamsOptions, NewEvent, ReadAllOptions, ReadStreamOptions,
+    ExpectedVersion, Filter, ListStreamsOptions, NewEvent, ReadAllOptions, ReadStreamOptions,
     RecordedEvent, StreamInfo,
 };
+use crate::upcast::Upcasters;
 
 /// How many events one storage query reads at most when a read is paged.
 pub const DEFAULT_PAGE_SIZE: usize = 500;
@@ -69,6 +71,10 @@ pub struct EventStore<S> {
 struct Inner<S> {
     storage: S,
     options: StoreOptions,
+    /// Applied to every event read through the store. The lock is held only to copy or replace
+    /// them (a map of shared functions, cheap to copy), never while an upcaster runs: one may
+    /// register another.
+    upcasters: RwLock<Upcasters>,
     /// Notified after every append through this store and on close; shared with the other
     /// stores on the same data in this process (see [`Storage::notifier`]).
     appended: AppendNotifier,
@@ -79,6 +85,8 @@ struct Inner<S> {
     kept_open: AtomicUsize,
     /// Whether the backend's [`Storage::close`] was called.
     storage_closed: AtomicBool,
+    /// Whether a sync client mirrors a server into this store (appends go to its outbox).
+    synced: AtomicBool,
 }
 
 impl<S> Clone for EventStore<S> {
@@ -127,15 +135,24 @@ impl<S: Storage> EventStore<S> {
 
     /// A store over `storage` with `options`.
     pub fn with_options(storage: S, options: StoreOptions) -> Self {
+        Self::with_upcasters(storage, options, Upcasters::new())
+    }
+
+    /// A store over `storage` with `options` that reads events through `upcasters` (see
+    /// [`Upcasters`]): every read path of the store, its subscriptions, projectors,
+    /// repositories and sync client hand out upcast events; the stored events are unchanged.
+    pub fn with_upcasters(storage: S, options: StoreOptions, upcasters: Upcasters) -> Self {
         EventStore {
             inner: Arc::new(Inner {
                 appended: storage.notifier(),
                 storage,
                 options,
+                upcasters: RwLock::new(upcasters),
                 closed: AtomicBool::new(false),
                 subscriptions: AtomicUsize::new(0),
                 kept_open: AtomicUsize::new(0),
                 storage_closed: AtomicBool::new(false),
+                synced: AtomicBool::new(false),
             }),
         }
     }
@@ -150,6 +167,95 @@ impl<S: Storage> EventStore<S> {
         &self.inner.options
     }
 
+    /// The upcasters the store reads through (none unless made with
+    /// [`with_upcasters`](Self::with_upcasters) or registered with
+    /// [`register_upcaster`](Self::register_upcaster)).
+    pub fn upcasters(&self) -> Upcasters {
+        self.inner
+            .upcasters
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Registers `upcast` for events of `event_type` (see [`Upcasters::register`]), for every
+    /// clone of this store; reads that start afterwards apply it. Register upcasters before
+    /// reading (or at construction, with [`with_upcasters`](Self::with_upcasters)) so that every
+    /// reader sees the same shapes.
+    pub fn register_upcaster<F, E>(&self, event_type: impl Into<String>, upcast: F)
+    where
+        F: Fn(RecordedEvent) -> std::result::Result<RecordedEvent, E>
+            + crate::platform::MaybeSend
+            + crate::platform::MaybeSync
+            + 'static,
+        E: std::fmt::Display,
+    {
+        // Registering runs no user code and cannot leave the map half-updated.
+        let mut upcasters = self
+            .inner
+            .upcasters
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        *upcasters = std::mem::take(&mut *upcasters).register(event_type, upcast);
+    }
+
+    /// `events` as readers see them: through the store's upcasters.
+    pub(crate) fn upcast(&self, events: Vec<RecordedEvent>) -> Result<Vec<RecordedEvent>> {
+        self.upcasters().apply_all(events)
+    }
+
+    /// One page of `stream_id` from the storage (see [`Storage::read_stream`]), upcast: what
+    /// every reader of a stream goes through.
+    pub(crate) async fn read_stream_page(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>> {
+        let events = self
+            .inner
+            .storage
+            .read_stream(stream_id, from_version, direction, limit)
+            .await?;
+        self.upcast(events)
+    }
+
+    /// One page of all streams from the storage (see [`Storage::read_all`]), upcast and
+    /// filtered on the upcast types: what every reader of all streams goes through. The page may
+    /// hold fewer events than the storage returned; [`AllPage`] says how far the read got.
+    pub(crate) async fn read_all_page(
+        &self,
+        from_position: u64,
+        direction: Direction,
+        limit: usize,
+        filter: &Filter,
+    ) -> Result<AllPage> {
+        let upcasters = self.upcasters();
+        let widened = upcasters.widen(filter);
+        let stored = self
+            .inner
+            .storage
+            .read_all(
+                from_position,
+                direction,
+                limit,
+                widened.as_ref().unwrap_or(filter),
+            )
+            .await?;
+        let scanned = stored.len();
+        let last = stored.last().map(|event| event.position);
+        let mut events = upcasters.apply_all(stored)?;
+        if widened.is_some() {
+            events.retain(|event| Upcasters::keeps(filter, event));
+        }
+        Ok(AllPage {
+            events,
+            scanned,
+            last,
+        })
+    }
+
     /// Appends `events` to `stream` atomically, if the stream's version satisfies `expected`.
     ///
     /// Event ids are stored normalized: any UUID form is accepted (`{…}`, `urn:uuid:…`, simple,
@@ -162,7 +268,9 @@ impl<S: Storage> EventStore<S> {
     /// event type or one with a control character, an id that is not a UUID or metadata that
     /// is not a JSON object. In every error case nothing is written. Appending a batch whose ids
     /// were all already appended by an identical call returns that call's result and writes
-    /// nothing (safe retries).
+    /// nothing (safe retries). A store a [`SyncClient`](crate::sync::SyncClient) mirrors a
+    /// server into refuses appends with [`Error::InvalidInput`]: they go to the client's outbox
+    /// ([`SyncClient::append`](crate::sync::SyncClient::append), `sync.append()` in JS).
     pub async fn append(
         &self,
         stream: &str,
@@ -170,10 +278,66 @@ impl<S: Storage> EventStore<S> {
         events: Vec<NewEvent>,
     ) -> Result<AppendResult> {
         self.ensure_open()?;
+        self.ensure_not_synced(stream)?;
         let batch = prepare_batch(stream, expected, events)?;
         let result = self.inner.storage.append(batch).await?;
         self.inner.appended.notify();
         Ok(result)
+    }
+
+    /// Appends to several streams atomically: every part's expected version is checked, and
+    /// every part written, in one storage transaction — all or nothing. Returns each part's
+    /// result, in call order.
+    ///
+    /// - The parts are decided in call order, each as [`append`](Self::append) decides one and
+    ///   each seeing the parts before it: the same stream may appear twice, and its second part's
+    ///   expected version then counts the first part's events. Positions increase in call order.
+    /// - A part whose expected version fails makes the whole call fail with one
+    ///   [`Error::WrongExpectedVersion`] that names the first such stream and every other one in
+    ///   `others` ([`Error::conflicts`] lists them all); nothing is written.
+    /// - Retrying a call with the same event ids returns the original results and writes nothing
+    ///   (each part is an idempotent retry as for one stream).
+    /// - Subscriptions are woken once, after the commit.
+    /// - Refused with nothing written: no parts, more than
+    ///   [`MAX_APPEND_MANY_STREAMS`](crate::MAX_APPEND_MANY_STREAMS) parts, or any part that
+    ///   [`append`](Self::append) would refuse ([`Error::InvalidInput`] naming the part); an
+    ///   event id used twice in the call is [`Error::DuplicateEventId`].
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use evstore::{EventStore, ExpectedVersion, MemoryStorage, NewEvent};
+    /// use serde_json::json;
+    ///
+    /// let store = EventStore::new(MemoryStorage::new());
+    /// let results = store.append_many([
+    ///     ("account-1", ExpectedVersion::NoStream, vec![NewEvent::new("Opened", json!({}))]),
+    ///     ("account-2", ExpectedVersion::NoStream, vec![NewEvent::new("Opened", json!({}))]),
+    /// ]).await?;
+    /// assert_eq!(results.iter().map(|r| r.position).collect::<Vec<_>>(), [1, 2]);
+    ///
+    /// // One stale part refuses the whole call.
+    /// let stale = store.append_many([
+    ///     ("account-1", ExpectedVersion::Exact(1), vec![NewEvent::new("Debited", json!({}))]),
+    ///     ("account-2", ExpectedVersion::NoStream, vec![NewEvent::new("Credited", json!({}))]),
+    /// ]).await.unwrap_err();
+    /// assert_eq!(stale.conflicts()[0].stream, "account-2");
+    /// assert_eq!(store.head().await?, 2);
+    /// # Ok::<(), evstore::Error>(()) }).unwrap();
+    /// ```
+    pub async fn append_many<I, A>(&self, parts: I) -> Result<Vec<AppendResult>>
+    where
+        I: IntoIterator<Item = A>,
+        A: Into<StreamAppend>,
+    {
+        self.ensure_open()?;
+        let parts: Vec<StreamAppend> = parts.into_iter().map(Into::into).collect();
+        if let Some(first) = parts.first() {
+            self.ensure_not_synced(&first.stream)?;
+        }
+        let batches = prepare_many(parts)?;
+        let results = self.inner.storage.append_many(batches).await?;
+        self.inner.appended.notify();
+        Ok(results)
     }
 
     /// Appends typed events (externally tagged serde enums; the variant name is the event type).
@@ -229,9 +393,7 @@ impl<S: Storage> EventStore<S> {
             let (store, stream) = (store.clone(), stream.clone());
             async move {
                 let events = store
-                    .inner
-                    .storage
-                    .read_stream(&stream, from, direction, page)
+                    .read_stream_page(&stream, from, direction, page)
                     .await?;
                 // Inclusive bounds: continue after (or before) the last version returned.
                 let next = events.last().map(|last| match direction {
@@ -268,14 +430,18 @@ impl<S: Storage> EventStore<S> {
         Ok(self.paged(start, limit, move |from, page| {
             let (store, filter) = (store.clone(), Arc::clone(&filter));
             async move {
-                let events = store
-                    .inner
-                    .storage
-                    .read_all(from, direction, page, &filter)
-                    .await?;
-                // Exclusive bounds: continue from the last position returned.
-                let next = events.last().map(|last| last.position);
-                Ok((events, next))
+                let mut from = from;
+                loop {
+                    let read = store.read_all_page(from, direction, page, &filter).await?;
+                    // A full page whose events the upcast type filter all dropped: read on.
+                    match read.last {
+                        Some(last) if read.events.is_empty() && read.scanned >= page => {
+                            from = last;
+                        }
+                        // Exclusive bounds: continue from the last position read.
+                        next => return Ok((read.events, next)),
+                    }
+                }
             }
         }))
     }
@@ -426,6 +592,22 @@ impl<S: Storage> EventStore<S> {
         }
     }
 
+    /// Marks the store as a sync client's mirror: from now on [`append`](Self::append) refuses.
+    pub(crate) fn mark_synced(&self) {
+        self.inner.synced.store(true, Ordering::Release);
+    }
+
+    fn ensure_not_synced(&self, stream: &str) -> Result<()> {
+        if self.inner.synced.load(Ordering::Acquire) {
+            return Err(Error::invalid_input(format!(
+                "cannot append to `{stream}` here: this store mirrors a sync server, so local \
+                 appends go to the outbox through the sync handle (`sync.append()` in JS, \
+                 `SyncClient::append` in Rust)"
+            )));
+        }
+        Ok(())
+    }
+
     pub(crate) fn ensure_open(&self) -> Result<()> {
         if self.is_closed() {
             Err(Error::Closed)
@@ -440,16 +622,18 @@ impl<S: Storage> EventStore<S> {
     }
 
     /// A lazy stream over pages: `fetch(from, page_size)` returns a page and where the next one
-    /// starts (`None` when there is no next one). Stops after `limit` events.
-    fn paged<F, Fut>(
+    /// starts (`None` when there is no next one). Stops after `limit` events. (The JS API pages
+    /// its event objects through it too.)
+    pub(crate) fn paged<T, F, Fut>(
         &self,
         start: u64,
         limit: usize,
         fetch: F,
-    ) -> BoxStream<'static, Result<RecordedEvent>>
+    ) -> BoxStream<'static, Result<T>>
     where
+        T: crate::platform::MaybeSend + 'static,
         F: Fn(u64, usize) -> Fut + crate::platform::MaybeSend + 'static,
-        Fut: std::future::Future<Output = Result<(Vec<RecordedEvent>, Option<u64>)>>
+        Fut: std::future::Future<Output = Result<(Vec<T>, Option<u64>)>>
             + crate::platform::MaybeSend
             + 'static,
     {
@@ -477,6 +661,17 @@ impl<S: Storage> EventStore<S> {
     }
 }
 
+/// One page of [`EventStore::read_all_page`].
+pub(crate) struct AllPage {
+    /// The events, upcast, that match the filter.
+    pub(crate) events: Vec<RecordedEvent>,
+    /// How many events the storage returned (more than `events` when upcasting changed types
+    /// the filter asks for); fewer than the limit means the read reached the end.
+    pub(crate) scanned: usize,
+    /// The position of the last event the storage returned: where the next page starts.
+    pub(crate) last: Option<u64>,
+}
+
 /// Keeps the backend of a store open while alive; see [`EventStore::keep_open`].
 pub(crate) struct KeepOpen<S: Storage> {
     store: EventStore<S>,
@@ -494,7 +689,7 @@ pub(crate) fn typed_events<T: Serialize>(events: &[T]) -> Result<Vec<NewEvent>> 
     events.iter().map(NewEvent::from_typed).collect()
 }
 
-fn validate_max_count(max_count: Option<usize>) -> Result<usize> {
+pub(crate) fn validate_max_count(max_count: Option<usize>) -> Result<usize> {
     match max_count {
         Some(0) => Err(Error::invalid_input("max_count must be at least 1")),
         Some(count) => Ok(count),

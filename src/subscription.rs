@@ -265,35 +265,40 @@ impl<S: Storage> State<S> {
 
     /// Reads the next batch into the buffer; `false` when there was nothing new.
     async fn read_batch(&mut self) -> Result<bool> {
-        let storage = self.store.storage();
-        self.head = storage.head().await?;
-        let events = match &self.target {
+        self.head = self.store.storage().head().await?;
+        // The events (upcast, filtered on their upcast types), how many the storage returned,
+        // and the cursor after them.
+        let (events, scanned, last) = match &self.target {
             SubscriptionTarget::All => {
-                storage
-                    .read_all(
+                let page = self
+                    .store
+                    .read_all_page(
                         self.cursor,
                         Direction::Forward,
                         self.batch_size,
                         &self.filter,
                     )
-                    .await?
+                    .await?;
+                (page.events, page.scanned, page.last)
             }
             SubscriptionTarget::Stream(stream) => {
-                storage
-                    .read_stream(stream, self.cursor + 1, Direction::Forward, self.batch_size)
-                    .await?
+                let events = self
+                    .store
+                    .read_stream_page(stream, self.cursor + 1, Direction::Forward, self.batch_size)
+                    .await?;
+                let (scanned, last) = (events.len(), events.last().map(|last| last.version));
+                (events, scanned, last)
             }
         };
-        let scanned_to_head = events.len() < self.batch_size;
-        let Some(last) = events.last() else {
-            self.skip_scanned(scanned_to_head);
-            return Ok(false);
-        };
-        self.cursor = match self.target {
-            SubscriptionTarget::All => last.position,
-            SubscriptionTarget::Stream(_) => last.version,
-        };
+        let scanned_to_head = scanned < self.batch_size;
+        if let Some(last) = last {
+            self.cursor = last;
+        }
         self.skip_scanned(scanned_to_head);
+        if events.is_empty() {
+            // A full batch that the upcast type filter dropped entirely: read on.
+            return Ok(!scanned_to_head);
+        }
         self.signalled = false;
         self.buffer.extend(events);
         Ok(true)

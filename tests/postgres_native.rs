@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use evstore::storage::tokio_postgres;
 use evstore::{
     ErrorKind, EventStore, ExpectedVersion, NewEvent, PostgresOptions, PostgresStorage,
-    ReadAllOptions, ReadStreamOptions, SubscribeOptions, SubscriptionItem,
+    ReadAllOptions, ReadStreamOptions, Storage, SubscribeOptions, SubscriptionItem,
 };
 use futures::StreamExt;
 use serde_json::json;
@@ -624,6 +624,86 @@ async fn text_postgresql_cannot_store_is_invalid_input_and_writes_nothing() {
     let events = store.read_all(ReadAllOptions::new()).await.unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].data, json!({ "s": "a\0b" }));
+}
+
+/// The server's `disk_full` error (SQLSTATE 53100, what PostgreSQL reports when it cannot extend
+/// a file) is `QuotaExceeded` for appends and checkpoint saves, and nothing is written. A shared
+/// test server's disk cannot be filled for one test, so a trigger of this test's schema makes the
+/// server raise that very error on every insert; dropping it is "freeing space".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_is_quota_exceeded_and_writes_nothing() {
+    let server = PgServer::shared();
+    let schema = fresh_schema();
+    let store =
+        EventStore::new(connect(server, PostgresOptions::default().schema(schema.as_str())).await);
+    let event = |n: u64| NewEvent::new("Noted", json!({ "n": n }));
+    store
+        .append("note-1", ExpectedVersion::NoStream, vec![event(1)])
+        .await
+        .unwrap();
+    let raw = raw_client(server).await;
+    raw.batch_execute(&format!(
+        "CREATE FUNCTION \"{schema}\".disk_full() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN RAISE EXCEPTION 'could not extend file: No space left on device' \
+         USING ERRCODE = 'disk_full'; END $$; \
+         CREATE TRIGGER full_events BEFORE INSERT ON \"{schema}\".events \
+         FOR EACH ROW EXECUTE FUNCTION \"{schema}\".disk_full(); \
+         CREATE TRIGGER full_checkpoints BEFORE INSERT OR UPDATE ON \"{schema}\".checkpoints \
+         FOR EACH ROW EXECUTE FUNCTION \"{schema}\".disk_full();"
+    ))
+    .await
+    .unwrap();
+
+    // The same batch before and after the disk is "freed".
+    let append_rest = || {
+        store.append(
+            "note-1",
+            ExpectedVersion::Exact(1),
+            vec![event(2), event(3), event(4)],
+        )
+    };
+    let error = append_rest().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::QuotaExceeded, "{error}");
+    assert!(error.to_string().contains("SQLSTATE 53100"), "{error}");
+    let checkpoint = evstore::Checkpoint {
+        position: 1,
+        skipped: Vec::new(),
+    };
+    let error = store
+        .storage()
+        .save_checkpoint("p", &checkpoint)
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::QuotaExceeded, "{error}");
+
+    // Nothing of the batch: not the events, not the stream's version, not the head.
+    let events = store.read_all(ReadAllOptions::new()).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(store.stream_version("note-1").await.unwrap(), 1);
+    assert_eq!(store.head().await.unwrap(), 1);
+    assert_eq!(store.storage().load_checkpoint("p").await.unwrap(), None);
+
+    raw.batch_execute(&format!(
+        "DROP TRIGGER full_events ON \"{schema}\".events; \
+         DROP TRIGGER full_checkpoints ON \"{schema}\".checkpoints;"
+    ))
+    .await
+    .unwrap();
+    let result = append_rest().await.unwrap();
+    assert_eq!(result.next_expected_version, 4);
+    store
+        .storage()
+        .save_checkpoint("p", &checkpoint)
+        .await
+        .unwrap();
+    let versions: Vec<u64> = store
+        .read_stream("note-1", ReadStreamOptions::new())
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.version)
+        .collect();
+    assert_eq!(versions, [1, 2, 3, 4]);
 }
 
 // ---------------------------------------------------------------------------------------------

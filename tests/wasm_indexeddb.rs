@@ -166,11 +166,7 @@ async fn concurrent_appends_with_the_same_expected_version_one_wins() {
         };
         assert_eq!(
             loser,
-            Error::WrongExpectedVersion {
-                stream: "account-1".to_owned(),
-                expected,
-                actual: winner.next_expected_version,
-            },
+            Error::wrong_expected_version("account-1", expected, winner.next_expected_version),
             "round {round}"
         );
         version = winner.next_expected_version;

@@ -8,9 +8,23 @@
 // - The inspector follows the whole log with `store.subscribe` and reads single streams or event
 //   types with `readStream` / `readAll`; toasts about other tabs come from a `for await` loop.
 // - Other tabs' appends arrive at once (evstore wakes subscriptions through BroadcastChannel).
+// - Sync mode (`?sync` or `?sync=<server URL>`, default port 7070 on this host): the board lives
+//   in its own database, synced with `evstore serve` through `store.sync()`. Edits go to the
+//   outbox (`sync.append`) and show at once, marked pending, until the server confirms them;
+//   the board is the projection of the server's events (the mirror) with the pending events on
+//   top. Going offline stops syncing (edits keep working and wait in the outbox); an offline
+//   edit of a card someone else changed meanwhile comes back as a conflict shown on the card.
 import init, { EventStore, Projector } from "evstore";
 
-const DB_NAME = "evstore-kanban";
+const params = new URLSearchParams(location.search);
+/** The sync server's base URL in sync mode, else null. */
+const SYNC_URL = params.has("sync")
+  ? (params.get("sync") || `${location.protocol}//${location.hostname}:7070`).replace(/\/$/, "")
+  : null;
+// A synced store holds the server's events only, so the synced board has a database of its own.
+const DB_NAME = SYNC_URL ? "evstore-kanban-synced" : "evstore-kanban";
+/** Set (in localStorage, so every tab of this browser follows) while the user is "offline". */
+const OFFLINE_KEY = `${DB_NAME}:offline`;
 const COLUMNS = [
   { id: "todo", title: "To do" },
   { id: "doing", title: "Doing" },
@@ -69,7 +83,8 @@ async function claimSlot() {
 let store;
 let projector;
 const app = {
-  board: { position: 0, cards: {} },
+  board: { position: 0, cards: {} }, // the projection of the store's (in sync mode: the mirror's) events
+  shown: { position: 0, cards: {} }, // what the board shows: `board` plus the pending events
   resumed: "",
   handledThisLoad: 0,
   log: [], // every event, in position order (the inspector's live copy)
@@ -92,6 +107,14 @@ function cardIdOf(streamId) {
  * already in it (the projector delivers at least once). */
 function apply(board, e) {
   if (e.position <= board.position) return false;
+  applyToCards(board.cards, e);
+  board.position = e.position;
+  return true;
+}
+
+/** What one event does to the cards (`e.version` is the card's version after it). */
+function applyToCards(cards, e) {
+  const board = { cards };
   const id = cardIdOf(e.streamId);
   const card = board.cards[id];
   const by = { author: e.metadata.author ?? "?", emoji: e.metadata.emoji ?? "❔" };
@@ -114,8 +137,6 @@ function apply(board, e) {
     default:
       if (card) card.version = e.version;
   }
-  board.position = e.position;
-  return true;
 }
 
 function loadView() {
@@ -129,6 +150,26 @@ function loadView() {
 
 function saveView() {
   sessionStorage.setItem(viewKey, JSON.stringify(app.board));
+}
+
+/** Recomputes what the board shows: the projection, then (in sync mode) the pending events on
+ * top, at the versions they will get; their cards are marked pending. */
+function updateShown() {
+  if (!SYNC_URL || sync.outbox.length === 0) {
+    app.shown = app.board;
+    return;
+  }
+  const cards = structuredClone(app.board.cards);
+  let order = 1e15; // new pending cards go to the end of their column
+  for (const batch of sync.outbox) {
+    const id = cardIdOf(batch.stream);
+    for (const e of batch.events) {
+      const version = (cards[id]?.version ?? 0) + 1;
+      applyToCards(cards, { ...e, streamId: batch.stream, version, position: order++ });
+      if (cards[id]) cards[id].pending = (cards[id].pending ?? 0) + 1;
+    }
+  }
+  app.shown = { position: app.board.position, cards };
 }
 
 async function startProjection() {
@@ -193,6 +234,12 @@ function serialized(edit) {
 async function append(stream, events, expectedVersion) {
   const correlationId = crypto.randomUUID();
   const batch = events.map((e) => ({ ...e, metadata: metadata(), correlationId }));
+  if (SYNC_URL) {
+    // Into the outbox (it works offline): shown at once, marked pending until confirmed.
+    const result = await sync.handle.append(stream, batch, { expectedVersion });
+    await refreshOutbox();
+    return result;
+  }
   const result = await store.append(stream, batch, { expectedVersion });
   // The append stands even if the board's projection failed (its tab in the inspector says so).
   await projector.waitFor(result.position, { name: projectionName }).catch(() => {});
@@ -207,7 +254,7 @@ async function createCard(title) {
 /** Moves a card one column left (-1) or right (+1), or to column `to`. */
 function moveCard(id, { to, step }) {
   return serialized(async () => {
-    const card = app.board.cards[id];
+    const card = app.shown.cards[id];
     if (!card) return;
     const target = to ?? COLUMNS[COLUMNS.findIndex((c) => c.id === card.column) + step]?.id;
     if (!target || card.column === target) return;
@@ -221,7 +268,7 @@ function moveCard(id, { to, step }) {
 
 function archiveCard(id) {
   return serialized(async () => {
-    const card = app.board.cards[id];
+    const card = app.shown.cards[id];
     if (!card) return;
     try {
       await append(`card-${id}`, [{ type: "CardArchived", data: { column: card.column } }], card.version);
@@ -232,9 +279,14 @@ function archiveCard(id) {
   });
 }
 
+/** A card's events; in sync mode its pending events follow the confirmed ones. */
+function readCard(stream, options = {}) {
+  return SYNC_URL ? sync.handle.readStream(stream, { ...options, includePending: true }) : store.readStream(stream, options);
+}
+
 /** The author of a stream's last event, for conflict messages. */
 async function lastChange(stream) {
-  const [last] = await store.readStream(stream, { direction: "backward", maxCount: 1 });
+  const [last] = await readCard(stream, { direction: "backward", maxCount: 1 });
   return last;
 }
 
@@ -252,7 +304,7 @@ async function explainRejection(error, card, what) {
 // Rename with conflict resolution
 
 function openEditor(id) {
-  const card = app.board.cards[id];
+  const card = app.shown.cards[id];
   if (!card) return;
   app.editing = { id, baseVersion: card.version, baseTitle: card.title };
   $("#edit-base").textContent = `You are editing version v${card.version} of card-${id}.`;
@@ -267,7 +319,7 @@ function openEditor(id) {
 function refreshEditorWarning() {
   const editing = app.editing;
   if (!editing || !$("#edit-dialog").open) return;
-  const card = app.board.cards[editing.id];
+  const card = app.shown.cards[editing.id];
   const warning = $("#edit-warning");
   if (!card) {
     warning.textContent = "This card was archived meanwhile.";
@@ -312,7 +364,7 @@ async function showConflict(error, mine) {
   const editing = app.editing;
   const stream = `card-${editing.id}`;
   const last = await lastChange(stream);
-  const theirs = (await store.readStream(stream)).reduce(
+  const theirs = (await readCard(stream)).reduce(
     (title, e) => (e.type === "CardCreated" || e.type === "CardRenamed" ? e.data.title : title),
     editing.baseTitle,
   );
@@ -350,10 +402,11 @@ async function showConflict(error, mine) {
 
 let renderQueued = false;
 function scheduleRender() {
-  if (renderQueued) return;
+  if (renderQueued || !app.ready) return;
   renderQueued = true;
   requestAnimationFrame(() => {
     renderQueued = false;
+    updateShown();
     renderBoard();
     renderInspector();
     renderStatus();
@@ -379,7 +432,7 @@ function renderBoard() {
   const draft = $("#new-card-title")?.value ?? "";
   columns.replaceChildren(
     ...COLUMNS.map((column, index) => {
-      const cards = Object.values(app.board.cards)
+      const cards = Object.values(app.shown.cards)
         .filter((c) => c.column === column.id)
         .sort((a, b) => a.order - b.order);
       const list = el("div", { class: "cards" },
@@ -426,8 +479,9 @@ function renderAddForm(draft) {
 function renderCard(card, columnIndex) {
   const left = COLUMNS[columnIndex - 1];
   const right = COLUMNS[columnIndex + 1];
+  const conflict = SYNC_URL ? openConflict(`card-${card.id}`) : null;
   const node = el("article", {
-    class: app.fresh.has(card.id) ? "card fresh" : "card",
+    class: ["card", app.fresh.has(card.id) ? "fresh" : "", card.pending ? "pending" : "", conflict ? "conflicted" : ""].filter(Boolean).join(" "),
     draggable: "true",
     dataset: { card: card.id },
     ondragstart: (event) => event.dataTransfer.setData("text/x-card", card.id),
@@ -435,8 +489,10 @@ function renderCard(card, columnIndex) {
     ondblclick: (event) => { if (!event.target.closest("button")) openEditor(card.id); },
   },
   el("div", { class: "title" }, card.title),
+  conflict ? renderConflict(card, conflict) : null,
   el("footer", {},
     el("span", { class: "who", title: `last change by ${card.by.author}` }, card.by.emoji),
+    card.pending ? el("span", { class: "pending-mark", title: `${card.pending} change(s) not confirmed by the server yet` }, "⏳ pending") : null,
     el("button", {
       class: "ver", title: `Show stream card-${card.id} in the inspector`,
       "aria-label": `Version ${card.version}: show stream card-${card.id} in the inspector`,
@@ -585,9 +641,9 @@ function renderProjection() {
 
 async function renderStatus() {
   $("#status-db").textContent = `IndexedDB “${DB_NAME}”`;
-  $("#status-head").textContent = `head position #${app.log.at(-1)?.position ?? 0} · ${Object.keys(app.board.cards).length} cards · checkpoint ${projector?.status(projectionName)?.checkpoint ?? 0}`;
+  $("#status-head").textContent = `head position #${app.log.at(-1)?.position ?? 0} · ${Object.keys(app.shown.cards).length} cards · checkpoint ${projector?.status(projectionName)?.checkpoint ?? 0}`;
   const live = $("#status-live");
-  live.textContent = app.caughtUp ? "live across tabs" : "catching up…";
+  live.textContent = app.caughtUp ? (SYNC_URL ? "live: the server's events, then yours" : "live across tabs") : "catching up…";
   live.className = app.caughtUp ? "live" : "";
 }
 
@@ -616,6 +672,160 @@ async function announceOtherTabs() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Sync mode: the outbox, the pending/synced indicator, the offline toggle, conflicts per card
+
+const sync = {
+  handle: null, // from store.sync(); stopped (but still taking appends) while offline
+  status: null,
+  outbox: [], // sync.pending(): the batches not in the mirror yet
+  conflicts: new Map(), // every conflict reported (by any handle of this page), by key
+  offline: false,
+  dismissed: new Set(JSON.parse(sessionStorage.getItem(`${DB_NAME}:dismissed`) ?? "[]")),
+  announced: new Set(),
+};
+
+/** Starts syncing (a new handle: `stop()` ends one for good). */
+async function connect() {
+  const handle = await store.sync({ url: SYNC_URL, filter: { categories: ["card"] } });
+  sync.unlisten?.();
+  sync.handle = handle;
+  sync.unlisten = handle.onStatus((status) => {
+    sync.status = status;
+    refreshOutbox().catch((error) => console.warn("outbox", error));
+    for (const conflict of status.conflicts) sync.conflicts.set(conflictKey(conflict), conflict);
+    announceConflicts(status);
+  });
+  sync.status = handle.status;
+  await refreshOutbox();
+}
+
+/** Goes offline or back online (in every tab of this browser: they follow localStorage). */
+async function setOffline(offline) {
+  if (offline === sync.offline && sync.handle) return;
+  sync.offline = offline;
+  if (offline) {
+    sync.handle?.stop();
+    sync.status = sync.handle?.status ?? null;
+  } else {
+    await connect();
+  }
+  renderSync();
+}
+
+async function refreshOutbox() {
+  if (!sync.handle) return;
+  sync.outbox = await sync.handle.pending();
+  renderSync();
+  scheduleRender();
+}
+
+/** The conflict of a card's stream still to be shown (the latest one reported for it). */
+function openConflict(stream) {
+  const conflicts = [...sync.conflicts.values()].filter((c) => c.stream === stream && !sync.dismissed.has(conflictKey(c)));
+  return conflicts.at(-1) ?? null;
+}
+
+const conflictKey = (conflict) => conflict.pending[0]?.id ?? conflict.stream;
+
+function dismiss(conflict) {
+  sync.dismissed.add(conflictKey(conflict));
+  sessionStorage.setItem(`${DB_NAME}:dismissed`, JSON.stringify([...sync.dismissed]));
+  scheduleRender();
+}
+
+/** What a card event did, in a few words. */
+function describe(e) {
+  const who = `${e.metadata?.emoji ?? ""} ${e.metadata?.author ?? "someone"}`.trim();
+  const what = {
+    CardCreated: `created it as “${e.data?.title}”`,
+    CardRenamed: `renamed it to “${e.data?.title}”`,
+    CardMoved: `moved it to ${COLUMNS.find((c) => c.id === e.data?.to)?.title ?? e.data?.to}`,
+    CardArchived: "archived it",
+  }[e.type] ?? e.type;
+  return `${who} ${what}`;
+}
+
+function renderConflict(card, conflict) {
+  const mine = conflict.pending.map((e) => describe({ ...e, metadata: { ...e.metadata, author: "you", emoji: "" } })).join(", ");
+  const theirs = conflict.theirs.map(describe).join(", ");
+  return el("div", { class: "conflict", role: "alert" },
+    el("p", {}, el("strong", {}, "⚠️ Conflict: "), `your offline change (${mine}) was not saved — meanwhile ${theirs}.`),
+    el("div", { class: "conflict-actions" },
+      el("button", {
+        dataset: { act: "reapply" },
+        onclick: () => serialized(async () => {
+          try {
+            await append(conflict.stream, conflict.pending.map(({ type, data }) => ({ type, data })), app.shown.cards[card.id]?.version ?? "any");
+            dismiss(conflict);
+          } catch (error) {
+            toast(`Could not apply your change again: ${error.code} — ${error.message}`, "warn");
+          }
+        }),
+      }, "Apply mine on top"),
+      el("button", { dataset: { act: "dismiss" }, onclick: () => dismiss(conflict) }, "Keep theirs")));
+}
+
+/** A toast per new conflict (the card shows it too, unless it is gone). */
+function announceConflicts(status) {
+  for (const conflict of status.conflicts) {
+    const key = conflictKey(conflict);
+    if (sync.announced.has(key) || sync.dismissed.has(key)) continue;
+    sync.announced.add(key);
+    const card = app.shown.cards[cardIdOf(conflict.stream)];
+    toast(`Conflict on “${card?.title ?? conflict.stream}”: your offline change was not saved — ${conflict.theirs.map(describe).join(", ")}.`, "warn");
+  }
+}
+
+/** The indicator: synced / pending / offline / error, with the count of pending events. */
+function renderSync() {
+  if (!SYNC_URL) return;
+  const pending = sync.outbox.reduce((n, batch) => n + batch.events.length, 0);
+  const status = sync.status;
+  let state;
+  let text;
+  if (sync.offline) {
+    state = "offline";
+    text = pending ? `Offline · ${pending} pending` : "Offline";
+  } else if (status?.state === "error" || (status?.state === "offline" && status?.lastError)) {
+    state = "error";
+    text = `Cannot reach the server${pending ? ` · ${pending} pending` : ""}`;
+  } else if (pending) {
+    state = "pending";
+    text = `Syncing · ${pending} pending`;
+  } else if (status?.state === "online") {
+    state = "synced";
+    text = "Synced";
+  } else {
+    state = "pending";
+    text = "Connecting…";
+  }
+  const indicator = $("#sync-indicator");
+  indicator.dataset.state = state;
+  indicator.dataset.pending = String(pending);
+  indicator.textContent = text;
+  indicator.title = `${SYNC_URL} — server position ${status?.lastPulledPosition ?? 0}${status?.lastError ? ` — ${status.lastError}` : ""}`;
+  const toggle = $("#offline-toggle");
+  toggle.textContent = sync.offline ? "Go online" : "Go offline";
+  toggle.setAttribute("aria-pressed", String(sync.offline));
+}
+
+async function startSync() {
+  $("#sync-bar").hidden = false;
+  $("#sync-server").textContent = SYNC_URL;
+  $("#offline-toggle").addEventListener("click", () => {
+    const offline = !sync.offline;
+    localStorage.setItem(OFFLINE_KEY, offline ? "1" : "0");
+    setOffline(offline).catch((error) => toast(`Could not ${offline ? "stop" : "start"} syncing: ${error.message}`, "warn"));
+  });
+  window.addEventListener("storage", (event) => {
+    if (event.key === OFFLINE_KEY) setOffline(event.newValue === "1").catch(console.warn);
+  });
+  await connect();
+  if (localStorage.getItem(OFFLINE_KEY) === "1") await setOffline(true);
+  renderSync();
+}
+
+// ---------------------------------------------------------------------------------------------
 // Reset: delete the database, tell the other tabs to reload
 
 const resetChannel = new BroadcastChannel("evstore-kanban:reset");
@@ -636,7 +846,11 @@ function clearSavedViews() {
 }
 
 async function resetBoard() {
-  if (!confirm("Delete every event of this board (in all tabs)?")) return;
+  const question = SYNC_URL
+    ? "Delete this browser's copy of the board (its pending changes too)? The server keeps its events and sends them again."
+    : "Delete every event of this board (in all tabs)?";
+  if (!confirm(question)) return;
+  sync.handle?.stop();
   await projector?.stop();
   store.close();
   clearSavedViews();
@@ -657,10 +871,15 @@ async function main() {
   await init();
   store = await EventStore.open(DB_NAME);
   $("#me-badge").textContent = `${me.emoji} You are ${me.name}`;
+  $("#new-tab").href = `./${location.search}`;
+  if (SYNC_URL) $(".tagline").textContent = "Every click is an event in evstore — kept in IndexedDB, synced through evstore serve with every browser on this board, offline too.";
+  $("#mode-link").href = SYNC_URL ? "./" : "./?sync";
+  $("#mode-link").textContent = SYNC_URL ? "Board in this browser only ↗" : "Sync with a server ↗";
   document.title = `${me.emoji} ${me.name} · evstore kanban`;
 
   projectionName = await claimSlot();
-  viewKey = `evstore-kanban:view:${projectionName}`;
+  viewKey = `evstore-kanban:view:${DB_NAME}:${projectionName}`;
+  if (SYNC_URL) await startSync();
   await startProjection();
 
   // The inspector's live copy of the log: history first, then live events.
@@ -706,11 +925,13 @@ async function main() {
   await projector.waitFor(app.log.at(-1)?.position ?? 0);
   $("#loading").hidden = true;
   $("#app").hidden = false;
+  app.ready = true;
+  updateShown();
   renderBoard();
   renderInspector();
   renderStatus();
   document.body.dataset.ready = "true";
-  window.kanban = { store, projector, app, projectionName };
+  window.kanban = { store, projector, app, projectionName, sync };
 }
 
 main().catch((error) => {

@@ -1,6 +1,7 @@
 // Profiles one browser workload with Chromium's sampling profiler (CDP `Profiler`) and prints the
 // functions with the most self time — JavaScript and WebAssembly (names come from the .wasm name
-// section; build pkg/ first with scripts/build-pkg.sh).
+// section; build pkg/ first with scripts/build-pkg.sh, or set BENCH_PKG to another built package,
+// e.g. one whose .wasm went through `wasm-opt -Oz -g`, which keeps the names).
 //
 //   node bench/browser/profile.mjs append evstore     # batched append through evstore
 //   node bench/browser/profile.mjs readAll raw        # read_all through raw IndexedDB
@@ -14,6 +15,7 @@ import { join } from "node:path";
 
 import { CHROMIUM_ARGS, startStaticServer } from "../../js/tests/helpers.js";
 import { repoRoot } from "../report.mjs";
+import { routePackage } from "./package.mjs";
 
 const require = createRequire(join(repoRoot, "js", "package.json"));
 const { chromium } = require("playwright-core");
@@ -28,6 +30,7 @@ const context = await chromium.launchPersistentContext(userDataDir, {
   args: CHROMIUM_ARGS,
 });
 context.setDefaultTimeout(300_000);
+await routePackage(context);
 try {
   const page = await context.newPage();
   page.on("pageerror", (error) => console.error(`pageerror: ${error.message}`));

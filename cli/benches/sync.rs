@@ -6,7 +6,9 @@
 //!   client through `HttpTransport`, against the same 1,000 appends made directly on a SQLite
 //!   store (the server's own batched append). Target: ≥ 0.5× its rate.
 //! - **pull**: 100,000 events pulled into a fresh SQLite client, against `read_all` of the same
-//!   events on the server's file. Target: ≥ 0.5× its rate.
+//!   events on the server's file. Target: ≥ 0.5× its rate. Beside it, the mirror writes alone:
+//!   the same pages written into a fresh SQLite mirror with no server in between, the floor of
+//!   any pull into SQLite (how much of a pull is protocol, and how much is the local insert).
 //! - **A → B**: an append in client A until it arrives in client B's mirror subscription, both
 //!   clients running their sync loops (long poll). Target: p50 < 50 ms.
 //!
@@ -18,6 +20,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use evstore::storage::{SyncChange, SyncStorage};
 use evstore::sync::{HttpTransport, SyncClient, SyncOptions};
 use evstore::{
     EventStore, ExpectedVersion, NewEvent, ReadAllOptions, SqliteStorage, SubscribeOptions,
@@ -148,8 +151,14 @@ async fn push_run(dir: &Path, run: usize, batches: usize) -> (f64, f64) {
     (client_s, local_s)
 }
 
-/// Seconds: (client, server-local).
-async fn pull_run(dir: &Path, server_db: &Path, url: &str, run: usize, total: usize) -> (f64, f64) {
+/// Seconds: (client, server-local read, the mirror writes alone).
+async fn pull_run(
+    dir: &Path,
+    server_db: &Path,
+    url: &str,
+    run: usize,
+    total: usize,
+) -> (f64, f64, f64) {
     let client = client(
         &dir.join(format!("pull-client-{run}.db")),
         url,
@@ -161,6 +170,7 @@ async fn pull_run(dir: &Path, server_db: &Path, url: &str, run: usize, total: us
     .await;
     let local = sqlite(server_db);
     let (mut client_s, mut local_s) = (0.0, 0.0);
+    let mut read = Vec::new();
     for client_first in [run.is_multiple_of(2), !run.is_multiple_of(2)] {
         if client_first {
             let started = Instant::now();
@@ -168,13 +178,27 @@ async fn pull_run(dir: &Path, server_db: &Path, url: &str, run: usize, total: us
             client_s = started.elapsed().as_secs_f64();
         } else {
             let started = Instant::now();
-            let read = local.read_all(ReadAllOptions::new()).await.unwrap();
+            read = local.read_all(ReadAllOptions::new()).await.unwrap();
             local_s = started.elapsed().as_secs_f64();
             assert_eq!(read.len(), total);
         }
     }
     assert_eq!(client.mirror().head().await.unwrap(), total as u64);
-    (client_s, local_s)
+
+    // The floor of any pull into SQLite: the same pages written into a fresh mirror with no
+    // server, network or JSON in between.
+    let floor = SqliteStorage::open(dir.join(format!("pull-floor-{run}.db"))).unwrap();
+    let started = Instant::now();
+    let mut events = read.into_iter().peekable();
+    while events.peek().is_some() {
+        let page = SyncChange {
+            events: events.by_ref().take(1000).collect(),
+            ..SyncChange::default()
+        };
+        floor.apply_sync(page).await.expect("mirror write");
+    }
+    let floor_s = started.elapsed().as_secs_f64();
+    (client_s, local_s, floor_s)
 }
 
 /// Milliseconds from an append in A to its arrival in B's mirror, `samples` times.
@@ -276,11 +300,15 @@ async fn main() {
     }
     let server = Server::start(&server_db);
     let (mut pull_ratio, mut pull_client, mut pull_local) = (vec![], vec![], vec![]);
+    let (mut floor_ratio, mut floor_rate) = (vec![], vec![]);
     for run in 0..runs {
-        let (client_s, local_s) = pull_run(dir.path(), &server_db, &server.url, run, total).await;
+        let (client_s, local_s, floor_s) =
+            pull_run(dir.path(), &server_db, &server.url, run, total).await;
         pull_client.push(total as f64 / client_s);
         pull_local.push(total as f64 / local_s);
         pull_ratio.push(local_s / client_s);
+        floor_rate.push(total as f64 / floor_s);
+        floor_ratio.push(floor_s / client_s);
     }
     drop(server);
 
@@ -315,6 +343,11 @@ async fn main() {
         &mut pull_client,
         &mut pull_local,
         &mut pull_ratio,
+    );
+    let (f, f0, f1) = summary(&mut floor_rate);
+    let (r, r0, r1) = summary(&mut floor_ratio);
+    println!(
+        "| pull, beside the mirror writes alone (the same pages into a fresh SQLite mirror, no server) | | {f:.0} [{f0:.0}–{f1:.0}] events/s | {r:.2} [{r0:.2}–{r1:.2}] | (the floor of any pull: no target) |"
     );
     let (p50, p50_0, p50_1) = summary(&mut p50s);
     let (p99, p99_0, p99_1) = summary(&mut p99s);

@@ -87,6 +87,13 @@ impl Storage for Backend {
         }
     }
 
+    async fn append_many(&self, batches: Vec<AppendBatch>) -> Result<Vec<AppendResult>> {
+        match self {
+            Backend::Sqlite(storage) => storage.append_many(batches).await,
+            Backend::Postgres(storage) => storage.append_many(batches).await,
+        }
+    }
+
     async fn read_stream(
         &self,
         stream_id: &str,

@@ -62,6 +62,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                 stream,
                 expected,
                 actual,
+                ..
             },
         ) => {
             println!("   refused: stream `{stream}` expected {expected}, actual version {actual}");

@@ -107,6 +107,11 @@ describe("bad input is rejected with a code and writes nothing", () => {
     await rejects(`(s) => { const a = { name: "a" }; a.self = a; return s.append("bad-1", [{ type: "T", data: a }]); }`,
       "InvalidInput", /circular|cycl/i);
     await rejects(`(s) => s.append("bad-1", [{ type: "T", metadata: { big: 1n } }])`);
+    // JSON.stringify writes a lone surrogate as an escape that is not JSON text: named per event.
+    await rejects(`(s) => s.append("bad-1", [{ type: "T" }, { type: "T", data: { s: "\\ud800" } }])`,
+      "InvalidInput", /event 1 data is not JSON/);
+    await rejects(`(s) => s.append("bad-1", [{ type: "T", get data() { throw new Error("no"); } }])`,
+      "InvalidInput", /cannot read `data`/);
   });
 
   test("metadata that is not an object, and ids that are not UUID strings", async () => {

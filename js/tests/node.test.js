@@ -1,5 +1,6 @@
 // The package under Node (no browser): `initSync` with the .wasm bytes, then an in-memory store
-// for an app's unit tests — appends, reads, iterators, subscriptions, projections, deciders.
+// for an app's unit tests — appends, reads, iterators, subscriptions, projections, deciders —
+// and what the storage-quota calls do where there is no `navigator.storage`.
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -67,6 +68,16 @@ describe("under Node: initSync + EventStore.inMemory()", () => {
     assert.equal(second.state, 9);
     assert.equal(refused.appended, null);
     assert.deepEqual(await counter.load("counter-1"), { state: 9, version: 2 });
+    store.close();
+  });
+
+  test("without navigator.storage, persist() is false and estimate() rejects with Storage", async () => {
+    assert.equal(globalThis.navigator?.storage, undefined, "Node has no StorageManager");
+    const store = await evstore.EventStore.inMemory();
+    assert.equal(await store.persist(), false);
+    const refused = await store.estimate().catch((e) => e);
+    assert.ok(evstore.isEvstoreError(refused, "Storage"), String(refused));
+    assert.match(refused.reason, /navigator\.storage is not available/);
     store.close();
   });
 });

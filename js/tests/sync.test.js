@@ -1,17 +1,14 @@
 // Offline-first sync end to end: the browser package's `store.sync()` against a real
 // `evstore serve` (spawned here on a free 127.0.0.1 port), in headless Chromium.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 
-import { baseUrl, launch, openFixture, reloadFixture, repoRoot, uniqueName } from "./helpers.js";
+import { freePort, http, serve, stopServers } from "./evstore-serve.js";
+import { launch, openFixture, reloadFixture, uniqueName } from "./helpers.js";
 
-const bin =
-  process.env.EVSTORE_BIN ?? join(process.env.CARGO_TARGET_DIR ?? join(repoRoot, "target"), "debug", "evstore");
 const work = mkdtempSync(join(tmpdir(), "evstore-sync-"));
 const ADMIN = "admin-token-0123456789";
 const TEAM_A = "team-a-token-0123456789";
@@ -26,60 +23,12 @@ writeFileSync(
   }),
 );
 
-const running = new Set();
 const browsers = new Set();
 after(async () => {
-  for (const server of running) server.kill();
+  await stopServers();
   for (const browser of browsers) await browser.close();
   rmSync(work, { recursive: true, force: true });
 });
-
-/** A free port on 127.0.0.1. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-/** Starts `evstore serve` on `port` over `db`, allowing the test pages' origin. */
-async function serve(db, port, extra = []) {
-  const origin = await baseUrl();
-  const child = spawn(bin, ["serve", "--db", db, "--listen", `127.0.0.1:${port}`, "--allow-origin", origin, ...extra], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let log = "";
-  child.stderr.on("data", (chunk) => (log += chunk));
-  await new Promise((resolve, reject) => {
-    let out = "";
-    child.stdout.on("data", (chunk) => {
-      out += chunk;
-      if (out.includes("listening on")) resolve();
-    });
-    child.on("exit", (code) => reject(new Error(`evstore serve exited (${code}): ${log}`)));
-  });
-  const server = {
-    url: `http://127.0.0.1:${port}`,
-    kill(signal = "SIGKILL") {
-      running.delete(server);
-      child.kill(signal);
-      return new Promise((resolve) => (child.exitCode !== null ? resolve() : child.once("exit", resolve)));
-    },
-  };
-  running.add(server);
-  return server;
-}
-
-async function http(server, path, { method = "GET", body, token } = {}) {
-  const headers = { "content-type": "application/json" };
-  if (token) headers.authorization = `Bearer ${token}`;
-  const response = await fetch(`${server.url}${path}`, { method, headers, body: body && JSON.stringify(body) });
-  return { status: response.status, body: await response.json() };
-}
 
 async function serverEvents(server, token) {
   const { body } = await http(server, "/v1/all?maxCount=1000", { token });
@@ -134,9 +83,13 @@ describe("sync with evstore serve", () => {
       const b = await window.sync.append("todo-1", [{ type: "Added", data: { n: 2 } }], { expectedVersion: 1 });
       const stale = await window.t.settle(window.sync.append("todo-1", [{ type: "X" }], { expectedVersion: 1 }));
       const read = await window.sync.readStream("todo-1", { includePending: true });
+      const direct = await window.t.settle(window.store.append("todo-1", [{ type: "X" }]));
       const flushed = await window.t.settle(window.sync.flush());
-      return { a, b, stale, read, flushed, status: window.sync.status };
+      return { a, b, stale, read, direct, flushed, status: window.sync.status, head: await window.store.head() };
     });
+    assert.equal(appended.direct.error.code, "InvalidInput", "a synced store takes appends through its handle");
+    assert.match(appended.direct.error.message, /sync\.append\(\)/);
+    assert.equal(appended.head, 0, "nothing written to the mirror");
     assert.equal(appended.a.pending, true);
     assert.equal(appended.b.nextExpectedVersion, 2);
     assert.equal(appended.stale.error.code, "WrongExpectedVersion", "checked against confirmed + pending");
@@ -251,6 +204,44 @@ describe("sync with evstore serve", () => {
     });
     assert.equal((await serverEvents(server)).length, 11);
     await other.evaluate(() => window.sync.stop());
+    await server.kill();
+  });
+
+  test("sync: a dedicated Worker syncs its IndexedDB store: its append reaches the server, the server's events its mirror", async () => {
+    const port = await freePort();
+    const server = await serve(join(work, "worker.db"), port);
+    const { context } = await browser();
+    const page = await openFixture(context);
+    const name = uniqueName("sync-worker");
+    const started = await page.evaluate(
+      async ({ url, name }) => {
+        window.worker = new Worker("/js/tests/fixtures/sync-worker.js", { type: "module" });
+        window.ask = (message) =>
+          new Promise((resolve, reject) => {
+            window.worker.onmessage = ({ data }) => resolve(data);
+            window.worker.onerror = (event) => reject(new Error(`worker error: ${event.message}`));
+            window.worker.postMessage(message);
+          });
+        return window.ask({ do: "start", url, name });
+      },
+      { url: server.url, name },
+    );
+    assert.ok(started.ok, JSON.stringify(started.error));
+    assert.equal(started.value.appended.pending, true);
+    assert.equal(started.value.isSyncer, true, "the worker holds the origin's sync lock");
+    assert.equal(started.value.status.pending, 0, "flushed");
+    assert.equal(started.value.status.lastError, null);
+    const received = await serverEvents(server);
+    assert.deepEqual(received.map((e) => [e.streamId, e.type, e.data.n]), [["worker-1", "FromWorker", 1]]);
+    assert.deepEqual(started.value.mirror, received, "the worker's mirror is the server's log");
+
+    // An event appended on the server arrives in the worker's mirror (its long-poll pull).
+    const { status } = await http(server, "/v1/streams/server-1", { method: "POST", body: { events: [{ type: "FromServer" }] } });
+    assert.equal(status, 200);
+    const pulled = await page.evaluate(() => window.ask({ do: "await", stream: "server-1" }));
+    assert.ok(pulled.ok, JSON.stringify(pulled.error));
+    assert.deepEqual(pulled.value.events, (await serverEvents(server)).filter((e) => e.streamId === "server-1"));
+    await page.evaluate(() => window.worker.terminate());
     await server.kill();
   });
 

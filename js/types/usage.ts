@@ -15,6 +15,9 @@ import init, {
   type AppendOptions,
   type AppendResult,
   type StreamMetadata,
+  type StreamAppend,
+  type Upcaster,
+  type VersionConflict,
   type Direction,
   type ErrorCode,
   type EventSubscription,
@@ -29,6 +32,7 @@ import init, {
   type ProjectionHandler,
   type ProjectionOptions,
   type ProjectionStatus,
+  type QuotaEstimate,
   type ReadAllOptions,
   type ReadStreamOptions,
   type RecordedEvent,
@@ -37,6 +41,10 @@ import init, {
   type StreamSubscribeOptions,
   type SubscribeCallbacks,
   type SubscribeOptions,
+  type SyncAppendResult,
+  type SyncConflict,
+  type SyncHandle,
+  type SyncStatus,
 } from "evstore";
 
 type AccountEvent =
@@ -56,7 +64,8 @@ function describeError(error: EvstoreError): string {
     case "WrongExpectedVersion": {
       const expected: ExpectedVersion | undefined = error.expected;
       const actual: number | undefined = error.actual;
-      return `${error.stream ?? "?"}: expected ${String(expected)}, actual ${actual ?? "?"}`;
+      const others: VersionConflict[] = error.others ?? [];
+      return `${error.stream ?? "?"}: expected ${String(expected)}, actual ${actual ?? "?"} (+${others.length})`;
     }
     case "StreamNotFound":
       return `no stream ${error.stream ?? "?"}`;
@@ -111,6 +120,35 @@ async function everything(): Promise<void> {
   const options: AppendOptions = { expectedVersion: 3 };
   await mem.append("account-2", typed, options);
 
+  // Several streams at once: each part's result, in order; a conflict names every stream.
+  const parts: StreamAppend<AccountEvent>[] = [
+    { stream: "account-1", events: typed, expectedVersion: 3 },
+    { stream: "account-2", events: [{ type: "Deposited", data: { amount: 2 } }] },
+  ];
+  const typedStore = await EventStore.inMemory<AccountEvent>();
+  const many: AppendResult[] = await typedStore.appendMany(parts);
+  void many[0].position;
+  // @ts-expect-error: an event the store's union does not have
+  await typedStore.appendMany([{ stream: "s-1", events: [{ type: "Nope" }] }]);
+
+  // Upcasters: an old shape in, the new one out (chains go through intermediate types).
+  const renamed: Upcaster = (event) => ({ ...event, type: "Deposited", data: { amount: 1 } });
+  typedStore.upcast("DepositedV1", renamed);
+  const upcastVoid: void = store.upcast("OpenedV1", (event) => ({ ...event, type: "Opened" }));
+  void upcastVoid;
+  // @ts-expect-error: an upcaster returns an event
+  store.upcast("OpenedV1", () => 42);
+  // @ts-expect-error: the event type is a string
+  store.upcast(7, renamed);
+  try {
+    await store.appendMany([{ stream: "a-1", events: [{ type: "X" }], expectedVersion: "no_stream" }]);
+  } catch (error) {
+    if (isEvstoreError(error, "WrongExpectedVersion")) {
+      const conflicts: VersionConflict[] = [error, ...error.others];
+      void conflicts.map((c) => `${c.stream}: ${String(c.expected)} / ${c.actual}`);
+    }
+  }
+
   // Reads.
   const direction: Direction = "backward";
   const streamOptions: ReadStreamOptions = { fromVersion: 1, direction, maxCount: 100 };
@@ -151,6 +189,23 @@ async function everything(): Promise<void> {
   const counts: number = summary.events + summary.imported + summary.alreadyPresent;
   await store.importJsonl(saved.stream());
   void counts;
+
+  // Storage pressure: the origin's quota, and what a full one looks like.
+  const persistent: boolean = await store.persist();
+  const estimate: QuotaEstimate = await store.estimate();
+  const room: number = estimate.quota - estimate.usage;
+  const persisted: boolean = estimate.persisted;
+  // @ts-expect-error usage is a number of bytes
+  const usageText: string = estimate.usage;
+  void [persistent, room, persisted, usageText];
+  try {
+    await store.append("account-1", [{ type: "Deposited", data: { amount: 1 } }]);
+  } catch (error) {
+    if (isEvstoreError(error, "QuotaExceeded")) {
+      const reason: string = error.reason;
+      void reason;
+    }
+  }
 
   for (const e of events) {
     const fields: [string, string, number, number, string, JsonValue, JsonObject, number] = [
@@ -351,6 +406,29 @@ async function everything(): Promise<void> {
     decide: () => [{ type: "Closed" }],
   });
   accounts.free();
+
+  // Offline-first sync with evstore serve.
+  const synced = await EventStore.open("synced");
+  const handle: SyncHandle = await synced.sync({
+    url: "http://127.0.0.1:7070",
+    token: "t",
+    filter: { streamPrefixes: ["card-"] },
+    onConflict: (conflict: SyncConflict) => (conflict.theirs.length > 0 ? "drop" : [{ type: "Merged" }]),
+    onUnauthorized: async () => null,
+  });
+  const local: SyncAppendResult = await handle.append("card-1", [{ type: "CardCreated" }], { expectedVersion: "no_stream" });
+  if (local.pending) void local.batchId.length;
+  const withPending = await handle.readStream("card-1", { includePending: true });
+  const syncStatus: SyncStatus = handle.status;
+  const statusFields: [string, number, number, boolean] = [syncStatus.state, syncStatus.pending, syncStatus.lastPulledPosition, syncStatus.syncer];
+  const unlisten: () => void = handle.onStatus((next) => void next.conflicts.length);
+  for (const batch of await handle.pending()) void [batch.batchId, batch.events[0]!.pending, batch.confirmed];
+  await handle.flush();
+  handle.stop();
+  unlisten();
+  void [withPending, statusFields];
+  // @ts-expect-error: a conflict callback answers "drop" or events
+  await synced.sync({ url: "u", onConflict: () => "keep" });
 
   // Resource management.
   {

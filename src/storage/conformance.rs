@@ -13,6 +13,7 @@
 //! The guard is kept alive for the test's duration (a temporary directory, a database name, a
 //! shared in-memory store) and tells `reopen_store` what to reopen.
 
+mod append_many;
 mod concurrency;
 mod export;
 mod listing;
@@ -21,9 +22,11 @@ mod projector_lifecycle;
 mod stream_lifecycle;
 mod sync;
 mod typed;
+mod upcast;
 mod validation;
 mod wakeups;
 
+pub use append_many::*;
 pub use concurrency::*;
 pub use export::*;
 pub use listing::*;
@@ -32,6 +35,7 @@ pub use projector_lifecycle::*;
 pub use stream_lifecycle::*;
 pub use sync::*;
 pub use typed::*;
+pub use upcast::*;
 pub use validation::*;
 pub use wakeups::*;
 
@@ -62,6 +66,20 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@reopen [$(#[$attr])*] $make, $reopen; projector_close_saves_the_batch_in_flight);
         $crate::conformance_tests!(@reopen [$(#[$attr])*] $make, $reopen; appends_through_another_handle_wake_subscriptions);
         $crate::conformance_tests!(@reopen [$(#[$attr])*] $make, $reopen; lifecycle_survives_reopen);
+        $crate::conformance_tests!(@each [$(#[$attr])*] $make;
+            append_many_writes_every_stream,
+            append_many_conflict_writes_nothing_and_names_every_stream,
+            append_many_retry_is_idempotent,
+            append_many_same_stream_twice_applies_in_order,
+            append_many_rejects_bad_input,
+            append_many_wakes_subscriptions_once,
+            concurrent_append_many_calls_are_decided_one_by_one,
+        );
+        $crate::conformance_tests!(@each [$(#[$attr])*] $make;
+            upcasters_apply_on_every_read_path,
+            upcast_type_filters_match_upcast_types,
+            failing_upcasters_are_codec_errors_naming_the_event,
+        );
         $crate::conformance_tests!(@pair [$(#[$attr])*] $make;
             export_import_round_trip,
             import_resumes_and_batches_long_streams,
@@ -303,11 +321,7 @@ pub async fn append_no_stream_fails_when_the_stream_exists<S: Storage>(store: Ev
         .unwrap_err();
     assert_eq!(
         error,
-        Error::WrongExpectedVersion {
-            stream: "order-1".into(),
-            expected: ExpectedVersion::NoStream,
-            actual: 1
-        }
+        Error::wrong_expected_version("order-1", ExpectedVersion::NoStream, 1)
     );
     assert_eq!(stream(&store, "order-1").await.len(), 1);
 }
@@ -371,11 +385,7 @@ pub async fn append_exact_version_must_match<S: Storage>(store: EventStore<S>) {
         .unwrap_err();
     assert_eq!(
         error,
-        Error::WrongExpectedVersion {
-            stream: "order-1".into(),
-            expected: ExpectedVersion::Exact(2),
-            actual: 4
-        }
+        Error::wrong_expected_version("order-1", ExpectedVersion::Exact(2), 4)
     );
     assert_eq!(versions(&stream(&store, "order-1").await), [1, 2, 3, 4]);
 }

@@ -9,8 +9,8 @@ use crate::error::{Error, Result};
 use crate::storage::{
     append_basis, decide_append_on, decide_enqueue, decide_stream_change, record_after_append,
     stream_entries, AppendBatch, AppendDecision, AppendNotifier, Checkpoint, EnqueueDecision,
-    ExistingEvent, LocalAppend, OutboxEntry, OutboxState, Storage, StreamChange, StreamRecord,
-    SyncChange, SyncSnapshot, SyncState, SyncStorage,
+    ExistingEvent, LocalAppend, ManyOutcomes, OutboxEntry, OutboxState, Storage, StreamChange,
+    StreamRecord, SyncChange, SyncSnapshot, SyncState, SyncStorage,
 };
 use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
 
@@ -36,7 +36,7 @@ pub struct MemoryStorage {
     notifier: AppendNotifier,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Inner {
     /// All events in increasing position order (positions may have gaps in a mirror).
     events: Vec<RecordedEvent>,
@@ -192,6 +192,24 @@ impl Inner {
 impl Storage for MemoryStorage {
     async fn append(&self, batch: AppendBatch) -> Result<AppendResult> {
         self.lock().append(&batch)
+    }
+
+    async fn append_many(&self, batches: Vec<AppendBatch>) -> Result<Vec<AppendResult>> {
+        let mut inner = self.lock();
+        // Each part is appended as a lone append would be (lifecycle records, `maxCount`
+        // retention and all), seeing the parts before it; if any is refused, the whole store goes
+        // back to how it was. The copy costs O(store) per call: this backend is for tests and
+        // development, where that is the simple, obviously right choice.
+        let before = inner.clone();
+        let mut outcomes = ManyOutcomes::new();
+        let decided = batches
+            .iter()
+            .try_for_each(|batch| outcomes.record(inner.append(batch)))
+            .and_then(|()| outcomes.finish());
+        if decided.is_err() {
+            *inner = before;
+        }
+        decided
     }
 
     async fn read_stream(

@@ -22,6 +22,7 @@ use crate::platform::{MaybeSend, MaybeSync};
 use crate::types::{AppendResult, Direction, ExpectedVersion, Filter, RecordedEvent, StreamInfo};
 
 mod append_decision;
+mod append_many;
 pub mod conformance;
 mod lifecycle;
 mod memory;
@@ -39,6 +40,7 @@ mod postgres;
 mod sqlite;
 
 pub use append_decision::{decide_append, decide_append_on, AppendDecision, ExistingEvent};
+pub use append_many::ManyOutcomes;
 #[cfg(target_arch = "wasm32")]
 pub use indexeddb::IndexedDbStorage;
 pub use lifecycle::{
@@ -72,6 +74,21 @@ pub trait Storage: MaybeSend + MaybeSync + 'static {
     /// (positions assigned by the backend, increasing in commit order), return the earlier result
     /// of an identical append, or fail with nothing written.
     fn append(&self, batch: AppendBatch) -> impl Future<Output = Result<AppendResult>> + MaybeSend;
+
+    /// Appends several batches (at least one; distinct event ids across all of them) in one
+    /// storage transaction, all or nothing, and returns each batch's result in order.
+    ///
+    /// The batches are decided one after another inside the transaction, each exactly as
+    /// [`append`](Self::append) decides one (with [`decide_append`]) and each seeing the writes
+    /// of the batches before it (two batches for one stream behave as two appends in a row).
+    /// Every outcome is recorded in a [`ManyOutcomes`]: a batch refused for its expected version
+    /// is not written and the later batches are still decided, so the error names every
+    /// conflicting stream; any other refusal ends the call. If any batch was refused, nothing of
+    /// the call is written. Positions increase in call order.
+    fn append_many(
+        &self,
+        batches: Vec<AppendBatch>,
+    ) -> impl Future<Output = Result<Vec<AppendResult>>> + MaybeSend;
 
     /// Up to `limit` events of `stream_id`, starting at `from_version` **inclusive** and going
     /// in `direction`. Returns an empty vector when nothing is there (including when the stream
@@ -238,10 +255,6 @@ pub(crate) fn check_expected(stream: &str, expected: ExpectedVersion, actual: u6
     if expected.accepts(actual) {
         Ok(())
     } else {
-        Err(Error::WrongExpectedVersion {
-            stream: stream.to_owned(),
-            expected,
-            actual,
-        })
+        Err(Error::wrong_expected_version(stream, expected, actual))
     }
 }

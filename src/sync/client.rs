@@ -327,6 +327,8 @@ impl<S: SyncStorage, T: SyncTransport> SyncClientBuilder<S, T> {
                 state
             }
         };
+        // From now on the mirror takes events only from the server: local appends to it fail.
+        self.store.mark_synced();
         let status = SyncStatus {
             pending: pending_count(&snapshot.outbox),
             last_pulled: state.pulled,
@@ -376,7 +378,7 @@ impl<S, T> SyncClient<S, T> {
     }
 
     /// The mirror: the server's events at the server's positions. Read it, subscribe to it, run
-    /// projections over it; never append to it directly (use [`append`](Self::append)).
+    /// projections over it; its own [`EventStore::append`] refuses (use [`append`](Self::append)).
     pub fn mirror(&self) -> &EventStore<S> {
         &self.inner.store
     }
@@ -518,7 +520,8 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
         let pending = if include_pending {
             let outbox = self.inner.store.storage().load_sync().await?.outbox;
             let version = self.inner.store.stream_version(stream).await?;
-            pending_as_recorded(version, &stream_entries(&outbox, stream))?
+            let pending = pending_as_recorded(version, &stream_entries(&outbox, stream))?;
+            self.inner.store.upcast(pending)?
         } else {
             Vec::new()
         };
@@ -993,7 +996,9 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
 
     async fn pull_all(&self) -> Result<(), SyncError> {
         // The state and the confirmed entries are read once and followed page by page (only this
-        // round changes them); read again after a store reset.
+        // round changes them); read again after a store reset. While one page is written to
+        // the mirror, the next one is already asked for (and decoded): the server's read and
+        // the transfer overlap the local write.
         let mut resets = 0u32;
         'snapshot: loop {
             let snapshot = self.inner.store.storage().load_sync().await?;
@@ -1009,27 +1014,30 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
                 })
                 .collect();
             let mut head = self.inner.store.head().await?;
+            let mut prefetched = None;
             loop {
-                let response = self.call_pull(self.pull_request(state.pulled)).await?;
+                let page = match prefetched.take() {
+                    Some(page) => page,
+                    None => self.pull_page(state.pulled).await,
+                }?;
                 // Another store, or the same id gone back in time (a restored copy): rebuild.
                 let replaced = state
                     .store_id
                     .as_ref()
-                    .is_some_and(|id| *id != response.store_id)
-                    || response.head < state.pulled;
+                    .is_some_and(|id| *id != page.store_id)
+                    || page.head < state.pulled;
                 if replaced {
-                    self.reset_mirror(&mut resets, &state, response.store_id)
+                    self.reset_mirror(&mut resets, &state, page.store_id)
                         .await?;
                     continue 'snapshot;
                 }
-                let events: Vec<RecordedEvent> = response
+                let events: Vec<RecordedEvent> = page
                     .events
                     .into_iter()
-                    .map(RecordedEvent::from)
                     .filter(|event| event.position > head)
                     .collect();
-                let caught_up = response.next >= response.head;
-                let next = response.next.max(state.pulled);
+                let caught_up = page.next >= page.head;
+                let next = page.next.max(state.pulled);
                 let (done, waiting): (Vec<_>, Vec<_>) = confirmed
                     .into_iter()
                     .partition(|(_, position)| *position <= next);
@@ -1037,20 +1045,23 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
                 let got_events = !events.is_empty();
                 head = events.last().map_or(head, |event| event.position);
                 state = SyncState {
-                    store_id: Some(response.store_id),
+                    store_id: Some(page.store_id),
                     pulled: next,
                     ..state
                 };
-                self.inner
-                    .store
-                    .storage()
-                    .apply_sync(SyncChange {
-                        events,
-                        remove: done.into_iter().map(|(batch_id, _)| batch_id).collect(),
-                        state: Some(state.clone()),
-                        ..SyncChange::default()
-                    })
-                    .await?;
+                let applied = self.inner.store.storage().apply_sync(SyncChange {
+                    events,
+                    remove: done.into_iter().map(|(batch_id, _)| batch_id).collect(),
+                    state: Some(state.clone()),
+                    ..SyncChange::default()
+                });
+                if caught_up {
+                    applied.await?;
+                } else {
+                    let (applied, fetched) = futures::join!(applied, self.pull_page(next));
+                    applied?;
+                    prefetched = Some(fetched);
+                }
                 if got_events {
                     self.inner.store.wake_subscriptions();
                 }
@@ -1061,6 +1072,29 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
             }
         }
     }
+
+    /// One pull after `after`, its events decoded.
+    async fn pull_page(&self, after: u64) -> Result<PulledPage, SyncError> {
+        let response = self.call_pull(self.pull_request(after)).await?;
+        Ok(PulledPage {
+            events: response
+                .events
+                .into_iter()
+                .map(RecordedEvent::from)
+                .collect(),
+            next: response.next,
+            head: response.head,
+            store_id: response.store_id,
+        })
+    }
+}
+
+/// A pull's answer with its events decoded.
+struct PulledPage {
+    events: Vec<RecordedEvent>,
+    next: u64,
+    head: u64,
+    store_id: String,
 }
 
 fn push_batch(entry: &OutboxEntry) -> Result<PushBatch> {

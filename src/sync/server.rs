@@ -15,9 +15,7 @@ use crate::store::EventStore;
 use crate::sync::protocol::{
     BatchResult, PullRequest, PullResponse, PushBatch, PushRequest, PushResponse,
 };
-use crate::types::{
-    validate_stream_id, Direction, ExpectedVersion, Filter, NewEvent, ReadStreamOptions,
-};
+use crate::types::{validate_stream_id, Direction, ExpectedVersion, Filter, NewEvent};
 
 /// What a caller may do, by stream-id prefix (`None` = every stream): the rights of a token.
 ///
@@ -136,8 +134,9 @@ impl Default for SyncServerOptions {
 ///
 /// - A batch whose ids are all already there, in place, is `Duplicate` (an append retried after
 ///   a lost response writes nothing). `Appended` and `Duplicate` are told apart by the head read
-///   just before the append: an append that lands above it is new. If two pushes of the same
-///   batch race, both may say `Appended`; either way the events are there once.
+///   once before the first batch, raised by each batch appended: an append that lands above it
+///   is new (one read per push, not one per batch). If two pushes of the same batch race, both
+///   may say `Appended`; either way the events are there once.
 /// - A version mismatch is `Conflict` with the stream's events since the expected version (when
 ///   the caller may read the stream); later batches of that stream in this push are `Skipped`.
 /// - Invalid batches (bad stream id, no events, events without ids, too many events), streams
@@ -171,6 +170,9 @@ pub async fn handle_push<S: Storage>(
     }
     let mut blocked: HashSet<String> = HashSet::new();
     let mut results = Vec::with_capacity(request.batches.len());
+    // The head before the first batch, raised by every batch appended: an append landing above
+    // it is new, one at or below it a retry (see `push_batch`).
+    let mut seen = store.head().await?;
     for batch in request.batches {
         let stream = batch.stream.clone();
         let result = if blocked.contains(&stream) {
@@ -178,7 +180,7 @@ pub async fn handle_push<S: Storage>(
                 batch_id: batch.batch_id,
             }
         } else {
-            push_batch(store, access, batch, options).await?
+            push_batch(store, access, batch, options, &mut seen).await?
         };
         if matches!(
             result,
@@ -196,6 +198,7 @@ async fn push_batch<S: Storage>(
     access: &SyncAccess,
     batch: PushBatch,
     options: &SyncServerOptions,
+    seen: &mut u64,
 ) -> Result<BatchResult> {
     let PushBatch {
         batch_id,
@@ -219,13 +222,15 @@ async fn push_batch<S: Storage>(
     }
     let expected = expected.0;
     let events: Vec<NewEvent> = events.into_iter().map(NewEvent::from).collect();
-    let head_before = store.head().await?;
     match store.append(&stream, expected, events).await {
-        Ok(result) if result.position > head_before => Ok(BatchResult::Appended {
-            batch_id,
-            position: result.position,
-            next_expected_version: result.next_expected_version,
-        }),
+        Ok(result) if result.position > *seen => {
+            *seen = result.position;
+            Ok(BatchResult::Appended {
+                batch_id,
+                position: result.position,
+                next_expected_version: result.next_expected_version,
+            })
+        }
         Ok(result) => Ok(BatchResult::Duplicate {
             batch_id,
             position: result.position,
@@ -287,14 +292,12 @@ async fn events_since<S: Storage>(
         ExpectedVersion::Exact(version) => version,
         _ => 0,
     };
-    let options = ReadStreamOptions::new()
-        .from_version(known + 1)
-        .max_count(limit.max(1));
-    match store.read_stream(stream, options).await {
-        Ok(events) => Ok(events.into_iter().map(RecordedEventJson::from).collect()),
-        Err(Error::StreamNotFound { .. }) => Ok(Vec::new()),
-        Err(error) => Err(error),
-    }
+    // The events as stored, not upcast: a client mirrors them, and upcasts what it reads.
+    let events = store
+        .storage()
+        .read_stream(stream, known + 1, Direction::Forward, limit.max(1))
+        .await?;
+    Ok(events.into_iter().map(RecordedEventJson::from).collect())
 }
 
 /// Handles a pull: up to `limit` events after `after` that match the request's filter and that

@@ -34,6 +34,13 @@ impl Storage for BrowserStorage {
         }
     }
 
+    async fn append_many(&self, batches: Vec<AppendBatch>) -> Result<Vec<AppendResult>> {
+        match self {
+            BrowserStorage::IndexedDb(storage) => storage.append_many(batches).await,
+            BrowserStorage::Memory(storage) => storage.append_many(batches).await,
+        }
+    }
+
     async fn read_stream(
         &self,
         stream_id: &str,

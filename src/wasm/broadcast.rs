@@ -6,6 +6,17 @@
 use wasm_bindgen::prelude::*;
 use web_sys::{BroadcastChannel, MessageEvent};
 
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/src/wasm/glue.js")]
+extern "C" {
+    /// Posts `position` on `channel` in a task of its own (the latest position once, however
+    /// many appends committed before it runs).
+    #[wasm_bindgen(js_name = announceSoon)]
+    fn announce_soon(channel: &BroadcastChannel, position: f64);
+    /// Posts an announcement still waiting for its task now.
+    #[wasm_bindgen(js_name = announceNow)]
+    fn announce_now(channel: &BroadcastChannel);
+}
+
 /// One tab's end of the channel of one database.
 pub struct Broadcast {
     channel: BroadcastChannel,
@@ -27,15 +38,17 @@ impl Broadcast {
         })
     }
 
-    /// Tells the other tabs that this one committed up to `position`.
+    /// Tells the other tabs that this one committed up to `position` — soon, not now: posting
+    /// (a structured clone and a message to every tab) then happens while this tab waits for
+    /// IndexedDB, not between a commit and the resolution of its append.
     pub fn announce(&self, position: u64) {
-        // A failed post (the channel closed) only means the others will notice at their poll.
-        let _ = self.channel.post_message(&JsValue::from(position as f64));
+        announce_soon(&self.channel, position as f64);
     }
 }
 
 impl Drop for Broadcast {
     fn drop(&mut self) {
+        announce_now(&self.channel);
         self.channel.set_onmessage(None);
         self.channel.close();
     }

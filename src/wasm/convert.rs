@@ -19,6 +19,10 @@ extern "C" {
     /// `JSON.stringify` that refuses functions, symbols and BigInts (and throws on cycles).
     #[wasm_bindgen(catch, js_name = encodeJson)]
     fn encode_json(value: &JsValue, what: &str) -> std::result::Result<String, JsValue>;
+    /// The events of an append as one JSON array, checked as [`new_events`] does; throws the
+    /// reason it refuses them.
+    #[wasm_bindgen(catch, js_name = encodeEvents)]
+    fn encode_events(events: &JsValue) -> std::result::Result<String, JsValue>;
 }
 
 fn invalid(reason: impl Into<String>) -> Error {
@@ -80,14 +84,56 @@ pub fn optional_count(value: JsValue, what: &str) -> Result<Option<u64>> {
     }
 }
 
+/// `value` as JSON text (`JSON.stringify`, refusing what JSON cannot hold); `what` names it in
+/// the error.
+pub fn json_text(value: &JsValue, what: &str) -> Result<String> {
+    encode_json(value, what).map_err(|thrown| invalid(super::error::thrown_message(&thrown)))
+}
+
 fn json(value: &JsValue, what: &str) -> Result<Value> {
-    let text = encode_json(value, what)
-        .map_err(|thrown| invalid(super::error::thrown_message(&thrown)))?;
+    let text = json_text(value, what)?;
     serde_json::from_str(&text).map_err(|e| invalid(format!("{what} is not JSON: {e}")))
 }
 
 /// The events of an append: an array of `{ type, data, metadata?, id?, correlationId?, causationId? }`.
+///
+/// Checked and encoded in JS (`encodeEvents`), then parsed here in one piece: one boundary
+/// crossing per append rather than several per event.
 pub fn new_events(value: &JsValue) -> Result<Vec<NewEvent>> {
+    let text =
+        encode_events(value).map_err(|thrown| invalid(super::error::thrown_message(&thrown)))?;
+    let Ok(Value::Array(events)) = serde_json::from_str(&text) else {
+        // JSON.stringify wrote something serde_json refuses (a lone surrogate): say where.
+        return new_events_one_by_one(value);
+    };
+    events.into_iter().map(new_event).collect()
+}
+
+/// One event of `encodeEvents`'s array, whose fields it checked.
+fn new_event(event: Value) -> Result<NewEvent> {
+    let Value::Object(mut event) = event else {
+        return Err(invalid("an event is not an object"));
+    };
+    let mut text = |key: &str| match event.remove(key) {
+        Some(Value::String(text)) => Some(text),
+        _ => None,
+    };
+    let event_type = text("type").ok_or_else(|| invalid("an event needs a string `type`"))?;
+    let (id, correlation_id, causation_id) =
+        (text("id"), text("correlationId"), text("causationId"));
+    Ok(NewEvent {
+        id,
+        event_type,
+        data: event.remove("data").unwrap_or(Value::Null),
+        metadata: event.remove("metadata").unwrap_or(Value::Null),
+        correlation_id,
+        causation_id,
+    })
+}
+
+/// [`new_events`] field by field, which names the event and field that is not JSON.
+#[cold]
+fn new_events_one_by_one(value: &JsValue) -> Result<Vec<NewEvent>> {
     if !Array::is_array(value) {
         return Err(invalid(format!(
             "events must be an array, got {}",
@@ -338,8 +384,7 @@ struct JsRecordedEvent<'a> {
 fn to_js<T: Serialize>(value: &T) -> JsValue {
     // Plain objects, and numbers (not BigInts) for u64: versions, positions and timestamps stay
     // far below 2^53.
-    let serializer = serde_wasm_bindgen::Serializer::json_compatible();
-    value.serialize(&serializer).unwrap_or(JsValue::UNDEFINED)
+    parsed(value)
 }
 
 impl<'a> From<&'a RecordedEvent> for JsRecordedEvent<'a> {

@@ -20,10 +20,23 @@ pub fn to_js(error: Error) -> JsValue {
             stream,
             expected,
             actual,
+            others,
         } => {
             set("stream", stream.as_str().into());
             set("expected", expected_to_js(*expected));
             set("actual", (*actual as f64).into());
+            let list = js_sys::Array::new();
+            for conflict in others {
+                let item = js_sys::Object::new();
+                let put = |key: &str, value: JsValue| {
+                    let _ = Reflect::set(&item, &JsValue::from_str(key), &value);
+                };
+                put("stream", conflict.stream.as_str().into());
+                put("expected", expected_to_js(conflict.expected));
+                put("actual", (conflict.actual as f64).into());
+                list.push(&item);
+            }
+            set("others", list.into());
         }
         Error::StreamNotFound { stream } | Error::StreamDeleted { stream } => {
             set("stream", stream.as_str().into())

@@ -12,13 +12,22 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 use super::convert;
-use super::error::{thrown_message, to_js};
+use super::error::{describe, thrown_message, to_js};
 use super::store::JsEventStore;
 use crate::error::{Error, Result};
 use crate::export::{export_jsonl, ExportOptions, Importer};
 
 #[wasm_bindgen(typescript_custom_section)]
 const EXPORT_TYPES: &'static str = r#"
+/** Options of `exportJsonl`. */
+export interface ExportOptions {
+  /**
+   * Write each event through the store's upcasters (`store.upcast`), as reads see it; default
+   * `false`: as stored, a faithful copy to import into a store that has the same upcasters.
+   */
+  upcast?: boolean;
+}
+
 /** What `importJsonl` did. */
 export interface ImportSummary {
   /** Event lines read. */
@@ -36,15 +45,22 @@ const JSONL_TYPE: &str = "application/x-ndjson";
 #[wasm_bindgen(js_class = EventStore)]
 impl JsEventStore {
     /// The whole store, up to its current head, as JSON lines in a `Blob`: a header line
-    /// `{"format":"evstore-export","version":1,…}`, then one recorded event per line.
+    /// `{"format":"evstore-export","version":1,…}`, then one recorded event per line — as stored,
+    /// or with `{ upcast: true }` through the store's upcasters (as reads see them).
     #[wasm_bindgen(js_name = exportJsonl)]
-    pub fn export_jsonl(&self) -> Promise {
+    pub fn export_jsonl(&self, options: JsValue) -> Promise {
         let store = self.live();
+        let upcast = upcast_option(&options);
         future_to_promise(async move {
             let run = async {
                 let store = store?;
                 let mut parts = BlobParts(Array::new());
-                export_jsonl(store.storage(), &mut parts, &ExportOptions::default()).await?;
+                let options = ExportOptions::default();
+                if upcast? {
+                    store.export_jsonl(&mut parts, &options).await?;
+                } else {
+                    export_jsonl(store.storage(), &mut parts, &options).await?;
+                }
                 blob(&parts.0)
             };
             run.await.map_err(to_js)
@@ -185,4 +201,18 @@ fn cancel(reader: &JsValue) {
     if let Some(cancel) = method(reader, "cancel") {
         let _ = cancel.call0(reader);
     }
+}
+
+/// `exportJsonl`'s `upcast` option: absent is `false`; anything but a boolean is refused.
+fn upcast_option(options: &JsValue) -> Result<bool> {
+    let upcast = convert::field(options, "upcast")?;
+    if upcast.is_undefined() {
+        return Ok(false);
+    }
+    upcast.as_bool().ok_or_else(|| {
+        Error::invalid_input(format!(
+            "exportJsonl's `upcast` must be a boolean, got {}",
+            describe(&upcast)
+        ))
+    })
 }

@@ -16,6 +16,128 @@ export function encodeJson(value, what) {
   return text;
 }
 
+/** The events of an append as one JSON array text, checked as convert.rs's `new_events`
+ * documents (the same reasons, thrown as TypeErrors). */
+export function encodeEvents(events) {
+  if (!Array.isArray(events)) throw new TypeError(`events must be an array, got ${describe(events)}`);
+  const get = (event, key) => {
+    try {
+      return event[key];
+    } catch {
+      throw new TypeError(`cannot read \`${key}\``);
+    }
+  };
+  const text = (value, what) => {
+    if (value === undefined || value === null) return "";
+    if (typeof value !== "string") throw new TypeError(`${what} must be a string`);
+    return JSON.stringify(value);
+  };
+  let out = "[";
+  for (let index = 0; index < events.length; index++) {
+    const event = events[index];
+    if (typeof event !== "object" || event === null) throw new TypeError(`event ${index} must be an object`);
+    const type = get(event, "type");
+    if (typeof type !== "string") throw new TypeError(`event ${index} needs a string \`type\``);
+    out += (index === 0 ? '{"type":' : ',{"type":') + JSON.stringify(type);
+    const data = get(event, "data");
+    if (data !== undefined) out += ',"data":' + encodeJson(data, `event ${index} data`);
+    const metadata = get(event, "metadata");
+    if (metadata !== undefined) out += ',"metadata":' + encodeJson(metadata, `event ${index} metadata`);
+    const id = text(get(event, "id"), "event id");
+    if (id) out += ',"id":' + id;
+    const correlationId = text(get(event, "correlationId"), "correlationId");
+    if (correlationId) out += ',"correlationId":' + correlationId;
+    const causationId = text(get(event, "causationId"), "causationId");
+    if (causationId) out += ',"causationId":' + causationId;
+    out += "}";
+  }
+  return out + "]";
+}
+
+// ---- storage/indexeddb/mod.rs (the append transaction) --------------------------------------
+
+/** Adds an append's records to `store`, versions numbered from `firstVersion`, all requests at
+ * once; returns the last request (the caller awaits it). */
+export function addRecords(store, records, firstVersion) {
+  let request;
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i];
+    record.version = firstVersion + i;
+    request = store.add(record);
+  }
+  return request;
+}
+
+// ---- reads.rs ---------------------------------------------------------------------------------
+
+/** The `RecordedEvent` objects of stored event records (see records.rs of the IndexedDB backend):
+ * `data` and `metadata` parsed from their JSON text, the other fields as stored. */
+export function eventsOfRecords(records) {
+  const events = new Array(records.length);
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i];
+    if (
+      typeof r !== "object" || r === null ||
+      typeof r.id !== "string" || typeof r.streamId !== "string" || typeof r.eventType !== "string" ||
+      typeof r.data !== "string" || typeof r.metadata !== "string" ||
+      typeof r.version !== "number" || typeof r.position !== "number" || typeof r.recordedAt !== "number"
+    ) {
+      throw new TypeError(`the record at position ${r?.position} does not have the fields of an event`);
+    }
+    const event = {
+      id: r.id,
+      streamId: r.streamId,
+      version: r.version,
+      position: r.position,
+      type: r.eventType,
+      data: JSON.parse(r.data),
+      metadata: JSON.parse(r.metadata),
+      recordedAt: r.recordedAt,
+    };
+    if (r.correlationId != null) event.correlationId = r.correlationId;
+    if (r.causationId != null) event.causationId = r.causationId;
+    events[i] = event;
+  }
+  return events;
+}
+
+// ---- broadcast.rs -----------------------------------------------------------------------------
+
+/** Per channel: the position waiting to be announced (`null` when none is) and when the last
+ * announcement was posted. A failed post (the channel closed) only means the other tabs notice
+ * at their poll. */
+const announcements = new WeakMap();
+
+/** At most one announcement per this many milliseconds: a burst of appends wakes the other tabs
+ * a few times, not once per append (each post is a structured clone and a message per tab). */
+const ANNOUNCE_EVERY_MS = 4;
+
+export function announceSoon(channel, position) {
+  let state = announcements.get(channel);
+  if (state === undefined) {
+    state = { position: null, postedAt: -Infinity };
+    announcements.set(channel, state);
+  }
+  const waiting = state.position !== null;
+  state.position = position;
+  if (waiting) return;
+  const wait = Math.max(0, state.postedAt + ANNOUNCE_EVERY_MS - performance.now());
+  setTimeout(() => announceNow(channel), wait);
+}
+
+export function announceNow(channel) {
+  const state = announcements.get(channel);
+  if (state === undefined || state.position === null) return;
+  const position = state.position;
+  state.position = null;
+  state.postedAt = performance.now();
+  try {
+    channel.postMessage(position);
+  } catch {
+    // closed: see above
+  }
+}
+
 // ---- error.rs ---------------------------------------------------------------------------------
 
 export function describe(value) {
@@ -220,6 +342,29 @@ class Decide {
 
 export function decider(store, options) {
   return new Decide(store, options);
+}
+
+// ---- storage_pressure.rs ----------------------------------------------------------------------
+
+/** The origin's `StorageManager` (in a page or a worker), or `undefined` (insecure context, Node). */
+function storageManager() {
+  const storage = globalThis.navigator?.storage;
+  return storage && typeof storage.estimate === "function" ? storage : undefined;
+}
+
+export function storagePersist() {
+  const storage = storageManager();
+  if (storage === undefined) return Promise.resolve(false);
+  // Workers have `persisted()` but no `persist()`: only a page can ask.
+  if (typeof storage.persist !== "function") return storage.persisted();
+  return storage.persist();
+}
+
+export async function storageEstimate() {
+  const storage = storageManager();
+  if (storage === undefined) return undefined;
+  const [estimate, persisted] = await Promise.all([storage.estimate(), storage.persisted()]);
+  return { usage: estimate.usage ?? 0, quota: estimate.quota ?? 0, persisted };
 }
 
 // ---- wait.rs ----------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::platform::BoxStream;
 use crate::store::EventStore;
 use crate::subscription::SubscribeOptions;
-use crate::types::{RecordedEvent, SubscriptionItem};
+use crate::types::SubscriptionItem;
 
 #[wasm_bindgen::prelude::wasm_bindgen(module = "/src/wasm/glue.js")]
 extern "C" {
@@ -29,7 +29,7 @@ extern "C" {
 }
 
 enum State {
-    Ready(BoxStream<'static, Result<RecordedEvent>>),
+    Ready(BoxStream<'static, Result<JsValue>>),
     /// A `next()` is in flight and holds the stream.
     Busy,
     Closed,
@@ -46,17 +46,18 @@ pub struct EventIterator {
     in_flight: Rc<RefCell<Option<AbortHandle>>>,
 }
 
-/// The events of a subscription, started on the first `next()`; catch-up markers are skipped.
+/// The events of a subscription (as JS event objects), started on the first `next()`; catch-up
+/// markers are skipped.
 pub fn subscription_events(
     store: EventStore<BrowserStorage>,
     options: SubscribeOptions,
-) -> BoxStream<'static, Result<RecordedEvent>> {
+) -> BoxStream<'static, Result<JsValue>> {
     futures::stream::once(async move { store.subscribe_all(options).await })
         .map_ok(|subscription| {
             subscription.filter_map(|item| {
                 futures::future::ready(match item {
                     Ok(SubscriptionItem::CaughtUp) => None,
-                    Ok(SubscriptionItem::Event(event)) => Some(Ok(event)),
+                    Ok(SubscriptionItem::Event(event)) => Some(Ok(convert::recorded_event(&event))),
                     Err(error) => Some(Err(error)),
                 })
             })
@@ -65,9 +66,9 @@ pub fn subscription_events(
         .boxed_local()
 }
 
-/// The JS async iterator over `events`, ended early by `signal`.
+/// The JS async iterator over `events` (JS event objects), ended early by `signal`.
 pub fn async_iterable(
-    events: BoxStream<'static, Result<RecordedEvent>>,
+    events: BoxStream<'static, Result<JsValue>>,
     signal: Option<AbortSignal>,
 ) -> JsValue {
     let source = EventIterator {
@@ -109,7 +110,7 @@ impl EventIterator {
                 *current = State::Ready(events);
             }
             match next {
-                Some(Ok(event)) => Ok(convert::recorded_event(&event)),
+                Some(Ok(event)) => Ok(event),
                 Some(Err(error)) => {
                     *current = State::Closed;
                     Err(to_js(error))

@@ -55,6 +55,7 @@ fn start() {
             "subscribeAll",
             "iterateStream",
             "iterateAll",
+            "upcast",
         ]),
         &message,
     );

@@ -7,6 +7,7 @@
 //! server that serves few connections at once stalled on eight separate snippets).
 
 mod abort;
+mod append_many;
 mod backend;
 mod broadcast;
 mod convert;
@@ -16,9 +17,12 @@ mod export;
 mod iterator;
 mod lifecycle;
 mod projector;
+mod reads;
+mod storage_pressure;
 mod store;
 mod stream_lifecycle;
 mod subscription;
 mod sync;
 mod typescript;
+mod upcast;
 mod wait;

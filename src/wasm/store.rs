@@ -13,6 +13,7 @@ use super::broadcast::Broadcast;
 use super::convert;
 use super::error::to_js;
 use super::iterator;
+use super::reads;
 use super::subscription::{self, JsSubscription, Target};
 use crate::error::Error;
 use crate::storage::{IndexedDbStorage, MemoryStorage};
@@ -28,6 +29,7 @@ pub struct JsEventStore {
     broadcast: RefCell<Option<Rc<Broadcast>>>,
 }
 
+/// The promise of `future`, its error as an `EvstoreError`.
 pub(crate) fn promise(
     future: impl std::future::Future<Output = Result<JsValue, Error>> + 'static,
 ) -> Promise {
@@ -59,6 +61,12 @@ impl JsEventStore {
         }
         self.store.ensure_open()?;
         Ok(self.store.clone())
+    }
+
+    /// The cross-tab channel that announces this handle's appends (none for a store in memory
+    /// or after `close()`).
+    pub(crate) fn broadcast(&self) -> Option<Rc<Broadcast>> {
+        self.broadcast.borrow().clone()
     }
 }
 
@@ -126,7 +134,7 @@ impl JsEventStore {
         promise(async move {
             let store = store?;
             let (stream, options) = input?;
-            Ok(convert::recorded_events(&store.read_stream(&stream, options).await?).into())
+            Ok(reads::read_stream(&store, &stream, options).await?.into())
         })
     }
 
@@ -135,9 +143,7 @@ impl JsEventStore {
     pub fn read_all(&self, options: JsValue) -> Promise {
         let store = self.live();
         let options = convert::read_all_options(&options);
-        promise(
-            async move { Ok(convert::recorded_events(&store?.read_all(options?).await?).into()) },
-        )
+        promise(async move { Ok(reads::read_all(&store?, options?).await?.into()) })
     }
 
     /// The events of one stream as an async iterator that reads a page at a time as the loop
@@ -148,7 +154,7 @@ impl JsEventStore {
         let events = (|| {
             let store = self.live()?;
             let stream = convert::stream_id(&stream)?;
-            store.stream_events(&stream, convert::read_stream_options(&options)?)
+            reads::stream_events(&store, &stream, convert::read_stream_options(&options)?)
         })()
         .map_err(to_js)?;
         Ok(iterator::async_iterable(
@@ -161,11 +167,8 @@ impl JsEventStore {
     /// that reads a page at a time; see `iterateStream`.
     #[wasm_bindgen(js_name = iterateAll)]
     pub fn iterate_all(&self, options: JsValue) -> Result<JsValue, JsValue> {
-        let events = (|| {
-            self.live()?
-                .all_events(convert::read_all_options(&options)?)
-        })()
-        .map_err(to_js)?;
+        let events = (|| reads::all_events(&self.live()?, convert::read_all_options(&options)?))()
+            .map_err(to_js)?;
         Ok(iterator::async_iterable(
             events,
             abort::signal(&options).map_err(to_js)?,

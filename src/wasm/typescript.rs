@@ -81,6 +81,29 @@ export interface AppendOptions {
   expectedVersion?: ExpectedVersion;
 }
 
+/** One stream's part of `appendMany`; `expectedVersion` defaults to `"any"`. */
+export interface StreamAppend<E extends EventShape = AnyEvent> {
+  stream: string;
+  events: readonly NewEvent<E>[];
+  /** Checked after the earlier parts of the same call (a stream may appear twice). */
+  expectedVersion?: ExpectedVersion;
+}
+
+/** A stream whose expected version failed. */
+export interface VersionConflict {
+  stream: string;
+  expected: ExpectedVersion;
+  actual: number;
+}
+
+/**
+ * An upcaster: gets an event as stored (an old shape) and returns it as the app reads it today —
+ * new `data` or `metadata`, or a new `type` (a rename, or the next step of a chain). It must be
+ * synchronous and leave the envelope (`id`, `streamId`, `version`, `position`, `recordedAt`,
+ * correlation and causation ids) as it was.
+ */
+export type Upcaster = (event: RecordedEvent<AnyEvent>) => RecordedEvent<AnyEvent>;
+
 export interface AppendResult {
   /** The stream's version after the append. */
   nextExpectedVersion: number;
@@ -196,6 +219,8 @@ export interface EvstoreError extends Error {
   stream?: string;
   expected?: ExpectedVersion;
   actual?: number;
+  /** `WrongExpectedVersion` of `appendMany`: the other conflicting streams (empty otherwise). */
+  others?: VersionConflict[];
   id?: string;
   reason?: string;
   eventType?: string;
@@ -207,7 +232,7 @@ export interface EvstoreError extends Error {
 
 /** The fields each code carries. */
 export interface EvstoreErrorFields {
-  WrongExpectedVersion: { stream: string; expected: ExpectedVersion; actual: number };
+  WrongExpectedVersion: { stream: string; expected: ExpectedVersion; actual: number; others: VersionConflict[] };
   StreamNotFound: { stream: string };
   /** The stream was tombstoned (`tombstoneStream`). */
   StreamDeleted: { stream: string };
@@ -313,6 +338,21 @@ export class EventStore<E extends EventShape = AnyEvent> {
   static inMemory<E extends EventShape = AnyEvent>(): Promise<EventStore<E>>;
   /** Appends `events` to `stream` atomically; `expectedVersion` defaults to `"any"`. */
   append(stream: string, events: readonly NewEvent<E>[], options?: AppendOptions): Promise<AppendResult>;
+  /**
+   * Appends to several streams atomically — every expected version checked and every part
+   * written in one transaction, or nothing — and resolves to each part's result, in order. A
+   * conflict is one `WrongExpectedVersion` naming the first conflicting stream and the rest in
+   * `others`.
+   */
+  appendMany(appends: readonly StreamAppend<E>[]): Promise<AppendResult[]>;
+  /**
+   * Registers `upcaster` for events stored with type `type`: every read of the store (reads,
+   * iterators, subscriptions, projectors, deciders, sync reads) hands out what it returns, and
+   * chains go on while the returned type has an upcaster of its own. Stored events are never
+   * rewritten. An upcaster that throws or returns something that is not an event fails the read
+   * with `Codec` naming the event. Register upcasters right after opening the store.
+   */
+  upcast(type: string, upcaster: Upcaster): void;
   /** Events of one stream (forward from the first by default); `StreamNotFound` if it has none. */
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent<E>[]>;
   /** Events of all streams in position order (`fromPosition` exclusive). */
@@ -358,10 +398,31 @@ export class EventStore<E extends EventShape = AnyEvent> {
   ): Subscription;
   /** Catch-up then live, as an async iterator. */
   subscribeAll(options?: SubscribeOptions<E>): EventSubscription<E>;
-  /** The whole store, up to its head, as a `Blob` of JSON lines (the evstore export format). */
-  exportJsonl(): Promise<Blob>;
+  /**
+   * The whole store, up to its head, as a `Blob` of JSON lines (the evstore export format):
+   * events as stored, or with `{ upcast: true }` through the store's upcasters, as reads see them.
+   */
+  exportJsonl(options?: ExportOptions): Promise<Blob>;
   /** Loads an export from a `Blob`/`File` or a `ReadableStream` of bytes; importing twice adds nothing. */
   importJsonl(input: Blob | ReadableStream<Uint8Array>): Promise<ImportSummary>;
+  /**
+   * Syncs this store with `evstore serve` (see `SyncOptions`): it then mirrors the server's
+   * streams, and local appends go through the handle (`sync.append`, which works offline);
+   * `store.append` fails with code `InvalidInput`. The store must be empty or synced before.
+   */
+  sync(options: SyncOptions): Promise<SyncHandle>;
+  /**
+   * Asks the browser to make the origin's storage persistent (not evicted under storage
+   * pressure): resolves to whether it is. In a worker (no `persist()` there) it tells whether it
+   * already is; without `navigator.storage` it resolves to `false`.
+   */
+  persist(): Promise<boolean>;
+  /**
+   * The origin's storage use and quota in bytes (`navigator.storage.estimate()`), shared by all
+   * its databases; browsers pad these numbers. Writes past the real quota fail with code
+   * `QuotaExceeded`, and write nothing.
+   */
+  estimate(): Promise<QuotaEstimate>;
   /** Closes the store: subscriptions end and later calls fail with code `Closed`. */
   close(): void;
   /** Closed by `close()` / `free()`, or because another page deleted the database. */

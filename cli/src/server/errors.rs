@@ -79,8 +79,15 @@ fn fields_of(error: &Error) -> Map<String, Value> {
             stream,
             expected,
             actual,
+            others,
         } => {
-            json!({ "stream": stream, "expected": ExpectedVersionJson(*expected), "actual": actual })
+            let others: Vec<Value> = others
+                .iter()
+                .map(|c| {
+                    json!({ "stream": c.stream, "expected": ExpectedVersionJson(c.expected), "actual": c.actual })
+                })
+                .collect();
+            json!({ "stream": stream, "expected": ExpectedVersionJson(*expected), "actual": actual, "others": others })
         }
         Error::StreamNotFound { stream } | Error::StreamDeleted { stream } => {
             json!({ "stream": stream })

@@ -52,7 +52,10 @@ fn fast_retry(max_attempts: u32) -> RetryPolicy {
 }
 
 /// Runs `projector` until `done` holds (checked every few ms), then stops it gracefully.
-async fn run_until<S: Storage, F, Fut>(projector: Projector<S>, done: F) -> ProjectorHandle<S>
+pub(super) async fn run_until<S: Storage, F, Fut>(
+    projector: Projector<S>,
+    done: F,
+) -> ProjectorHandle<S>
 where
     F: Fn(ProjectorHandle<S>) -> Fut,
     Fut: std::future::Future<Output = bool>,

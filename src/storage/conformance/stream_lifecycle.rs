@@ -83,7 +83,8 @@ pub async fn delete_stream_hides_it_and_numbering_continues<S: Storage>(store: E
         Error::WrongExpectedVersion {
             stream: "cart-1".into(),
             expected: ExpectedVersion::Exact(3),
-            actual: 0
+            actual: 0,
+            others: Vec::new(),
         }
     );
     assert_eq!(
@@ -138,7 +139,8 @@ pub async fn delete_stream_rejects_bad_calls<S: Storage>(store: EventStore<S>) {
         Error::WrongExpectedVersion {
             stream: "cart-1".into(),
             expected: ExpectedVersion::Exact(2),
-            actual: 3
+            actual: 3,
+            others: Vec::new(),
         }
     );
     assert_eq!(

@@ -509,6 +509,24 @@ pub async fn sync_local_append_is_pending_then_confirmed<S: SyncStorage>(
     );
     assert_eq!(client.stream_version("todo-1", true).await.unwrap(), 2);
     assert_eq!(client.stream_version("todo-1", false).await.unwrap(), 0);
+    // The mirror holds the server's events only: appending to it directly is refused, with a
+    // message naming the outbox append, and writes nothing.
+    let direct = client
+        .mirror()
+        .append("todo-1", ExpectedVersion::Any, vec![ev("Added", 3)])
+        .await
+        .unwrap_err();
+    assert_eq!(direct.kind(), ErrorKind::InvalidInput);
+    assert!(direct.to_string().contains("sync.append()"), "{direct}");
+    let many = client
+        .mirror()
+        .append_many([("todo-9", ExpectedVersion::Any, vec![ev("Added", 9)])])
+        .await
+        .unwrap_err();
+    assert_eq!(many.kind(), ErrorKind::InvalidInput);
+    assert!(many.to_string().contains("sync.append()"), "{many}");
+    assert_eq!(client.mirror().head().await.unwrap(), 0);
+    assert_eq!(client.status().pending, 2);
 
     within(client.flush()).await.unwrap();
     let status = client.status();

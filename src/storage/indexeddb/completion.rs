@@ -16,6 +16,7 @@ use futures::channel::oneshot;
 use idb::Transaction;
 
 use super::errors::DomFailure;
+use crate::error::Error;
 
 /// Resolves when the transaction has committed (`Ok`) or aborted (`Err` with the cause).
 pub(super) struct Completion {
@@ -56,6 +57,18 @@ impl Completion {
     /// already aborting.
     pub(super) fn abort(&self) {
         let _ = self.raw.abort();
+    }
+
+    /// Aborts the transaction after `error` stopped its work, waits until it has ended, and
+    /// returns the error to report: `error`, unless the browser had aborted the transaction for
+    /// quota first (a request then fails with a mere `AbortError`), in which case the quota is
+    /// the cause.
+    pub(super) async fn abandon(self, error: Error, context: &str) -> Error {
+        self.abort();
+        match self.await {
+            Err(failure) if failure.is_quota() => failure.into_error(context),
+            _ => error,
+        }
     }
 }
 

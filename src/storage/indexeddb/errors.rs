@@ -40,11 +40,22 @@ impl DomFailure {
         }
     }
 
+    /// Whether the browser refused the write for the origin's storage quota.
+    pub(super) fn is_quota(&self) -> bool {
+        self.name == "QuotaExceededError"
+    }
+
     /// The error this failure is for evstore, `context` saying what was being done.
     pub(super) fn into_error(self, context: &str) -> Error {
-        if self.name == "QuotaExceededError" {
+        if self.is_quota() {
+            // Chromium aborts the commit with an empty message.
+            let message = if self.message.is_empty() {
+                "the origin's storage quota is used up"
+            } else {
+                &self.message
+            };
             Error::QuotaExceeded {
-                reason: format!("IndexedDB {context}: {}", self.message),
+                reason: format!("IndexedDB {context}: {message}"),
             }
         } else {
             Error::storage(format!(

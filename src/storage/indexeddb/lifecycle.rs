@@ -13,7 +13,7 @@ use super::request::Request;
 use super::schema::{BY_STREAM_VERSION, EVENTS, META, STREAMS};
 use super::sync::{commit, read_meta};
 use super::{all_of, index, key_range, object_store, present, read_head, read_stream_version};
-use super::{encode_batch, records, write_batch, AppendStores, IndexedDbStorage, Written};
+use super::{records, write_batch, AppendStores, IndexedDbStorage, Written};
 use crate::error::{Error, Result};
 use crate::storage::{decide_stream_change, StreamChange, StreamRecord};
 
@@ -174,13 +174,13 @@ impl IndexedDbStorage {
             write_record(&streams, stream, &plan.record).await?;
             if let Some(marker) = &plan.marker {
                 // Encoding between requests is plain code: the transaction stays active.
-                let (encoded, ids) = encode_batch(marker)?;
+                let encoded = records::encode_events(marker)?;
                 let stores = AppendStores {
                     events: &events,
                     streams: &streams,
                     meta: &meta,
                 };
-                match write_batch(&stores, marker, &encoded, &ids).await? {
+                match write_batch(&stores, marker, &encoded, false).await? {
                     Written::Appended(_) | Written::AlreadyAppended(_) => {}
                     Written::Conflict(failure) => {
                         return Err(failure.into_error("recording a lifecycle marker"))

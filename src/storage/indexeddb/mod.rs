@@ -13,6 +13,7 @@
 //! read abandoned mid-flight (a closed subscription) must not leave the browser a freed closure to
 //! call when the request settles.
 
+mod append_many;
 mod completion;
 mod errors;
 mod lifecycle;
@@ -26,9 +27,9 @@ use std::rc::Rc;
 
 use futures::future::join_all;
 use idb::{CursorDirection, Database, KeyRange, ObjectStore, Query, TransactionMode};
-use js_sys::{Array, Object};
+use js_sys::Array;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{IdbCursor, IdbCursorWithValue};
+use web_sys::{IdbCursor, IdbCursorWithValue, IdbObjectStore};
 
 use self::completion::Completion;
 use self::errors::{corrupt, idb_error, js_error, DomFailure};
@@ -174,18 +175,100 @@ impl IndexedDbStorage {
     async fn explain_conflict(
         &self,
         batch: &AppendBatch,
-        ids: &[JsValue],
         failure: DomFailure,
     ) -> Result<AppendResult> {
+        let ids = ids_of(batch);
         let transaction = self.transaction_over(&[EVENTS, STREAMS], TransactionMode::ReadOnly)?;
         let events = object_store(&transaction, EVENTS)?;
         let streams = object_store(&transaction, STREAMS)?;
-        let (basis, existing) = read_append_basis(&events, &streams, &batch.stream_id, ids).await?;
+        let (basis, existing) =
+            read_append_basis(&events, &streams, &batch.stream_id, &ids).await?;
         match decide_append_on(batch, basis, &existing)? {
             AppendDecision::AlreadyAppended(result) => Ok(result),
             AppendDecision::Write { .. } => Err(failure.into_error("appending")),
         }
     }
+}
+
+impl IndexedDbStorage {
+    /// What [`Storage::read_stream`] reads, as the stored records themselves (see [`records`]):
+    /// the JavaScript API hands them to JS without decoding them into [`RecordedEvent`]s.
+    pub(crate) async fn read_stream_records(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Array> {
+        if limit == 0 || (direction == Direction::Backward && from_version == 0) {
+            return Ok(Array::new());
+        }
+        let (lower, upper) = match direction {
+            Direction::Forward => (from_version as f64, f64::INFINITY),
+            Direction::Backward => (0.0, from_version as f64),
+        };
+        let range = key_range(
+            &records::pair_key(stream_id, lower),
+            &records::pair_key(stream_id, upper),
+            false,
+            false,
+        )?;
+        let transaction = self.transaction(EVENTS, TransactionMode::ReadOnly)?;
+        let index = index(&object_store(&transaction, EVENTS)?, BY_STREAM_VERSION)?;
+        let context = "reading a stream";
+        match direction {
+            Direction::Forward => {
+                let request = index
+                    .get_all(Some(range.into()), request_limit(limit))
+                    .map_err(|e| idb_error(context, e))?;
+                let values = Request::new(request)
+                    .await
+                    .map_err(|failure| failure.into_error(context))?;
+                all_of(values, context)
+            }
+            Direction::Backward => {
+                let request = index
+                    .open_cursor(Some(range.into()), Some(CursorDirection::Prev))
+                    .map_err(|e| idb_error(context, e))?;
+                scan_cursor(Request::new(request), limit, &Filter::default()).await
+            }
+        }
+    }
+
+    /// What [`Storage::read_all`] reads, as the stored records themselves (see
+    /// [`read_stream_records`](Self::read_stream_records)).
+    pub(crate) async fn read_all_records(
+        &self,
+        from_position: u64,
+        direction: Direction,
+        limit: usize,
+        filter: &Filter,
+    ) -> Result<Array> {
+        // Positions start at 1: nothing is before position 1.
+        if limit == 0 || (direction == Direction::Backward && from_position <= 1) {
+            return Ok(Array::new());
+        }
+        let (source, exact) = Source::for_filter(filter);
+        let transaction = self.transaction(EVENTS, TransactionMode::ReadOnly)?;
+        let events = object_store(&transaction, EVENTS)?;
+        match direction {
+            Direction::Forward => {
+                scan_forward(&events, &source, exact, from_position, limit, filter).await
+            }
+            Direction::Backward => {
+                let request = source.open_cursor_before(&events, from_position)?;
+                scan_cursor(Request::new(request), limit, filter).await
+            }
+        }
+    }
+}
+
+/// Decodes stored event records.
+fn decode_all(records: &Array) -> Result<Vec<RecordedEvent>> {
+    records
+        .iter()
+        .map(|record| records::decode_event(&record))
+        .collect()
 }
 
 impl Drop for IndexedDbStorage {
@@ -208,7 +291,7 @@ enum Written {
 impl Storage for IndexedDbStorage {
     async fn append(&self, batch: AppendBatch) -> Result<AppendResult> {
         // Encode everything before the transaction opens: inside it, only requests.
-        let (records, ids) = encode_batch(&batch)?;
+        let records = records::encode_events(&batch)?;
 
         let transaction =
             self.transaction_over(&[EVENTS, STREAMS, META], TransactionMode::ReadWrite)?;
@@ -221,7 +304,7 @@ impl Storage for IndexedDbStorage {
             streams: &streams,
             meta: &meta,
         };
-        let written = write_batch(&stores, &batch, &records, &ids).await;
+        let written = write_batch(&stores, &batch, &records, false).await;
         match written {
             Ok(Written::Appended(result)) | Ok(Written::AlreadyAppended(result)) => {
                 completion
@@ -232,14 +315,14 @@ impl Storage for IndexedDbStorage {
             Ok(Written::Conflict(failure)) => {
                 completion.abort();
                 let _ = completion.await;
-                self.explain_conflict(&batch, &ids, failure).await
+                self.explain_conflict(&batch, failure).await
             }
-            Err(error) => {
-                completion.abort();
-                let _ = completion.await;
-                Err(error)
-            }
+            Err(error) => Err(completion.abandon(error, "appending").await),
         }
+    }
+
+    async fn append_many(&self, batches: Vec<AppendBatch>) -> Result<Vec<AppendResult>> {
+        self.append_batches(&batches).await
     }
 
     async fn read_stream(
@@ -249,42 +332,11 @@ impl Storage for IndexedDbStorage {
         direction: Direction,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>> {
-        if limit == 0 || (direction == Direction::Backward && from_version == 0) {
-            return Ok(Vec::new());
-        }
-        let (lower, upper) = match direction {
-            Direction::Forward => (from_version as f64, f64::INFINITY),
-            Direction::Backward => (0.0, from_version as f64),
-        };
-        let range = key_range(
-            &records::pair_key(stream_id, lower),
-            &records::pair_key(stream_id, upper),
-            false,
-            false,
-        )?;
-        let transaction = self.transaction(EVENTS, TransactionMode::ReadOnly)?;
-        let index = index(&object_store(&transaction, EVENTS)?, BY_STREAM_VERSION)?;
-        match direction {
-            Direction::Forward => {
-                let context = "reading a stream";
-                let request = index
-                    .get_all(Some(range.into()), request_limit(limit))
-                    .map_err(|e| idb_error(context, e))?;
-                let values = Request::new(request)
-                    .await
-                    .map_err(|failure| failure.into_error(context))?;
-                all_of(values, context)?
-                    .iter()
-                    .map(|value| records::decode_event(&value))
-                    .collect()
-            }
-            Direction::Backward => {
-                let request = index
-                    .open_cursor(Some(range.into()), Some(CursorDirection::Prev))
-                    .map_err(|e| idb_error("reading a stream", e))?;
-                scan_cursor(Request::new(request), limit, &Filter::default()).await
-            }
-        }
+        decode_all(
+            &self
+                .read_stream_records(stream_id, from_version, direction, limit)
+                .await?,
+        )
     }
 
     async fn read_all(
@@ -294,22 +346,11 @@ impl Storage for IndexedDbStorage {
         limit: usize,
         filter: &Filter,
     ) -> Result<Vec<RecordedEvent>> {
-        // Positions start at 1: nothing is before position 1.
-        if limit == 0 || (direction == Direction::Backward && from_position <= 1) {
-            return Ok(Vec::new());
-        }
-        let (source, exact) = Source::for_filter(filter);
-        let transaction = self.transaction(EVENTS, TransactionMode::ReadOnly)?;
-        let events = object_store(&transaction, EVENTS)?;
-        match direction {
-            Direction::Forward => {
-                scan_forward(&events, &source, exact, from_position, limit, filter).await
-            }
-            Direction::Backward => {
-                let request = source.open_cursor_before(&events, from_position)?;
-                scan_cursor(Request::new(request), limit, filter).await
-            }
-        }
+        decode_all(
+            &self
+                .read_all_records(from_position, direction, limit, filter)
+                .await?,
+        )
     }
 
     async fn head(&self) -> Result<u64> {
@@ -405,9 +446,7 @@ impl Storage for IndexedDbStorage {
             Err(error) => Err(idb_error("saving a checkpoint", error)),
         };
         if let Err(error) = put {
-            completion.abort();
-            let _ = completion.await;
-            return Err(error);
+            return Err(completion.abandon(error, "saving a checkpoint").await);
         }
         completion
             .await
@@ -615,13 +654,15 @@ fn version_of_key(key: &JsValue) -> Result<u64> {
 /// unique `id` index checks them while the records are added, and a refused id aborts the
 /// transaction (nothing written) and comes back as [`Written::Conflict`], which
 /// [`IndexedDbStorage::explain_conflict`] turns into the earlier result of an identical append or
-/// a `DuplicateEventId`, as [`decide_append`] would have. On a version mismatch the ids are looked
-/// up in this transaction and [`decide_append`] tells a retry or a reused id from a conflict.
+/// a `DuplicateEventId`, as [`decide_append`] would have. On a version mismatch, or always with
+/// `always_look_up` (an `append_many`, whose transaction must survive to decide the other batches),
+/// the ids are looked up in this transaction and [`decide_append`] tells a retry or a reused id
+/// from a conflict.
 async fn write_batch(
     stores: &AppendStores<'_>,
     batch: &AppendBatch,
-    records: &[Object],
-    ids: &[JsValue],
+    records: &Array,
+    always_look_up: bool,
 ) -> Result<Written> {
     let events = stores.events;
     let (current, record) = futures::join!(
@@ -630,40 +671,37 @@ async fn write_batch(
     );
     let record = record?;
     let basis = append_basis(&batch.stream_id, record.as_ref(), current?)?;
-    let first_version = if batch.expected.accepts(basis.current) {
+    let first_version = if batch.expected.accepts(basis.current) && !always_look_up {
         basis.after + 1
     } else {
-        let existing = look_up_ids(events, ids).await?;
+        let existing = look_up_ids(events, &ids_of(batch)).await?;
         match decide_append_on(batch, basis, &existing)? {
             AppendDecision::AlreadyAppended(result) => return Ok(Written::AlreadyAppended(result)),
             AppendDecision::Write { first_version } => first_version,
         }
     };
-    let mut requests = Vec::with_capacity(records.len());
-    for (offset, record) in records.iter().enumerate() {
-        records::set_version(record, first_version + offset as u64)?;
-        let request = events
-            .add(record, None)
-            .map_err(|e| idb_error("appending", e))?;
-        requests.push(Request::new(request));
-    }
-    // Await every request (a failing one aborts the transaction, which fails those after it); the
-    // first failure in batch order decides.
-    let keys = join_all(requests).await;
-    let mut position = 0;
-    for key in keys {
-        match key {
-            Ok(key) => {
-                position = records::as_u64(&key)
-                    .ok_or_else(|| corrupt("the generated key is not a position"))?;
-            }
-            Err(failure) if failure.name == "ConstraintError" => {
-                return Ok(Written::Conflict(failure))
-            }
-            Err(failure) => return Err(failure.into_error("appending")),
+    // One call adds every record (IndexedDB runs the requests in order) and only the last request
+    // is awaited. A failing request aborts the transaction, which fails those after it with
+    // `AbortError` and keeps the first failure as its `error`: that one decides.
+    let store = IdbObjectStore::from(events.clone());
+    let last = add_records(&store, records, first_version as f64)
+        .map_err(|thrown| DomFailure::from_js(&thrown).into_error("appending"))?;
+    let position = match Request::new(last).await {
+        Ok(key) => {
+            records::as_u64(&key).ok_or_else(|| corrupt("the generated key is not a position"))?
         }
-    }
-    let version = first_version + records.len() as u64 - 1;
+        Err(failure) => {
+            let first = match store.transaction().error() {
+                Some(error) if failure.name == "AbortError" => DomFailure::from_exception(&error),
+                _ => failure,
+            };
+            if first.name == "ConstraintError" {
+                return Ok(Written::Conflict(first));
+            }
+            return Err(first.into_error("appending"));
+        }
+    };
+    let version = first_version + u64::from(records.length()) - 1;
     if let Some((next, remove_before)) = record
         .as_ref()
         .and_then(|record| record_after_append(record, version))
@@ -677,27 +715,32 @@ async fn write_batch(
     }))
 }
 
-/// The records of `batch`'s events and their ids as keys.
-fn encode_batch(batch: &AppendBatch) -> Result<(Vec<Object>, Vec<JsValue>)> {
-    let shared = records::BatchFields::new(&batch.stream_id, &batch.category);
-    let records = batch
-        .events
-        .iter()
-        .map(|event| records::encode_event(&shared, event))
-        .collect::<Result<Vec<_>>>()?;
-    let ids = batch
+/// The object stores of the append transaction.
+pub(super) struct AppendStores<'a> {
+    pub(super) events: &'a ObjectStore,
+    pub(super) streams: &'a ObjectStore,
+    pub(super) meta: &'a ObjectStore,
+}
+
+/// The ids of a batch's events, as JavaScript strings (to look them up).
+fn ids_of(batch: &AppendBatch) -> Vec<JsValue> {
+    batch
         .events
         .iter()
         .map(|event| JsValue::from_str(&event.id))
-        .collect();
-    Ok((records, ids))
+        .collect()
 }
 
-/// The object stores of the append transaction.
-struct AppendStores<'a> {
-    events: &'a ObjectStore,
-    streams: &'a ObjectStore,
-    meta: &'a ObjectStore,
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/src/wasm/glue.js")]
+extern "C" {
+    /// Adds `records` to `store`, numbering their versions from `first_version`, and returns
+    /// the last request; throws what `add` throws.
+    #[wasm_bindgen(catch, js_name = addRecords)]
+    fn add_records(
+        store: &IdbObjectStore,
+        records: &Array,
+        first_version: f64,
+    ) -> std::result::Result<web_sys::IdbRequest, JsValue>;
 }
 
 /// Where a `read_all` scans: the whole object store, or an index narrowing it to one category or
@@ -796,7 +839,7 @@ impl<'f> Source<'f> {
 }
 
 /// Reads forward after `from_position`: one `getAll` when every record of the source matches,
-/// otherwise chunks filtered here until `limit` events matched or the source is exhausted.
+/// otherwise chunks filtered here until `limit` records matched or the source is exhausted.
 async fn scan_forward(
     events: &ObjectStore,
     source: &Source<'_>,
@@ -804,17 +847,13 @@ async fn scan_forward(
     from_position: u64,
     limit: usize,
     filter: &Filter,
-) -> Result<Vec<RecordedEvent>> {
+) -> Result<Array> {
     if exact {
-        let values = source
+        return source
             .get_all_after(events, from_position, request_limit(limit))
-            .await?;
-        return values
-            .iter()
-            .map(|value| records::decode_event(&value))
-            .collect();
+            .await;
     }
-    let mut found = Vec::new();
+    let found = Array::new();
     let mut after = from_position;
     loop {
         let values = source
@@ -823,8 +862,8 @@ async fn scan_forward(
         for value in values.iter() {
             after = records::get_u64(&value, records::POSITION)?;
             if matches(filter, &value)? {
-                found.push(records::decode_event(&value)?);
-                if found.len() >= limit {
+                found.push(&value);
+                if found.length() as usize >= limit {
                     return Ok(found);
                 }
             }
@@ -835,14 +874,10 @@ async fn scan_forward(
     }
 }
 
-/// Walks a cursor (its `openCursor` request), keeping up to `limit` events that match `filter`.
-async fn scan_cursor(
-    mut request: Request,
-    limit: usize,
-    filter: &Filter,
-) -> Result<Vec<RecordedEvent>> {
+/// Walks a cursor (its `openCursor` request), keeping up to `limit` records that match `filter`.
+async fn scan_cursor(mut request: Request, limit: usize, filter: &Filter) -> Result<Array> {
     let context = "reading events";
-    let mut found = Vec::new();
+    let found = Array::new();
     loop {
         // The opening, then each `continue()`, fires `success` on the same request.
         let result = (&mut request)
@@ -853,8 +888,8 @@ async fn scan_cursor(
         };
         let value = cursor.value().map_err(|e| js_error(context, &e))?;
         if matches(filter, &value)? {
-            found.push(records::decode_event(&value)?);
-            if found.len() >= limit {
+            found.push(&value);
+            if found.length() as usize >= limit {
                 break;
             }
         }

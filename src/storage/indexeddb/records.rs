@@ -1,5 +1,7 @@
-//! The stored shape of events and checkpoints: plain JavaScript objects, built with
-//! `js_sys::Reflect` before any transaction opens, read back field by field.
+//! The stored shape of events and checkpoints: plain JavaScript objects, built before any
+//! transaction opens (event records by one `JSON.parse` of the text of an append's records, the
+//! others with `js_sys::Reflect`), read back field by field — or handed to JS untouched by the JS
+//! API's reads, which make the event objects there.
 //!
 //! Event record: `{ position, id, streamId, version, category, eventType, data, metadata,
 //! recordedAt, correlationId?, causationId? }` — `data` and `metadata` are the JSON text the store
@@ -9,7 +11,8 @@
 use std::cell::RefCell;
 
 use js_sys::{Array, Object, Reflect};
-use wasm_bindgen::JsValue;
+use serde::Serialize;
+use wasm_bindgen::{JsCast, JsValue};
 
 use super::errors::{corrupt, js_error};
 use crate::error::Result;
@@ -85,44 +88,64 @@ fn set(object: &Object, field: &'static str, value: &JsValue) -> Result<()> {
         .map_err(|e| js_error("building a record", &e))
 }
 
-/// What the records of one append share, as JavaScript values made once per append.
-pub(super) struct BatchFields {
-    stream_id: JsValue,
-    category: JsValue,
+/// An event record as JSON: built here in one piece and parsed by the browser (one
+/// `JSON.parse` per append), rather than set field by field across the wasm boundary.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventRow<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    position: Option<u64>,
+    id: &'a str,
+    stream_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<u64>,
+    category: &'a str,
+    event_type: &'a str,
+    data: &'a str,
+    metadata: &'a str,
+    recorded_at: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    correlation_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    causation_id: Option<&'a str>,
 }
 
-impl BatchFields {
-    pub(super) fn new(stream_id: &str, category: &str) -> Self {
-        BatchFields {
-            stream_id: JsValue::from_str(stream_id),
-            category: JsValue::from_str(category),
+impl<'a> EventRow<'a> {
+    fn new(stream_id: &'a str, category: &'a str, event: &'a PreparedEvent) -> Self {
+        EventRow {
+            position: None,
+            id: &event.id,
+            stream_id,
+            version: None,
+            category,
+            event_type: &event.event_type,
+            data: &event.data,
+            metadata: &event.metadata,
+            recorded_at: event.recorded_at,
+            correlation_id: event.correlation_id.as_deref(),
+            causation_id: event.causation_id.as_deref(),
         }
     }
 }
 
-/// The record of `event`, without its version (set inside the transaction, once known) and
-/// position (assigned by the object store).
-pub(super) fn encode_event(shared: &BatchFields, event: &PreparedEvent) -> Result<Object> {
-    let record = Object::new();
-    set(&record, ID, &JsValue::from_str(&event.id))?;
-    set(&record, STREAM_ID, &shared.stream_id)?;
-    set(&record, CATEGORY, &shared.category)?;
-    set(&record, EVENT_TYPE, &JsValue::from_str(&event.event_type))?;
-    set(&record, DATA, &JsValue::from_str(&event.data))?;
-    set(&record, METADATA, &JsValue::from_str(&event.metadata))?;
-    set(&record, RECORDED_AT, &number(event.recorded_at))?;
-    if let Some(id) = &event.correlation_id {
-        set(&record, CORRELATION_ID, &JsValue::from_str(id))?;
-    }
-    if let Some(id) = &event.causation_id {
-        set(&record, CAUSATION_ID, &JsValue::from_str(id))?;
-    }
-    Ok(record)
+/// The records of `rows`, as a JavaScript array.
+fn parse_rows(rows: &[EventRow<'_>]) -> Result<Array> {
+    let text = serde_json::to_string(rows)
+        .map_err(|e| crate::error::Error::storage(format!("cannot encode event records: {e}")))?;
+    js_sys::JSON::parse(&text)
+        .map(|records| records.unchecked_into())
+        .map_err(|e| js_error("building records", &e))
 }
 
-/// Sets the version of an encoded event record.
-pub(super) fn set_version(record: &Object, version: u64) -> Result<()> {
-    set(record, VERSION, &number(version))
+/// The records of an append's events, without their versions (set inside the transaction, once
+/// known) and positions (assigned by the object store).
+pub(super) fn encode_events(batch: &AppendBatch) -> Result<Array> {
+    let rows: Vec<EventRow<'_>> = batch
+        .events
+        .iter()
+        .map(|event| EventRow::new(&batch.stream_id, &batch.category, event))
+        .collect();
+    parse_rows(&rows)
 }
 
 fn ensure_object(record: &JsValue) -> Result<()> {
@@ -213,14 +236,15 @@ pub(super) fn encode_recorded(event: &RecordedEvent) -> Result<Object> {
         causation_id: event.causation_id.clone(),
         recorded_at: event.recorded_at,
     };
-    let shared = BatchFields::new(
-        &event.stream_id,
-        crate::types::category_of(&event.stream_id),
-    );
-    let record = encode_event(&shared, &prepared)?;
-    set_version(&record, event.version)?;
-    set(&record, POSITION, &number(event.position))?;
-    Ok(record)
+    let category = crate::types::category_of(&event.stream_id);
+    let row = EventRow {
+        position: Some(event.position),
+        version: Some(event.version),
+        ..EventRow::new(&event.stream_id, category, &prepared)
+    };
+    Ok(parse_rows(std::slice::from_ref(&row))?
+        .get(0)
+        .unchecked_into())
 }
 
 /// The record of an outbox entry (its `seq` is assigned by the object store).

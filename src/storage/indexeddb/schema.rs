@@ -15,9 +15,10 @@ use idb::{
     Database, DatabaseEvent, Event, Factory, IndexParams, KeyPath, ObjectStoreParams, Request as _,
 };
 use wasm_bindgen::closure::Closure;
-use web_sys::IdbVersionChangeEvent;
+use wasm_bindgen::JsCast;
+use web_sys::{IdbOpenDbRequest, IdbTransaction, IdbVersionChangeEvent};
 
-use super::errors::idb_error;
+use super::errors::{idb_error, DomFailure};
 use super::records;
 use super::request::{OpenRequest, UpgradeHandler};
 use crate::error::{Error, Result};
@@ -152,7 +153,14 @@ pub(super) async fn open(name: &str) -> Result<Database> {
         .map_err(|e| idb_error("opening the database", e))?;
     let upgrade_failure: Rc<RefCell<Option<Error>>> = Rc::default();
     let failure = Rc::clone(&upgrade_failure);
+    // The versionchange transaction, to learn why it aborted if it does.
+    let upgrading: Rc<RefCell<Option<IdbTransaction>>> = Rc::default();
+    let transaction = Rc::clone(&upgrading);
     let on_upgrade_needed: UpgradeHandler = Closure::new(move |event: IdbVersionChangeEvent| {
+        *transaction.borrow_mut() = event
+            .target()
+            .and_then(|target| target.dyn_into::<IdbOpenDbRequest>().ok())
+            .and_then(|request| request.transaction());
         let event = VersionChangeEvent::from(event);
         if let Err(error) = upgrade(&event) {
             // Abort the versionchange transaction: the open fails and no step is half-applied.
@@ -167,6 +175,15 @@ pub(super) async fn open(name: &str) -> Result<Database> {
         Err(failure) => {
             if let Some(failure) = upgrade_failure.borrow_mut().take() {
                 return Err(failure);
+            }
+            // The open fails with a bare `AbortError` when the browser aborted the upgrade
+            // (the first open of a database while the origin's quota is used up): the
+            // transaction holds the cause.
+            let cause = upgrading.borrow_mut().take().and_then(|t| t.error());
+            if let Some(cause) = cause.map(|cause| DomFailure::from_exception(&cause)) {
+                if cause.is_quota() {
+                    return Err(cause.into_error("creating or upgrading the database"));
+                }
             }
             if failure.name == "VersionError" {
                 Err(newer_schema(&factory, name, failure.message).await)

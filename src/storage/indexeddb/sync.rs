@@ -90,11 +90,7 @@ pub(super) async fn commit<T>(completion: Completion, work: Result<T>, context: 
                 .map_err(|failure| failure.into_error(context))?;
             Ok(value)
         }
-        Err(error) => {
-            completion.abort();
-            let _ = completion.await;
-            Err(error)
-        }
+        Err(error) => Err(completion.abandon(error, context).await),
     }
 }
 

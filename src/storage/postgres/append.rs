@@ -20,7 +20,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::errors::{describe, pg_error, stream_deleted, unique_conflict, Conflict};
+use super::errors::{classify, describe, pg_error, stream_deleted, unique_conflict, Conflict};
 use super::refuse_nul;
 use crate::error::{Error, Result};
 use crate::storage::sql_integers::{clamp, to_u64};
@@ -28,7 +28,7 @@ use crate::storage::{decide_append_on, AppendBasis, AppendBatch, AppendDecision,
 use crate::types::{AppendResult, ExpectedVersion};
 
 /// One append: see `append_events` in `migrations/002_stream_lifecycle.sql`.
-const APPEND_SQL: &str = "SELECT current_version, written, last_position, found_index, \
+pub(super) const APPEND_SQL: &str = "SELECT current_version, written, last_position, found_index, \
      found_stream, found_version, found_position, base_version \
      FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 
@@ -72,7 +72,7 @@ impl PreparedAppend {
 }
 
 /// The parameters of one `append_events` call, borrowed from its [`PreparedAppend`].
-struct CallParams<'a> {
+pub(super) struct CallParams<'a> {
     stream: &'a str,
     category: &'a str,
     expected_kind: i16,
@@ -88,7 +88,7 @@ struct CallParams<'a> {
 }
 
 impl<'a> CallParams<'a> {
-    fn new(append: &'a PreparedAppend, channel: &'a str) -> Self {
+    pub(super) fn new(append: &'a PreparedAppend, channel: &'a str) -> Self {
         let batch = &append.batch;
         let (expected_kind, expected) = match batch.expected {
             ExpectedVersion::Any => (0, 0),
@@ -115,7 +115,7 @@ impl<'a> CallParams<'a> {
 
     /// The call's parameters; `check_ids`: look the ids up before writing (see
     /// `append_events`).
-    fn as_params<'p>(&'p self, check_ids: &'p bool) -> [&'p (dyn ToSql + Sync); 13] {
+    pub(super) fn as_params<'p>(&'p self, check_ids: &'p bool) -> [&'p (dyn ToSql + Sync); 13] {
         [
             &self.stream,
             &self.category,
@@ -247,13 +247,17 @@ pub(super) async fn append_group(
                         break;
                     }
                     Some(conflict) => Step::UndoneAlready(
-                        conflict_error(client, index, batch, conflict, &error).await?,
+                        conflict_error(client, &format!("a{index}"), batch, conflict, &error)
+                            .await?,
                     ),
-                    None => Step::Undo(Error::storage(format!(
-                        "cannot append to stream `{}`: {}",
-                        batch.stream_id,
-                        describe(&error)
-                    ))),
+                    None => Step::Undo(classify(
+                        format!(
+                            "cannot append to stream `{}`: {}",
+                            batch.stream_id,
+                            describe(&error)
+                        ),
+                        &error,
+                    )),
                 },
             };
             match step {
@@ -334,11 +338,14 @@ async fn append_alone(
             }
             Ok(match unique_conflict(&error) {
                 Some(_) => None,
-                None => Some(Err(Error::storage(format!(
-                    "cannot append to stream `{}`: {}",
-                    batch.stream_id,
-                    describe(&error)
-                )))),
+                None => Some(Err(classify(
+                    format!(
+                        "cannot append to stream `{}`: {}",
+                        batch.stream_id,
+                        describe(&error)
+                    ),
+                    &error,
+                ))),
             })
         }
     }
@@ -364,12 +371,15 @@ pub(super) async fn append_in_transaction(
 }
 
 /// The error of a `COMMIT` that failed: the outcome is unknown.
-fn commit_failed(error: &tokio_postgres::Error) -> Error {
-    Error::storage(format!(
-        "cannot commit the append ({}); it may or may not be stored, and retrying it with the \
-         same event ids is safe",
-        describe(error)
-    ))
+pub(super) fn commit_failed(error: &tokio_postgres::Error) -> Error {
+    classify(
+        format!(
+            "cannot commit the append ({}); it may or may not be stored, and retrying it with \
+             the same event ids is safe",
+            describe(error)
+        ),
+        error,
+    )
 }
 
 /// A simple-protocol statement as a flight entry.
@@ -381,7 +391,7 @@ fn simple(
 }
 
 /// What to do with one append after its call returned.
-enum Step {
+pub(super) enum Step {
     /// Keep what the call did (a write both agree on, or nothing written) and report this.
     Done(Result<AppendResult>),
     /// Roll back to the append's savepoint and report this error.
@@ -392,7 +402,7 @@ enum Step {
 
 /// Decides an append with [`decide_append_on`] on what `append_events` read, and checks that the
 /// function wrote exactly when the decision is a write.
-fn conclude(batch: &AppendBatch, rows: &[Row]) -> Step {
+pub(super) fn conclude(batch: &AppendBatch, rows: &[Row]) -> Step {
     match facts(batch, rows) {
         Ok((basis, written, existing)) => {
             let decision = decide_append_on(batch, basis, &existing);
@@ -468,15 +478,15 @@ fn facts(
 
 /// The typed error of a write a constraint refused twice: the savepoint is rolled back here
 /// first (to read the stream's version), so the caller must not roll back again.
-async fn conflict_error(
+pub(super) async fn conflict_error(
     client: &Object,
-    index: usize,
+    savepoint: &str,
     batch: &AppendBatch,
     conflict: Conflict,
     error: &tokio_postgres::Error,
 ) -> Result<Error> {
     client
-        .batch_execute(&format!("ROLLBACK TO SAVEPOINT a{index}"))
+        .batch_execute(&format!("ROLLBACK TO SAVEPOINT {savepoint}"))
         .await
         .map_err(|e| pg_error("cannot undo a refused append", &e))?;
     Ok(match conflict {
@@ -489,11 +499,11 @@ async fn conflict_error(
                 .await
                 .map_err(|e| pg_error("cannot read the stream's version", &e))?
                 .map(|row| row.get(0));
-            Error::WrongExpectedVersion {
-                stream: batch.stream_id.clone(),
-                expected: batch.expected,
-                actual: to_u64(actual.unwrap_or(0), "version")?,
-            }
+            Error::wrong_expected_version(
+                batch.stream_id.clone(),
+                batch.expected,
+                to_u64(actual.unwrap_or(0), "version")?,
+            )
         }
     })
 }

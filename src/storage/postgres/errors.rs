@@ -11,9 +11,20 @@ pub(super) const EVENT_ID_CONSTRAINT: &str = "events_id_unique";
 /// The constraint behind `UNIQUE (stream_id, version)` in `001_initial.sql`.
 pub(super) const STREAM_VERSION_CONSTRAINT: &str = "events_stream_version_unique";
 
-/// Flattens a client error into [`Error::Storage`], prefixed with what evstore was doing.
+/// Flattens a client error into [`Error`], prefixed with what evstore was doing: see
+/// [`classify`].
 pub(super) fn pg_error(context: &str, error: &tokio_postgres::Error) -> Error {
-    Error::storage(format!("{context}: {}", describe(error)))
+    classify(format!("{context}: {}", describe(error)), error)
+}
+
+/// The error `reason` (which describes `error`) is, by SQLSTATE: `disk_full` (53100, the server
+/// cannot extend a file; the statement and its transaction were rolled back) is
+/// [`Error::QuotaExceeded`], everything else [`Error::Storage`].
+pub(super) fn classify(reason: String, error: &tokio_postgres::Error) -> Error {
+    match error.as_db_error() {
+        Some(db) if *db.code() == SqlState::DISK_FULL => Error::QuotaExceeded { reason },
+        _ => Error::Storage { reason },
+    }
 }
 
 /// Flattens a pool error (no connection could be had) into [`Error::Storage`].

@@ -53,6 +53,12 @@ pub(super) struct Counters {
 }
 
 impl Counters {
+    /// Counts one committed transaction that carried `appends` appends.
+    pub(super) fn count(&self, appends: usize) {
+        self.transactions.fetch_add(1, Ordering::Relaxed);
+        self.appends.fetch_add(appends as u64, Ordering::Relaxed);
+    }
+
     pub(super) fn snapshot(&self) -> CommitStats {
         CommitStats {
             transactions: self.transactions.load(Ordering::Relaxed),
@@ -151,10 +157,7 @@ pub(super) async fn run_group(
     };
     match append_group(&client, appends, channel).await {
         Ok(outcomes) => {
-            counters.transactions.fetch_add(1, Ordering::Relaxed);
-            counters
-                .appends
-                .fetch_add(appends.len() as u64, Ordering::Relaxed);
+            counters.count(appends.len());
             outcomes
         }
         Err(error) => {

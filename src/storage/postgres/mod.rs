@@ -18,6 +18,7 @@ use crate::storage::{
 use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
 
 mod append;
+mod append_many;
 mod errors;
 mod group_commit;
 mod lifecycle;
@@ -333,6 +334,35 @@ impl Storage for PostgresStorage {
                     .map_err(|e| Error::storage(format!("a PostgreSQL task failed: {e}")))?
             }
         }
+    }
+
+    async fn append_many(&self, batches: Vec<AppendBatch>) -> Result<Vec<AppendResult>> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        let appends = batches
+            .into_iter()
+            .map(PreparedAppend::new)
+            .collect::<Result<Vec<_>>>()?;
+        let (pool, channel) = (self.shared.pool.clone(), self.shared.channel.clone());
+        let counters = Arc::clone(&self.shared.counters);
+        let task = self.shared.runtime.spawn(async move {
+            let client = pool.get().await.map_err(pool_error)?;
+            match append_many::append_many(&client, &appends, &channel).await {
+                Ok(results) => {
+                    counters.count(appends.len());
+                    Ok(results)
+                }
+                Err(failure) => {
+                    if failure.broken {
+                        drop(deadpool_postgres::Object::take(client));
+                    }
+                    Err(failure.error)
+                }
+            }
+        });
+        task.await
+            .map_err(|e| Error::storage(format!("a PostgreSQL task failed: {e}")))?
     }
 
     async fn read_stream(

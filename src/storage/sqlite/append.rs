@@ -25,14 +25,15 @@ use super::{clamp, to_u64};
 use crate::error::{Error, Result};
 use crate::storage::{
     append_basis, decide_append_on, record_after_append, AppendBasis, AppendBatch, AppendDecision,
-    ExistingEvent,
+    ExistingEvent, ManyOutcomes,
 };
 use crate::types::AppendResult;
 
 /// How one group went.
 pub(super) enum GroupOutcome {
-    /// Committed: the result of each append, in order (failed appends wrote nothing).
-    Committed(Vec<Result<AppendResult>>),
+    /// Committed: the results of each unit (an append, or an `append_many`), in order (failed
+    /// units wrote nothing).
+    Committed(Vec<Result<Vec<AppendResult>>>),
     /// The append at this index failed in a way that made SQLite roll the whole transaction
     /// back (`SQLITE_FULL`, an I/O error…): it failed with this error, and the appends before it
     /// were undone with the transaction and must run again.
@@ -41,17 +42,23 @@ pub(super) enum GroupOutcome {
     Failed(Error),
 }
 
-/// Runs `batches` in one transaction, a savepoint each, and commits once.
-pub(super) fn append_group(conn: &mut Connection, batches: &[&AppendBatch]) -> GroupOutcome {
+/// Runs `units` in one transaction, a savepoint each, and commits once. A unit is the batch of
+/// one append, or the batches of one `append_many`: those run in an outer savepoint, each batch
+/// in its own savepoint inside it, and any refusal rolls the whole unit back
+/// ([`append_many_in_savepoint`]).
+pub(super) fn append_group(conn: &mut Connection, units: &[&[AppendBatch]]) -> GroupOutcome {
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
             return GroupOutcome::Failed(with_context("cannot start the append transaction", &e))
         }
     };
-    let mut results = Vec::with_capacity(batches.len());
-    for (index, batch) in batches.iter().enumerate() {
-        let result = append_in_savepoint(&tx, batch);
+    let mut results = Vec::with_capacity(units.len());
+    for (index, unit) in units.iter().enumerate() {
+        let result = match unit {
+            [batch] => append_in_savepoint(&tx, batch).map(|result| vec![result]),
+            batches => append_many_in_savepoint(&tx, batches),
+        };
         if let Err(error) = &result {
             if tx.is_autocommit() {
                 return GroupOutcome::Lost(index, error.clone());
@@ -65,25 +72,72 @@ pub(super) fn append_group(conn: &mut Connection, batches: &[&AppendBatch]) -> G
     }
 }
 
-/// One append in its own savepoint of the open transaction: read, decide, write. The savepoint
-/// statements are prepared once per connection (cached), not parsed for every append.
-pub(super) fn append_in_savepoint(conn: &Connection, batch: &AppendBatch) -> Result<AppendResult> {
-    savepoint(conn, "SAVEPOINT append", "cannot start the append")?;
-    match decide_and_insert(conn, batch) {
-        Ok(result) => {
-            savepoint(conn, "RELEASE append", "cannot finish the append")?;
-            Ok(result)
+/// The statements of one named savepoint (prepared once per connection and cached, not parsed
+/// for every append).
+struct Savepoint {
+    begin: &'static str,
+    release: &'static str,
+    rollback: &'static str,
+}
+
+/// Around each append.
+const APPEND: Savepoint = Savepoint {
+    begin: "SAVEPOINT append",
+    release: "RELEASE append",
+    rollback: "ROLLBACK TO append",
+};
+
+/// Around the appends of one `append_many` (each in its own [`APPEND`] inside it).
+const APPEND_MANY: Savepoint = Savepoint {
+    begin: "SAVEPOINT append_many",
+    release: "RELEASE append_many",
+    rollback: "ROLLBACK TO append_many",
+};
+
+/// Runs `body` in savepoint `point` of the open transaction: kept when it succeeds, undone when
+/// it fails. When SQLite rolled the whole transaction back the savepoint is gone with it, and
+/// the caller sees that.
+fn in_savepoint<T>(
+    conn: &Connection,
+    point: &Savepoint,
+    body: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    savepoint(conn, point.begin, "cannot start the append")?;
+    match body() {
+        Ok(value) => {
+            savepoint(conn, point.release, "cannot finish the append")?;
+            Ok(value)
         }
         Err(error) => {
-            // Undo this append only. When SQLite rolled the whole transaction back the savepoint
-            // is gone with it, and the caller sees that.
             if !conn.is_autocommit() {
-                let _ = savepoint(conn, "ROLLBACK TO append", "");
-                let _ = savepoint(conn, "RELEASE append", "");
+                let _ = savepoint(conn, point.rollback, "");
+                let _ = savepoint(conn, point.release, "");
             }
             Err(error)
         }
     }
+}
+
+/// One append in its own savepoint of the open transaction: read, decide, write; a failure
+/// undoes this append only.
+pub(super) fn append_in_savepoint(conn: &Connection, batch: &AppendBatch) -> Result<AppendResult> {
+    in_savepoint(conn, &APPEND, || decide_and_insert(conn, batch))
+}
+
+/// The batches of one `append_many` in an outer savepoint, each in its own savepoint inside it
+/// (so each sees the ones before it), recorded in [`ManyOutcomes`]; if any is refused the outer
+/// savepoint is rolled back and nothing of the call stays.
+fn append_many_in_savepoint(
+    conn: &Connection,
+    batches: &[AppendBatch],
+) -> Result<Vec<AppendResult>> {
+    in_savepoint(conn, &APPEND_MANY, || {
+        let mut outcomes = ManyOutcomes::new();
+        for batch in batches {
+            outcomes.record(append_in_savepoint(conn, batch))?;
+        }
+        outcomes.finish()
+    })
 }
 
 fn savepoint(conn: &Connection, sql: &str, context: &str) -> Result<()> {
@@ -121,7 +175,7 @@ fn insert_decided(
             // An id is taken: undo this append's inserts (the savepoint stays) and decide on
             // the full path.
             Err(Refused::EventId(_)) => {
-                savepoint(conn, "ROLLBACK TO append", "cannot roll the append back")?
+                savepoint(conn, APPEND.rollback, "cannot roll the append back")?
             }
             Err(Refused::Other(error)) => return Err(error),
         }
@@ -229,11 +283,11 @@ fn insert_events(
                 // catches a conflict, report it as the typed error it is.
                 Some(Conflict::StreamVersion) => {
                     Refused::Other(match stream_version(conn, &batch.stream_id) {
-                        Ok(actual) => Error::WrongExpectedVersion {
-                            stream: batch.stream_id.clone(),
-                            expected: batch.expected,
+                        Ok(actual) => Error::wrong_expected_version(
+                            batch.stream_id.clone(),
+                            batch.expected,
                             actual,
-                        },
+                        ),
                         Err(error) => error,
                     })
                 }

@@ -5,16 +5,24 @@ use rusqlite::ffi;
 
 use crate::error::Error;
 
-/// Flattens any rusqlite error into [`Error::Storage`], keeping SQLite's message and extended
-/// result code (`SQLITE_FULL` and friends stay storage errors: the caller can do nothing but
-/// report them).
+/// Flattens any rusqlite error into [`Error`], keeping SQLite's message and extended result
+/// code: `SQLITE_FULL` (the disk, or the connection's `max_page_count`, is full) is
+/// [`Error::QuotaExceeded`], everything else [`Error::Storage`].
 pub(super) fn sqlite_error(error: rusqlite::Error) -> Error {
-    Error::storage(describe(&error))
+    classify(describe(&error), &error)
 }
 
 /// Like [`sqlite_error`], prefixed with what evstore was doing.
 pub(super) fn with_context(context: &str, error: &rusqlite::Error) -> Error {
-    Error::storage(format!("{context}: {}", describe(error)))
+    classify(format!("{context}: {}", describe(error)), error)
+}
+
+/// The error `reason` (the description of `error`) is: SQLite's primary result code decides.
+fn classify(reason: String, error: &rusqlite::Error) -> Error {
+    match error.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => Error::QuotaExceeded { reason },
+        _ => Error::Storage { reason },
+    }
 }
 
 fn describe(error: &rusqlite::Error) -> String {

@@ -284,7 +284,17 @@ impl SqliteStorage {
 
 impl Storage for SqliteStorage {
     async fn append(&self, batch: AppendBatch) -> Result<AppendResult> {
-        let (job, reply) = WriteJob::append(batch);
+        let (job, reply) = WriteJob::append(vec![batch]);
+        self.writer.send(job)?;
+        reply
+            .wait()
+            .await?
+            .pop()
+            .ok_or_else(|| Error::storage("the append returned no result"))
+    }
+
+    async fn append_many(&self, batches: Vec<AppendBatch>) -> Result<Vec<AppendResult>> {
+        let (job, reply) = WriteJob::append(batches);
         self.writer.send(job)?;
         reply.wait().await
     }

@@ -78,9 +78,15 @@ fn connection_settings_follow_the_options() {
     assert_eq!(pragma(&full, "busy_timeout"), "1234");
 }
 
+/// A full disk (here the writer connection's `max_page_count`, which makes SQLite answer
+/// `SQLITE_FULL` exactly as a full disk does) is `QuotaExceeded` on every write path: nothing of
+/// the batch is stored, the file is intact (reopened and read back whole), and the store goes on
+/// once there is room again.
 #[test]
-fn a_full_disk_is_a_storage_error_and_writes_nothing() {
-    let storage = SqliteStorage::open_in_memory().unwrap();
+fn a_full_disk_is_quota_exceeded_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("full.db");
+    let storage = SqliteStorage::open(&path).unwrap();
     block_on(storage.append(batch("note-1", ExpectedVersion::NoStream, vec![event("1")]))).unwrap();
     let pages: i64 = pragma(&storage, "page_count").parse().unwrap();
     // Cap the database at its current size: a big batch cannot fit.
@@ -89,21 +95,47 @@ fn a_full_disk_is_a_storage_error_and_writes_nothing() {
     let events = (0..8).map(|_| event(&big)).collect();
     let error =
         block_on(storage.append(batch("note-1", ExpectedVersion::Exact(1), events))).unwrap_err();
-    assert_eq!(error.kind(), crate::ErrorKind::Storage);
+    assert_eq!(error.kind(), crate::ErrorKind::QuotaExceeded, "{error}");
+    assert_eq!(error.kind().code(), "QuotaExceeded");
     assert!(error.to_string().contains("full"), "{error}");
     assert!(error.to_string().contains("extended code 13"), "{error}");
+    // A checkpoint that needs a new page is refused the same way.
+    let checkpoint = Checkpoint {
+        position: 1,
+        skipped: (0..64)
+            .map(|i| SkippedEvent {
+                position: i,
+                event_id: big.clone(),
+                stream_id: "note-1".to_owned(),
+                event_type: "Noted".to_owned(),
+                error: "x".to_owned(),
+                skipped_at: 1,
+            })
+            .collect(),
+    };
+    let error = block_on(storage.save_checkpoint("p", &checkpoint)).unwrap_err();
+    assert_eq!(error.kind(), crate::ErrorKind::QuotaExceeded, "{error}");
+    assert_eq!(block_on(storage.load_checkpoint("p")).unwrap(), None);
 
     let stored =
         block_on(storage.read_stream("note-1", 1, Direction::Forward, usize::MAX)).unwrap();
     assert_eq!(stored.len(), 1, "nothing of the failed batch is stored");
     assert_eq!(block_on(storage.head()).unwrap(), 1);
+    // Another handle on the file reads it whole: nothing half-written, nothing corrupt.
+    let other = SqliteStorage::open(&path).unwrap();
+    let all = block_on(other.read_all(0, Direction::Forward, usize::MAX, &Filter::new())).unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(pragma(&other, "integrity_check"), "ok");
 
-    // Once there is room again, the store goes on.
+    // Once there is room again, the same handle goes on.
     pragma(&storage, "max_page_count = 1000000");
     let events = (0..8).map(|_| event(&big)).collect();
     let result =
         block_on(storage.append(batch("note-1", ExpectedVersion::Exact(1), events))).unwrap();
     assert_eq!(result.next_expected_version, 9);
+    block_on(storage.save_checkpoint("p", &checkpoint)).unwrap();
+    let all = block_on(other.read_all(0, Direction::Forward, usize::MAX, &Filter::new())).unwrap();
+    assert_eq!(all.len(), 9);
 }
 
 #[test]
@@ -335,7 +367,7 @@ fn a_group_commit_decides_each_append_alone() {
             None,
             Some(crate::ErrorKind::WrongExpectedVersion),
             None,
-            Some(crate::ErrorKind::Storage),
+            Some(crate::ErrorKind::QuotaExceeded),
             None,
             None
         ],

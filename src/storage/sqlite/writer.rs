@@ -36,21 +36,23 @@ pub(super) struct Writer {
 
 /// A job of the writer thread.
 pub(super) enum WriteJob {
-    /// An append, group-committed with the appends queued beside it.
-    Append(AppendBatch, oneshot::Sender<Result<AppendResult>>),
+    /// An append (one batch) or an `append_many` (several, all or nothing), group-committed
+    /// with the appends queued beside it.
+    Append(Vec<AppendBatch>, oneshot::Sender<Result<Vec<AppendResult>>>),
     /// Anything else, alone: a checkpoint save, and every read of a store in memory.
     Run(Work<Writer>),
 }
 
 impl WriteJob {
-    /// An append job and the receiver of its result.
-    pub(super) fn append(batch: AppendBatch) -> (Self, Reply<AppendResult>) {
+    /// An append job of `batches` (one for an append, several for an `append_many`) and the
+    /// receiver of their results.
+    pub(super) fn append(batches: Vec<AppendBatch>) -> (Self, Reply<Vec<AppendResult>>) {
         let (sender, receiver) = oneshot::channel();
-        (WriteJob::Append(batch, sender), Reply(receiver))
+        (WriteJob::Append(batches, sender), Reply(receiver))
     }
 }
 
-type Pending = (AppendBatch, oneshot::Sender<Result<AppendResult>>);
+type Pending = (Vec<AppendBatch>, oneshot::Sender<Result<Vec<AppendResult>>>);
 
 /// The writer thread's loop, until the queue closes.
 pub(super) fn serve(mut writer: Writer, queue: Queue<WriteJob>) {
@@ -58,11 +60,11 @@ pub(super) fn serve(mut writer: Writer, queue: Queue<WriteJob>) {
     while let Some(job) = next.take().or_else(|| queue.next()) {
         match job {
             WriteJob::Run(work) => work(&mut writer),
-            WriteJob::Append(batch, reply) => {
-                let mut group = vec![(batch, reply)];
+            WriteJob::Append(batches, reply) => {
+                let mut group = vec![(batches, reply)];
                 while group.len() < MAX_GROUP {
                     match queue.try_next() {
-                        Some(WriteJob::Append(batch, reply)) => group.push((batch, reply)),
+                        Some(WriteJob::Append(batches, reply)) => group.push((batches, reply)),
                         // Runs after this group, in queue order.
                         other => {
                             next = other;
@@ -80,19 +82,26 @@ impl Writer {
     /// Commits `group` and answers each append.
     fn commit(&mut self, mut group: Vec<Pending>) {
         loop {
-            let batches: Vec<&AppendBatch> = group.iter().map(|(batch, _)| batch).collect();
-            match append_group(&mut self.conn.conn, &batches) {
+            let units: Vec<&[AppendBatch]> =
+                group.iter().map(|(batches, _)| &batches[..]).collect();
+            match append_group(&mut self.conn.conn, &units) {
                 GroupOutcome::Committed(results) => {
+                    let last = results
+                        .iter()
+                        .flatten()
+                        .flatten()
+                        .map(|r| r.position)
+                        .max()
+                        .unwrap_or(0);
                     if let Some(committed) = &self.committed {
-                        let last = results.iter().flatten().map(|r| r.position).max();
-                        committed.fetch_max(last.unwrap_or(0), Ordering::AcqRel);
+                        committed.fetch_max(last, Ordering::AcqRel);
+                    }
+                    if let Some(cache) = &mut self.conn.head {
+                        // Our own commits do not change our data_version; keep the cache
+                        // current.
+                        cache.head = cache.head.max(last);
                     }
                     for ((_, reply), result) in group.into_iter().zip(results) {
-                        if let (Ok(done), Some(cache)) = (&result, &mut self.conn.head) {
-                            // Our own commits do not change our data_version; keep the cache
-                            // current.
-                            cache.head = cache.head.max(done.position);
-                        }
                         // The caller may have stopped waiting; the append is committed anyway.
                         let _ = reply.send(result);
                     }

@@ -1,0 +1,240 @@
+//! Reads for JS (`readStream`, `readAll`, `iterateStream`, `iterateAll`): the stored event
+//! records go to JS as they are and become event objects there — one `JSON.parse` of each
+//! payload, as a hand-written reader does — instead of being decoded into [`RecordedEvent`]s
+//! (every string copied into wasm, the payloads parsed into `serde_json::Value`) and encoded
+//! again on the way out. The semantics are the core's (`EventStore::read_stream`,
+//! `EventStore::all_events`): the same validation and bounds; `readStream` and `readAll` read
+//! in one storage request (one transaction, so one consistent snapshot), the iterators page by
+//! the store's page size.
+//!
+//! These reads go to the storage directly, not through `EventStore`'s reads. A store with
+//! upcasters (`store.upcast`) reads through the core instead ([`EventStore::read_stream`] and
+//! the others, which apply them, then converts): any other per-event transform of the core's
+//! read path must be applied here too — `eventsOfRecords` in `glue.js` is where every event
+//! object of the direct reads is made.
+
+use futures::StreamExt;
+use js_sys::{Array, Reflect};
+use wasm_bindgen::prelude::*;
+
+use super::backend::BrowserStorage;
+use super::convert;
+use crate::error::{Error, Result};
+use crate::platform::BoxStream;
+use crate::storage::Storage;
+use crate::store::{validate_max_count, EventStore};
+use crate::types::{
+    validate_stream_id, Direction, Filter, ReadAllOptions, ReadStreamOptions, RecordedEvent,
+};
+
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/src/wasm/glue.js")]
+extern "C" {
+    /// The event objects of stored event records; throws when a record is malformed.
+    #[wasm_bindgen(catch, js_name = eventsOfRecords)]
+    fn events_of_records(records: &Array) -> std::result::Result<Array, JsValue>;
+}
+
+impl BrowserStorage {
+    /// [`Storage::read_stream`], as JS event objects.
+    async fn read_stream_js(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Array> {
+        match self {
+            BrowserStorage::IndexedDb(storage) => event_objects(
+                &storage
+                    .read_stream_records(stream_id, from_version, direction, limit)
+                    .await?,
+            ),
+            BrowserStorage::Memory(storage) => Ok(convert::recorded_events(
+                &storage
+                    .read_stream(stream_id, from_version, direction, limit)
+                    .await?,
+            )),
+        }
+    }
+
+    /// [`Storage::read_all`], as JS event objects.
+    async fn read_all_js(
+        &self,
+        from_position: u64,
+        direction: Direction,
+        limit: usize,
+        filter: &Filter,
+    ) -> Result<Array> {
+        match self {
+            BrowserStorage::IndexedDb(storage) => event_objects(
+                &storage
+                    .read_all_records(from_position, direction, limit, filter)
+                    .await?,
+            ),
+            BrowserStorage::Memory(storage) => Ok(convert::recorded_events(
+                &storage
+                    .read_all(from_position, direction, limit, filter)
+                    .await?,
+            )),
+        }
+    }
+}
+
+fn event_objects(records: &Array) -> Result<Array> {
+    events_of_records(records).map_err(|thrown| {
+        Error::storage(format!(
+            "IndexedDB record is corrupt: {}",
+            super::error::thrown_message(&thrown)
+        ))
+    })
+}
+
+/// Where a stream read starts, and how many events it reads at most (checked as the core does).
+fn stream_bounds(
+    store: &EventStore<BrowserStorage>,
+    stream: &str,
+    options: &ReadStreamOptions,
+) -> Result<(u64, usize)> {
+    store.ensure_open()?;
+    validate_stream_id(stream)?;
+    let limit = validate_max_count(options.max_count)?;
+    let start = match (options.direction, options.from_version) {
+        (_, Some(version)) => version,
+        (Direction::Forward, None) => 1,
+        (Direction::Backward, None) => u64::MAX,
+    };
+    Ok((start, limit))
+}
+
+/// Where a read of all streams starts (exclusive), and how many events it reads at most.
+fn all_bounds(
+    store: &EventStore<BrowserStorage>,
+    options: &ReadAllOptions,
+) -> Result<(u64, usize)> {
+    store.ensure_open()?;
+    let limit = validate_max_count(options.max_count)?;
+    options.filter.validate()?;
+    let start = match (options.direction, options.from_position) {
+        (_, Some(position)) => position,
+        (Direction::Forward, None) => 0,
+        (Direction::Backward, None) => u64::MAX,
+    };
+    Ok((start, limit))
+}
+
+/// `readStream`: the events of `stream` in one storage read (one transaction); a stream without
+/// events is `StreamNotFound`.
+pub async fn read_stream(
+    store: &EventStore<BrowserStorage>,
+    stream: &str,
+    options: ReadStreamOptions,
+) -> Result<Array> {
+    if upcasting(store) {
+        return Ok(convert::recorded_events(
+            &store.read_stream(stream, options).await?,
+        ));
+    }
+    let (start, limit) = stream_bounds(store, stream, &options)?;
+    let events = store
+        .storage()
+        .read_stream_js(stream, start, options.direction, limit)
+        .await?;
+    if events.length() == 0 && store.stream_version(stream).await? == 0 {
+        return Err(Error::StreamNotFound {
+            stream: stream.to_owned(),
+        });
+    }
+    Ok(events)
+}
+
+/// `readAll`: the events of all streams in one storage read (one transaction).
+pub async fn read_all(
+    store: &EventStore<BrowserStorage>,
+    options: ReadAllOptions,
+) -> Result<Array> {
+    if upcasting(store) {
+        return Ok(convert::recorded_events(&store.read_all(options).await?));
+    }
+    let (start, limit) = all_bounds(store, &options)?;
+    store
+        .storage()
+        .read_all_js(start, options.direction, limit, &options.filter)
+        .await
+}
+
+/// `iterateStream`: the events of `stream`, read a page at a time as they are asked for.
+pub fn stream_events(
+    store: &EventStore<BrowserStorage>,
+    stream: &str,
+    options: ReadStreamOptions,
+) -> Result<BoxStream<'static, Result<JsValue>>> {
+    if upcasting(store) {
+        return Ok(as_js(store.stream_events(stream, options)?));
+    }
+    let (start, limit) = stream_bounds(store, stream, &options)?;
+    let (paging, stream, direction) = (store.clone(), stream.to_owned(), options.direction);
+    Ok(store.paged(start, limit, move |from, page| {
+        let (store, stream) = (paging.clone(), stream.clone());
+        async move {
+            let events = store
+                .storage()
+                .read_stream_js(&stream, from, direction, page)
+                .await?
+                .to_vec();
+            // Inclusive bounds: continue after (or before) the last version returned.
+            let next = last_number(&events, "version")?.map(|last| match direction {
+                Direction::Forward => last + 1,
+                Direction::Backward => last.saturating_sub(1),
+            });
+            Ok((events, next.filter(|&v| v > 0)))
+        }
+    }))
+}
+
+/// `iterateAll`: the events of all streams, read a page at a time as they are asked for.
+pub fn all_events(
+    store: &EventStore<BrowserStorage>,
+    options: ReadAllOptions,
+) -> Result<BoxStream<'static, Result<JsValue>>> {
+    if upcasting(store) {
+        return Ok(as_js(store.all_events(options)?));
+    }
+    let (start, limit) = all_bounds(store, &options)?;
+    let (paging, direction) = (store.clone(), options.direction);
+    let filter = std::rc::Rc::new(options.filter);
+    Ok(store.paged(start, limit, move |from, page| {
+        let (store, filter) = (paging.clone(), std::rc::Rc::clone(&filter));
+        async move {
+            let events = store
+                .storage()
+                .read_all_js(from, direction, page, &filter)
+                .await?
+                .to_vec();
+            // Exclusive bounds: continue from the last position returned.
+            let next = last_number(&events, "position")?;
+            Ok((events, next))
+        }
+    }))
+}
+
+/// Whether reads must go through the core, which applies the store's upcasters.
+fn upcasting(store: &EventStore<BrowserStorage>) -> bool {
+    !store.upcasters().is_empty()
+}
+
+/// The core's lazy read, as JS event objects.
+fn as_js(events: BoxStream<'static, Result<RecordedEvent>>) -> BoxStream<'static, Result<JsValue>> {
+    Box::pin(events.map(|event| event.map(|event| convert::recorded_event(&event))))
+}
+
+/// A number field of the last event object of a page (`None` for an empty page).
+fn last_number(events: &[JsValue], field: &str) -> Result<Option<u64>> {
+    let Some(last) = events.last() else {
+        return Ok(None);
+    };
+    Reflect::get(last, &JsValue::from_str(field))
+        .ok()
+        .and_then(|value| value.as_f64())
+        .map(|number| Some(number as u64))
+        .ok_or_else(|| Error::storage(format!("a read event has no numeric `{field}`")))
+}
