@@ -159,6 +159,7 @@ macro_rules! conformance_tests {
             stream_metadata_rejects_bad_calls,
             removed_events_are_not_delivered,
             lifecycle_markers_record_each_operation,
+            append_many_honours_stream_lifecycle,
         );
     };
     (@each $attrs:tt $make:path; $($name:ident),* $(,)?) => {

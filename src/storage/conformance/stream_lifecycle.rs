@@ -758,3 +758,67 @@ pub async fn lifecycle_markers_record_each_operation<S: Storage>(store: EventSto
     assert_eq!(versions(&stream(&store, LIFECYCLE_STREAM).await), [4]);
     assert_eq!(store.head().await.unwrap(), 20);
 }
+
+/// `append_many` honours every stream's lifecycle as a lone append does: a tombstoned part
+/// refuses the whole call (nothing of the others written), a soft-deleted stream continues its
+/// numbering, and `maxCount` trims in the same transaction.
+pub async fn append_many_honours_stream_lifecycle<S: Storage>(store: EventStore<S>) {
+    two_carts(&store).await;
+    store
+        .append("feed-1", ExpectedVersion::NoStream, events(2))
+        .await
+        .unwrap();
+    store
+        .set_stream_metadata(
+            "feed-1",
+            StreamMetadata::new().max_count(2),
+            ExpectedVersion::Exact(2),
+        )
+        .await
+        .unwrap();
+    store
+        .tombstone_stream("cart-2", ExpectedVersion::Exact(1))
+        .await
+        .unwrap();
+    store
+        .delete_stream("cart-1", ExpectedVersion::Exact(3))
+        .await
+        .unwrap();
+    let head = store.head().await.unwrap();
+
+    let refused = store
+        .append_many([
+            ("feed-1", ExpectedVersion::Exact(2), events(1)),
+            ("cart-2", ExpectedVersion::Any, events(1)),
+        ])
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::StreamDeleted, "{refused}");
+    assert_eq!(
+        store.head().await.unwrap(),
+        head,
+        "nothing of the call written"
+    );
+    assert_eq!(versions(&stream(&store, "feed-1").await), [1, 2]);
+
+    let results = store
+        .append_many([
+            ("cart-1", ExpectedVersion::NoStream, events(1)),
+            ("feed-1", ExpectedVersion::Exact(2), events(2)),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        results
+            .iter()
+            .map(|r| r.next_expected_version)
+            .collect::<Vec<_>>(),
+        [4, 4]
+    );
+    assert_eq!(versions(&stream(&store, "cart-1").await), [4]);
+    assert_eq!(versions(&stream(&store, "feed-1").await), [3, 4]);
+    assert_eq!(
+        kind(store.read_stream("cart-2", ReadStreamOptions::new()).await),
+        ErrorKind::StreamDeleted
+    );
+}
