@@ -39,6 +39,13 @@ pub enum Error {
         /// The stream that was read.
         stream: String,
     },
+    /// The stream was tombstoned ([`EventStore::tombstone_stream`](crate::EventStore::tombstone_stream)):
+    /// it can never be read, appended to, truncated or deleted again. Nothing was written.
+    #[error("stream `{stream}` is deleted for good (tombstoned)")]
+    StreamDeleted {
+        /// The tombstoned stream.
+        stream: String,
+    },
     /// An event id of the batch is already used by a different event. Nothing was written.
     #[error("event id {id} is already used by another event")]
     DuplicateEventId {
@@ -118,6 +125,8 @@ pub enum ErrorKind {
     WrongExpectedVersion,
     /// See [`Error::StreamNotFound`].
     StreamNotFound,
+    /// See [`Error::StreamDeleted`].
+    StreamDeleted,
     /// See [`Error::DuplicateEventId`].
     DuplicateEventId,
     /// See [`Error::InvalidInput`].
@@ -141,6 +150,7 @@ impl ErrorKind {
         match self {
             ErrorKind::WrongExpectedVersion => "WrongExpectedVersion",
             ErrorKind::StreamNotFound => "StreamNotFound",
+            ErrorKind::StreamDeleted => "StreamDeleted",
             ErrorKind::DuplicateEventId => "DuplicateEventId",
             ErrorKind::InvalidInput => "InvalidInput",
             ErrorKind::Codec => "Codec",
@@ -164,6 +174,7 @@ impl Error {
         match self {
             Error::WrongExpectedVersion { .. } => ErrorKind::WrongExpectedVersion,
             Error::StreamNotFound { .. } => ErrorKind::StreamNotFound,
+            Error::StreamDeleted { .. } => ErrorKind::StreamDeleted,
             Error::DuplicateEventId { .. } => ErrorKind::DuplicateEventId,
             Error::InvalidInput { .. } => ErrorKind::InvalidInput,
             Error::Codec { .. } => ErrorKind::Codec,

@@ -52,6 +52,7 @@ pub mod platform;
 mod projector;
 pub mod storage;
 mod store;
+mod stream_lifecycle;
 mod subscription;
 pub mod sync;
 mod types;
@@ -80,7 +81,10 @@ pub use projector::{
 };
 #[cfg(target_arch = "wasm32")]
 pub use storage::IndexedDbStorage;
-pub use storage::{AppendNotifier, Checkpoint, MemoryStorage, SkippedEvent, Storage};
+pub use storage::{
+    AppendNotifier, Checkpoint, MemoryStorage, SkippedEvent, Storage, StreamMetadata,
+    LIFECYCLE_STREAM,
+};
 #[cfg(not(target_arch = "wasm32"))]
 pub use storage::{Durability, SqliteOptions, SqliteStorage};
 #[cfg(all(feature = "postgres", not(target_arch = "wasm32")))]

@@ -353,14 +353,15 @@ impl<S: Storage> EventStore<S> {
 
     /// Reads events of `stream`, paged internally, into a vector.
     ///
-    /// A stream without events is [`Error::StreamNotFound`]. `max_count` of 0 is
-    /// [`Error::InvalidInput`].
+    /// A stream without events is [`Error::StreamNotFound`] (also once soft-deleted), a
+    /// tombstoned one [`Error::StreamDeleted`]. `max_count` of 0 is [`Error::InvalidInput`].
     pub async fn read_stream(
         &self,
         stream: &str,
         options: ReadStreamOptions,
     ) -> Result<Vec<RecordedEvent>> {
         let events: Vec<RecordedEvent> = self.stream_events(stream, options)?.try_collect().await?;
+        // A tombstoned stream is `StreamDeleted` (from `stream_version`).
         if events.is_empty() && self.stream_version(stream).await? == 0 {
             return Err(Error::StreamNotFound {
                 stream: stream.to_owned(),
@@ -520,7 +521,8 @@ impl<S: Storage> EventStore<S> {
         .await
     }
 
-    /// The current version of `stream` (0 when it has no events).
+    /// The current version of `stream` (0 when it has no events, also once soft-deleted);
+    /// [`Error::StreamDeleted`] for a tombstoned stream.
     pub async fn stream_version(&self, stream: &str) -> Result<u64> {
         self.ensure_open()?;
         validate_stream_id(stream)?;
@@ -529,7 +531,10 @@ impl<S: Storage> EventStore<S> {
             .storage
             .read_stream(stream, u64::MAX, Direction::Backward, 1)
             .await?;
-        Ok(last.first().map_or(0, |event| event.version))
+        match last.first() {
+            Some(event) => Ok(event.version),
+            None => self.stream_record(stream).await.map(|_| 0),
+        }
     }
 
     /// The position of the last event in the store (0 when empty).

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use evstore::storage::{AppendBatch, AppendNotifier, Checkpoint, Storage};
+use evstore::storage::{
+    AppendBatch, AppendNotifier, Checkpoint, Storage, StreamChange, StreamRecord,
+};
 use evstore::{
     AppendResult, Direction, Filter, PostgresOptions, PostgresStorage, RecordedEvent, Result,
     SqliteStorage, StreamInfo,
@@ -153,6 +155,27 @@ impl Storage for Backend {
         }
     }
 
+    async fn stream_record(&self, stream_id: &str) -> Result<Option<StreamRecord>> {
+        match self {
+            Backend::Sqlite(storage) => storage.stream_record(stream_id).await,
+            Backend::Postgres(storage) => storage.stream_record(stream_id).await,
+        }
+    }
+
+    async fn change_stream(&self, change: StreamChange) -> Result<StreamRecord> {
+        match self {
+            Backend::Sqlite(storage) => storage.change_stream(change).await,
+            Backend::Postgres(storage) => storage.change_stream(change).await,
+        }
+    }
+
+    async fn scavenge(&self) -> Result<()> {
+        match self {
+            Backend::Sqlite(storage) => storage.scavenge().await,
+            Backend::Postgres(storage) => storage.scavenge().await,
+        }
+    }
+
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
         match self {
             Backend::Sqlite(storage) => storage.load_checkpoint(name).await,
@@ -177,8 +200,6 @@ impl Storage for Backend {
     async fn store_id(&self) -> Result<String> {
         match self {
             Backend::Sqlite(storage) => storage.store_id().await,
-            // PostgreSQL keeps no id record: its id is derived from its first event (the
-            // `Storage::store_id` default), new for a reset store.
             Backend::Postgres(storage) => storage.store_id().await,
         }
     }

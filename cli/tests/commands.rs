@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{run, run_with_stdin, stderr, stdout};
+use common::{fails, json_lines, ok, run, run_with_stdin, stderr};
 use evstore::{EventStore, ExpectedVersion, NewEvent, SqliteStorage};
 use serde_json::{json, Value};
 
@@ -34,28 +34,6 @@ async fn fixture(dir: &Path) -> PathBuf {
     append("order-1", "Shipped", 5).await;
     store.close();
     db
-}
-
-fn ok(output: std::process::Output) -> String {
-    assert!(
-        output.status.success(),
-        "failed: {}\n{}",
-        stderr(&output),
-        stdout(&output)
-    );
-    stdout(&output)
-}
-
-fn fails(output: std::process::Output) -> String {
-    assert!(!output.status.success(), "succeeded: {}", stdout(&output));
-    assert_eq!(output.status.code(), Some(1));
-    stderr(&output)
-}
-
-fn json_lines(text: &str) -> Vec<Value> {
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[tokio::test]
@@ -103,7 +81,7 @@ async fn info_streams_read_and_tail() {
     let streams = json_lines(&ok(run(&["streams", "--db", db, "--json"])));
     assert_eq!(
         streams[0],
-        json!({ "streamId": "account-1", "version": 2, "position": 3 })
+        json!({ "streamId": "account-1", "version": 2, "position": 3, "firstVersion": 1 })
     );
 
     let read = ok(run(&["read", "--db", db, "account-1"]));
@@ -386,10 +364,18 @@ async fn bad_inputs_fail_clearly() {
 }
 
 #[test]
+fn delete_truncate_and_scavenge_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    common::lifecycle::lifecycle_commands_work(db.to_str().unwrap());
+}
+
+#[test]
 fn every_subcommand_has_help() {
     let top = ok(run(&["--help"]));
     for command in [
-        "serve", "info", "streams", "read", "tail", "export", "import",
+        "serve", "info", "streams", "read", "tail", "export", "import", "delete", "truncate",
+        "scavenge",
     ] {
         assert!(top.contains(command), "{command} in {top}");
         let help = ok(run(&[command, "--help"]));

@@ -734,3 +734,50 @@ async fn cors_for_listed_origins_and_an_access_log_without_secrets() {
     ]);
     assert!(common::stderr(&bad).contains("is not an origin"));
 }
+
+/// A stream tombstoned by `evstore delete --tombstone` (another process on the same file) is
+/// `410 StreamDeleted` for appends and reads; a soft-deleted one reads as missing (404) and
+/// takes appends again, numbered after its last version.
+#[tokio::test]
+async fn deleted_streams_over_http() {
+    let server = Server::start(&[]);
+    let http = client();
+    let expect = |(status, body): (u16, Value), want_status: u16, code: &str| {
+        assert_eq!(status, want_status, "{body}");
+        assert_eq!(body["code"], code, "{body}");
+        body
+    };
+    for stream in ["gone-1", "soft-1"] {
+        let body = json!({ "events": [event("Opened", 1), event("Noted", 2)] });
+        assert_eq!(post(&http, &server, stream, &body, None).await.0, 200);
+    }
+    let db = server.db.to_str().unwrap().to_owned();
+    for args in [
+        vec!["delete", "--db", &db, "gone-1", "--tombstone"],
+        vec!["delete", "--db", &db, "soft-1", "--expected", "2"],
+    ] {
+        let output = common::run(&args);
+        assert!(output.status.success(), "{}", common::stderr(&output));
+    }
+    let body = json!({ "events": [event("Again", 3)] });
+    let refused = expect(
+        post(&http, &server, "gone-1", &body, None).await,
+        410,
+        "StreamDeleted",
+    );
+    assert_eq!(refused["stream"], "gone-1");
+    expect(
+        get(&http, &server, "/v1/streams/gone-1", None).await,
+        410,
+        "StreamDeleted",
+    );
+    expect(
+        get(&http, &server, "/v1/streams/soft-1", None).await,
+        404,
+        "StreamNotFound",
+    );
+    let again = json!({ "expectedVersion": "no_stream", "events": [event("Again", 4)] });
+    let (status, answer) = post(&http, &server, "soft-1", &again, None).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["nextExpectedVersion"], 3);
+}

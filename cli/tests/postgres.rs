@@ -10,7 +10,7 @@ mod postgres_server;
 
 use std::path::Path;
 
-use common::{client, event, get, post, run, stderr, stdout, Server};
+use common::{client, event, get, ok, post, run, stderr, stdout, Server};
 use postgres_server::{PgServer, USER};
 use serde_json::{json, Value};
 
@@ -40,14 +40,12 @@ async fn create_database(server: &PgServer, name: &str) {
     let _ = task.await;
 }
 
-fn ok(output: std::process::Output) -> String {
-    assert!(
-        output.status.success(),
-        "failed: {}\n{}",
-        stderr(&output),
-        stdout(&output)
-    );
-    stdout(&output)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_truncate_and_scavenge_over_postgres() {
+    let db = database_url("cli_lifecycle").await;
+    tokio::task::spawn_blocking(move || common::lifecycle::lifecycle_commands_work(&db))
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

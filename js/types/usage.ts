@@ -14,6 +14,7 @@ import init, {
   type EvstoreErrorOf,
   type AppendOptions,
   type AppendResult,
+  type StreamMetadata,
   type StreamAppend,
   type Upcaster,
   type VersionConflict,
@@ -68,6 +69,8 @@ function describeError(error: EvstoreError): string {
     }
     case "StreamNotFound":
       return `no stream ${error.stream ?? "?"}`;
+    case "StreamDeleted":
+      return `stream ${error.stream ?? "?"} is deleted for good`;
     case "DuplicateEventId":
       return `duplicate id ${error.id ?? "?"}`;
     case "Codec":
@@ -164,6 +167,21 @@ async function everything(): Promise<void> {
   // @ts-expect-error maxCount is a number
   await store.listStreams({ maxCount: "100" });
   void listedFields;
+
+  // Stream lifecycle.
+  await store.deleteStream("account-1", { expectedVersion: 3 });
+  await store.deleteStream("account-1");
+  await store.tombstoneStream("account-9", { expectedVersion: "any" });
+  await store.truncateBefore("account-2", 2, { expectedVersion: "stream_exists" });
+  await store.setStreamMetadata("account-2", { maxCount: 10 }, { expectedVersion: 2 });
+  await store.setStreamMetadata("account-2", {});
+  const retention: StreamMetadata = await store.streamMetadata("account-2");
+  const maxCount: number | undefined = retention.maxCount;
+  void maxCount;
+  // @ts-expect-error maxCount is a number
+  await store.setStreamMetadata("account-2", { maxCount: "10" });
+  // @ts-expect-error truncateBefore needs a version
+  await store.truncateBefore("account-2");
 
   // The JSON-lines export: to a Blob, back from a Blob or a byte stream.
   const saved: Blob = await store.exportJsonl();

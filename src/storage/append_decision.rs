@@ -1,7 +1,7 @@
 //! The decision every backend takes inside its append transaction.
 
 use crate::error::{Error, Result};
-use crate::storage::{check_expected, AppendBatch};
+use crate::storage::{check_expected, AppendBasis, AppendBatch};
 use crate::types::AppendResult;
 
 /// Where an event id of the batch is already stored.
@@ -42,6 +42,21 @@ pub fn decide_append(
     current_version: u64,
     existing: &[Option<ExistingEvent>],
 ) -> Result<AppendDecision> {
+    let basis = AppendBasis {
+        current: current_version,
+        after: current_version,
+    };
+    decide_append_on(batch, basis, existing)
+}
+
+/// [`decide_append`] for a stream whose numbering does not follow its visible version (a
+/// soft-deleted stream, see [`append_basis`](crate::storage::append_basis)): the expected
+/// version is checked against `basis.current` and the batch is written after `basis.after`.
+pub fn decide_append_on(
+    batch: &AppendBatch,
+    basis: AppendBasis,
+    existing: &[Option<ExistingEvent>],
+) -> Result<AppendDecision> {
     debug_assert_eq!(existing.len(), batch.events.len());
     if let Some(result) = earlier_identical_append(batch, existing) {
         return Ok(AppendDecision::AlreadyAppended(result));
@@ -51,9 +66,9 @@ pub fn decide_append(
             id: batch.events[index].id.clone(),
         });
     }
-    check_expected(&batch.stream_id, batch.expected, current_version)?;
+    check_expected(&batch.stream_id, batch.expected, basis.current)?;
     Ok(AppendDecision::Write {
-        first_version: current_version + 1,
+        first_version: basis.after + 1,
     })
 }
 

@@ -19,6 +19,7 @@ mod export;
 mod listing;
 mod projector;
 mod projector_lifecycle;
+mod stream_lifecycle;
 mod sync;
 mod typed;
 mod upcast;
@@ -31,6 +32,7 @@ pub use export::*;
 pub use listing::*;
 pub use projector::*;
 pub use projector_lifecycle::*;
+pub use stream_lifecycle::*;
 pub use sync::*;
 pub use typed::*;
 pub use upcast::*;
@@ -63,6 +65,7 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@reopen [$(#[$attr])*] $make, $reopen; projector_resumes_after_reopen);
         $crate::conformance_tests!(@reopen [$(#[$attr])*] $make, $reopen; projector_close_saves_the_batch_in_flight);
         $crate::conformance_tests!(@reopen [$(#[$attr])*] $make, $reopen; appends_through_another_handle_wake_subscriptions);
+        $crate::conformance_tests!(@reopen [$(#[$attr])*] $make, $reopen; lifecycle_survives_reopen);
         $crate::conformance_tests!(@each [$(#[$attr])*] $make;
             append_many_writes_every_stream,
             append_many_conflict_writes_nothing_and_names_every_stream,
@@ -146,6 +149,17 @@ macro_rules! conformance_tests {
             list_streams_by_prefix_in_pages,
             list_streams_rejects_bad_input,
             concurrent_appends_are_decided_one_by_one,
+            delete_stream_hides_it_and_numbering_continues,
+            delete_stream_rejects_bad_calls,
+            tombstone_stream_refuses_it_forever,
+            tombstone_stream_rejects_bad_calls,
+            truncate_before_removes_older_events,
+            truncate_before_rejects_bad_calls,
+            max_count_keeps_the_newest_events,
+            stream_metadata_rejects_bad_calls,
+            removed_events_are_not_delivered,
+            lifecycle_markers_record_each_operation,
+            append_many_honours_stream_lifecycle,
         );
     };
     (@each $attrs:tt $make:path; $($name:ident),* $(,)?) => {

@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
 use crate::storage::{
-    decide_append, decide_enqueue, stream_entries, AppendBatch, AppendDecision, AppendNotifier,
-    Checkpoint, EnqueueDecision, ExistingEvent, LocalAppend, ManyOutcomes, OutboxEntry,
-    OutboxState, Storage, SyncChange, SyncSnapshot, SyncState, SyncStorage,
+    append_basis, decide_append_on, decide_enqueue, decide_stream_change, record_after_append,
+    stream_entries, AppendBatch, AppendDecision, AppendNotifier, Checkpoint, EnqueueDecision,
+    ExistingEvent, LocalAppend, ManyOutcomes, OutboxEntry, OutboxState, Storage, StreamChange,
+    StreamRecord, SyncChange, SyncSnapshot, SyncState, SyncStorage,
 };
 use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
 
@@ -35,7 +36,7 @@ pub struct MemoryStorage {
     notifier: AppendNotifier,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Inner {
     /// All events in increasing position order (positions may have gaps in a mirror).
     events: Vec<RecordedEvent>,
@@ -44,6 +45,10 @@ struct Inner {
     /// Event id → index.
     ids: HashMap<String, usize>,
     checkpoints: HashMap<String, Checkpoint>,
+    /// Lifecycle records of the streams a lifecycle operation touched.
+    records: HashMap<String, StreamRecord>,
+    /// The head before events were removed: the head never goes down.
+    removed_head: u64,
     /// A random id made with the store.
     store_id: String,
     /// The sync client's state and outbox.
@@ -80,7 +85,29 @@ impl MemoryStorage {
 
 impl Inner {
     fn head(&self) -> u64 {
-        self.events.last().map_or(0, |event| event.position)
+        self.events
+            .last()
+            .map_or(0, |event| event.position)
+            .max(self.removed_head)
+    }
+
+    /// Removes the events of `stream` below version `before`, keeping the head.
+    fn remove_events(&mut self, stream: &str, before: u64) {
+        if before == 0 {
+            return;
+        }
+        self.removed_head = self.head();
+        self.events
+            .retain(|event| event.stream_id != stream || event.version >= before);
+        self.streams.clear();
+        self.ids.clear();
+        for (index, event) in self.events.iter().enumerate() {
+            self.ids.insert(event.id.clone(), index);
+            self.streams
+                .entry(event.stream_id.clone())
+                .or_default()
+                .push(index);
+        }
     }
 
     fn stream_version(&self, stream: &str) -> u64 {
@@ -114,20 +141,15 @@ impl Inner {
         }
     }
 
-    /// The index of the first event with a position above `position`.
-    fn after(&self, position: u64) -> usize {
-        self.events
-            .partition_point(|event| event.position <= position)
-    }
-}
-
-impl Storage for MemoryStorage {
-    async fn append(&self, batch: AppendBatch) -> Result<AppendResult> {
-        let mut inner = self.lock();
-        let current = inner.stream_version(&batch.stream_id);
+    /// An append, decided and written under the lock.
+    fn append(&mut self, batch: &AppendBatch) -> Result<AppendResult> {
+        let inner = self;
+        let record = inner.records.get(&batch.stream_id).cloned();
+        let stored = inner.stream_version(&batch.stream_id);
+        let basis = append_basis(&batch.stream_id, record.as_ref(), stored)?;
         let existing: Vec<Option<ExistingEvent>> =
             batch.events.iter().map(|e| inner.existing(&e.id)).collect();
-        let first_version = match decide_append(&batch, current, &existing)? {
+        let first_version = match decide_append_on(batch, basis, &existing)? {
             AppendDecision::AlreadyAppended(result) => return Ok(result),
             AppendDecision::Write { first_version } => first_version,
         };
@@ -146,49 +168,48 @@ impl Storage for MemoryStorage {
             })
             .collect::<Result<Vec<_>>>()?;
         inner.push_events(recorded);
+        let version = first_version + batch.events.len() as u64 - 1;
+        let position = inner.head();
+        if let Some((next, remove_before)) =
+            record.and_then(|record| record_after_append(&record, version))
+        {
+            inner.remove_events(&batch.stream_id, remove_before);
+            inner.records.insert(batch.stream_id.clone(), next);
+        }
         Ok(AppendResult {
-            next_expected_version: first_version + batch.events.len() as u64 - 1,
-            position: inner.head(),
+            next_expected_version: version,
+            position,
         })
+    }
+
+    /// The index of the first event with a position above `position`.
+    fn after(&self, position: u64) -> usize {
+        self.events
+            .partition_point(|event| event.position <= position)
+    }
+}
+
+impl Storage for MemoryStorage {
+    async fn append(&self, batch: AppendBatch) -> Result<AppendResult> {
+        self.lock().append(&batch)
     }
 
     async fn append_many(&self, batches: Vec<AppendBatch>) -> Result<Vec<AppendResult>> {
         let mut inner = self.lock();
-        // What the batches decided so far would write: records, and the streams' new versions.
-        let mut recorded = Vec::new();
-        let mut versions: HashMap<&str, u64> = HashMap::new();
-        let mut head = inner.head();
+        // Each part is appended as a lone append would be (lifecycle records, `maxCount`
+        // retention and all), seeing the parts before it; if any is refused, the whole store goes
+        // back to how it was. The copy costs O(store) per call: this backend is for tests and
+        // development, where that is the simple, obviously right choice.
+        let before = inner.clone();
         let mut outcomes = ManyOutcomes::new();
-        for batch in &batches {
-            let stream = batch.stream_id.as_str();
-            let current = match versions.get(stream) {
-                Some(&version) => version,
-                None => inner.stream_version(stream),
-            };
-            // Ids are distinct across the call, so only stored events can hold them.
-            let existing: Vec<Option<ExistingEvent>> =
-                batch.events.iter().map(|e| inner.existing(&e.id)).collect();
-            let outcome = match decide_append(batch, current, &existing) {
-                Ok(AppendDecision::AlreadyAppended(result)) => Ok(result),
-                Ok(AppendDecision::Write { first_version }) => {
-                    for (i, event) in batch.events.iter().enumerate() {
-                        head += 1;
-                        recorded.push(event.to_recorded(stream, first_version + i as u64, head)?);
-                    }
-                    let last = first_version + batch.events.len() as u64 - 1;
-                    versions.insert(stream, last);
-                    Ok(AppendResult {
-                        next_expected_version: last,
-                        position: head,
-                    })
-                }
-                Err(error) => Err(error),
-            };
-            outcomes.record(outcome)?;
+        let decided = batches
+            .iter()
+            .try_for_each(|batch| outcomes.record(inner.append(batch)))
+            .and_then(|()| outcomes.finish());
+        if decided.is_err() {
+            *inner = before;
         }
-        let results = outcomes.finish()?;
-        inner.push_events(recorded);
-        Ok(results)
+        decided
     }
 
     async fn read_stream(
@@ -203,16 +224,20 @@ impl Storage for MemoryStorage {
             return Ok(Vec::new());
         };
         let pick = |&index: &usize| inner.events[index].clone();
-        // Versions of one stream are consecutive from 1, so version v is at offset v - 1.
+        // Versions increase along `indexes` (consecutive, though truncation may remove the first).
+        let below = |version: u64| indexes.partition_point(|&i| inner.events[i].version < version);
         Ok(match direction {
-            Direction::Forward => {
-                let skip = from_version.saturating_sub(1).min(indexes.len() as u64) as usize;
-                indexes[skip..].iter().take(limit).map(pick).collect()
-            }
-            Direction::Backward => {
-                let end = from_version.min(indexes.len() as u64) as usize;
-                indexes[..end].iter().rev().take(limit).map(pick).collect()
-            }
+            Direction::Forward => indexes[below(from_version)..]
+                .iter()
+                .take(limit)
+                .map(pick)
+                .collect(),
+            Direction::Backward => indexes[..below(from_version.saturating_add(1))]
+                .iter()
+                .rev()
+                .take(limit)
+                .map(pick)
+                .collect(),
         })
     }
 
@@ -274,6 +299,27 @@ impl Storage for MemoryStorage {
                 })
             })
             .collect())
+    }
+
+    async fn stream_record(&self, stream_id: &str) -> Result<Option<StreamRecord>> {
+        Ok(self.lock().records.get(stream_id).cloned())
+    }
+
+    async fn change_stream(&self, change: StreamChange) -> Result<StreamRecord> {
+        let mut inner = self.lock();
+        let record = inner.records.get(&change.stream_id).cloned();
+        let stored = inner.stream_version(&change.stream_id);
+        let Some(plan) = decide_stream_change(&change, record.as_ref(), stored)? else {
+            return Ok(record.unwrap_or_default());
+        };
+        inner.remove_events(&change.stream_id, plan.remove_before);
+        inner
+            .records
+            .insert(change.stream_id.clone(), plan.record.clone());
+        if let Some(marker) = &plan.marker {
+            inner.append(marker)?;
+        }
+        Ok(plan.record)
     }
 
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
@@ -352,6 +398,8 @@ impl SyncStorage for MemoryStorage {
             inner.events.clear();
             inner.streams.clear();
             inner.ids.clear();
+            inner.records.clear();
+            inner.removed_head = 0;
         }
         inner.push_events(change.events.clone());
         change.apply_to_outbox(&mut inner.outbox);

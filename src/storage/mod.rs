@@ -24,6 +24,7 @@ use crate::types::{AppendResult, Direction, ExpectedVersion, Filter, RecordedEve
 mod append_decision;
 mod append_many;
 pub mod conformance;
+mod lifecycle;
 mod memory;
 mod notifier;
 mod prepared;
@@ -38,10 +39,14 @@ mod postgres;
 #[cfg(not(target_arch = "wasm32"))]
 mod sqlite;
 
-pub use append_decision::{decide_append, AppendDecision, ExistingEvent};
+pub use append_decision::{decide_append, decide_append_on, AppendDecision, ExistingEvent};
 pub use append_many::ManyOutcomes;
 #[cfg(target_arch = "wasm32")]
 pub use indexeddb::IndexedDbStorage;
+pub use lifecycle::{
+    append_basis, decide_stream_change, record_after_append, AppendBasis, StreamChange,
+    StreamMetadata, StreamOp, StreamPlan, StreamRecord, LIFECYCLE_STREAM,
+};
 pub use memory::MemoryStorage;
 pub use notifier::AppendNotifier;
 #[cfg(all(feature = "postgres", not(target_arch = "wasm32")))]
@@ -137,6 +142,35 @@ pub trait Storage: MaybeSend + MaybeSync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StreamInfo>>> + MaybeSend;
 
+    /// The lifecycle record of `stream_id` (see [`StreamRecord`]), `None` when it has none.
+    fn stream_record(
+        &self,
+        stream_id: &str,
+    ) -> impl Future<Output = Result<Option<StreamRecord>>> + MaybeSend;
+
+    /// Applies a lifecycle change in one write transaction: reads the stream's record and the
+    /// version of its last stored event, calls [`decide_stream_change`], and carries the plan
+    /// out — removes the stream's events below [`StreamPlan::remove_before`], stores
+    /// [`StreamPlan::record`], keeps [`head`](Self::head) where it was even when the removed
+    /// events were the last ones, and appends [`StreamPlan::marker`] as it appends any batch.
+    /// Returns the stored record (the current one when the decision was to write nothing).
+    ///
+    /// Appends honour the record too: inside the append transaction a backend reads the record,
+    /// decides with [`append_basis`] and [`decide_append_on`], and after writing applies
+    /// [`record_after_append`] (storing the record and removing the events it no longer keeps).
+    fn change_stream(
+        &self,
+        change: StreamChange,
+    ) -> impl Future<Output = Result<StreamRecord>> + MaybeSend;
+
+    /// Gives the space of removed events back where the backend does not reuse it by itself:
+    /// SQLite rewrites its file (`VACUUM`, so the file shrinks), PostgreSQL vacuums the events
+    /// table. The default does nothing: memory frees removed events at once, and IndexedDB
+    /// compacts its files on its own.
+    fn scavenge(&self) -> impl Future<Output = Result<()>> + MaybeSend {
+        async { Ok(()) }
+    }
+
     /// The stored checkpoint of projection `name`, or `None` if it never saved one.
     fn load_checkpoint(
         &self,
@@ -154,8 +188,9 @@ pub trait Storage: MaybeSend + MaybeSync + 'static {
     /// was replaced (a new or reset store has a new id, and a client then rebuilds its mirror).
     ///
     /// Default: derived from the id of the store's first event (`"empty"` while there is none),
-    /// so a reset store gets a new one. Backends with a metadata record (memory, SQLite) keep a
-    /// random id created with the store instead.
+    /// so a reset store gets a new one. Every evstore backend keeps a random id created with
+    /// the store instead (memory, SQLite, IndexedDB, and PostgreSQL from schema 2 — an upgraded
+    /// store keeps the id it had), since the first event can be deleted.
     fn store_id(&self) -> impl Future<Output = Result<String>> + MaybeSend {
         async move {
             let everything = Filter::default();

@@ -140,8 +140,9 @@ impl Default for SyncServerOptions {
 /// - A version mismatch is `Conflict` with the stream's events since the expected version (when
 ///   the caller may read the stream); later batches of that stream in this push are `Skipped`.
 /// - Invalid batches (bad stream id, no events, events without ids, too many events), streams
-///   the caller may not append to (`"Forbidden"`) and ids used by other events
-///   (`"DuplicateEventId"`) are `Rejected`, and later batches of that stream `Skipped`.
+///   the caller may not append to (`"Forbidden"`), ids used by other events
+///   (`"DuplicateEventId"`) and tombstoned streams (`"StreamDeleted"`) are `Rejected`, and later
+///   batches of that stream `Skipped`.
 /// - When `request.store_id` names another store, nothing is processed: the response carries
 ///   the current id and no results.
 ///
@@ -247,9 +248,11 @@ async fn push_batch<S: Storage>(
                 since,
             })
         }
-        Err(error @ (Error::InvalidInput { .. } | Error::DuplicateEventId { .. })) => {
-            Ok(rejected(error.kind().code(), error.to_string()))
-        }
+        Err(
+            error @ (Error::InvalidInput { .. }
+            | Error::DuplicateEventId { .. }
+            | Error::StreamDeleted { .. }),
+        ) => Ok(rejected(error.kind().code(), error.to_string())),
         Err(error) => Err(error),
     }
 }

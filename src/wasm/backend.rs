@@ -3,6 +3,7 @@
 use crate::error::Result;
 use crate::storage::{
     AppendBatch, AppendNotifier, Checkpoint, IndexedDbStorage, MemoryStorage, Storage,
+    StreamChange, StreamRecord,
 };
 use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
 
@@ -90,6 +91,27 @@ impl Storage for BrowserStorage {
         match self {
             BrowserStorage::IndexedDb(s) => s.list_streams(prefix, after, limit).await,
             BrowserStorage::Memory(s) => s.list_streams(prefix, after, limit).await,
+        }
+    }
+
+    async fn stream_record(&self, stream_id: &str) -> Result<Option<StreamRecord>> {
+        match self {
+            BrowserStorage::IndexedDb(storage) => storage.stream_record(stream_id).await,
+            BrowserStorage::Memory(storage) => storage.stream_record(stream_id).await,
+        }
+    }
+
+    async fn change_stream(&self, change: StreamChange) -> Result<StreamRecord> {
+        match self {
+            BrowserStorage::IndexedDb(storage) => storage.change_stream(change).await,
+            BrowserStorage::Memory(storage) => storage.change_stream(change).await,
+        }
+    }
+
+    async fn scavenge(&self) -> Result<()> {
+        match self {
+            BrowserStorage::IndexedDb(storage) => storage.scavenge().await,
+            BrowserStorage::Memory(storage) => storage.scavenge().await,
         }
     }
 

@@ -69,7 +69,7 @@ fn optional_string(value: JsValue, what: &str) -> Result<Option<String>> {
 }
 
 /// A non-negative safe integer, or `None` when undefined.
-fn optional_count(value: JsValue, what: &str) -> Result<Option<u64>> {
+pub fn optional_count(value: JsValue, what: &str) -> Result<Option<u64>> {
     if value.is_undefined() || value.is_null() {
         return Ok(None);
     }

@@ -38,7 +38,9 @@ pub fn to_js(error: Error) -> JsValue {
             }
             set("others", list.into());
         }
-        Error::StreamNotFound { stream } => set("stream", stream.as_str().into()),
+        Error::StreamNotFound { stream } | Error::StreamDeleted { stream } => {
+            set("stream", stream.as_str().into())
+        }
         Error::DuplicateEventId { id } => set("id", id.as_str().into()),
         Error::InvalidInput { reason }
         | Error::Storage { reason }

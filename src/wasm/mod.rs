@@ -20,6 +20,7 @@ mod projector;
 mod reads;
 mod storage_pressure;
 mod store;
+mod stream_lifecycle;
 mod subscription;
 mod sync;
 mod typescript;

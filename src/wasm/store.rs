@@ -30,7 +30,7 @@ pub struct JsEventStore {
 }
 
 /// The promise of `future`, its error as an `EvstoreError`.
-pub(super) fn promise(
+pub(crate) fn promise(
     future: impl std::future::Future<Output = Result<JsValue, Error>> + 'static,
 ) -> Promise {
     future_to_promise(async move { future.await.map_err(to_js) })

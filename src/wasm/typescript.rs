@@ -160,6 +160,11 @@ export interface StreamInfo {
   position: number;
 }
 
+/** A stream's retention settings: keep only the newest `maxCount` events (at least 1). */
+export interface StreamMetadata {
+  maxCount?: number;
+}
+
 /** `iterateStream` options: those of `readStream`, and a signal that ends the iteration. */
 export interface IterateStreamOptions extends ReadStreamOptions, Abortable {}
 
@@ -197,6 +202,7 @@ export type EventSubscription<E extends EventShape = AnyEvent> = EventIterator<E
 export type ErrorCode =
   | "WrongExpectedVersion"
   | "StreamNotFound"
+  | "StreamDeleted"
   | "DuplicateEventId"
   | "InvalidInput"
   | "Codec"
@@ -228,6 +234,8 @@ export interface EvstoreError extends Error {
 export interface EvstoreErrorFields {
   WrongExpectedVersion: { stream: string; expected: ExpectedVersion; actual: number; others: VersionConflict[] };
   StreamNotFound: { stream: string };
+  /** The stream was tombstoned (`tombstoneStream`). */
+  StreamDeleted: { stream: string };
   DuplicateEventId: { id: string };
   InvalidInput: { reason: string };
   Codec: { eventType: string; reason: string };
@@ -357,8 +365,24 @@ export class EventStore<E extends EventShape = AnyEvent> {
   listStreams(options?: ListStreamsOptions): Promise<StreamInfo[]>;
   /** The position of the last event (0 when empty). */
   head(): Promise<number>;
-  /** The version of `stream` (0 when it has no events). */
+  /** The version of `stream` (0 when it has no events, also once soft-deleted). */
   streamVersion(stream: string): Promise<number>;
+  /**
+   * Soft-deletes `stream`: its events are removed and it reads as missing (`StreamNotFound`);
+   * appending again (`"no_stream"` or `"any"`) continues its version numbering.
+   */
+  deleteStream(stream: string, options?: AppendOptions): Promise<void>;
+  /**
+   * Deletes `stream` for good: its events are removed and every later call on it fails with
+   * code `StreamDeleted`. Tombstoning it again succeeds (a safe retry).
+   */
+  tombstoneStream(stream: string, options?: AppendOptions): Promise<void>;
+  /** Removes the events of `stream` below `version` (1 to the stream's version). */
+  truncateBefore(stream: string, version: number, options?: AppendOptions): Promise<void>;
+  /** Replaces the retention settings of `stream`; events beyond `maxCount` are removed at once and by every append. */
+  setStreamMetadata(stream: string, metadata: StreamMetadata, options?: AppendOptions): Promise<void>;
+  /** The retention settings of `stream` (`{}` when none). */
+  streamMetadata(stream: string): Promise<StreamMetadata>;
   /** Calls `onEvent` for every event after `fromPosition`, then live. */
   subscribe(
     options: SubscribeOptions<E> | undefined,

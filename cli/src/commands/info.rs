@@ -4,7 +4,8 @@ use clap::Args;
 use evstore::EventStore;
 use serde::Serialize;
 
-use super::streams::for_each_stream;
+use super::scavenge::file_bytes;
+use super::streams::{first_version, for_each_stream};
 use super::{DbArgs, OutputArgs};
 use crate::backend::OpenMode;
 use crate::output::Out;
@@ -12,7 +13,7 @@ use crate::output::Out;
 /// `evstore info [--db …] [--json]`
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Counts streams by listing them, and events as the sum of their versions. The store id is what sync clients compare to notice a replaced store."
+    after_help = "Counts streams by listing them, and events from each stream's first and last versions. The store id is what sync clients compare to notice a replaced store."
 )]
 pub struct InfoArgs {
     #[command(flatten)]
@@ -39,21 +40,14 @@ pub async fn run(args: InfoArgs) -> anyhow::Result<()> {
     let backend = args.db.open(OpenMode::Existing).await?;
     let info_store = backend.describe();
     let schema_version = backend.schema_version();
-    let file_bytes = backend.file().map(|path| {
-        let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
-        let wal = path.with_extension(
-            path.extension()
-                .map_or("wal".into(), |e| format!("{}-wal", e.to_string_lossy())),
-        );
-        size(path) + size(&wal)
-    });
+    let file_bytes = file_bytes(&backend);
     let store = EventStore::new(backend);
     let head = store.head().await?;
     let store_id = store.store_id().await?;
     let (mut events, mut streams) = (0, 0);
-    for_each_stream(&store, "", |stream| {
-        // Versions are gapless from 1: a stream's version is its number of events.
-        events += stream.version;
+    for_each_stream(&store, "", |stream, record| {
+        // Versions are gapless from the first stored one to the stream's version.
+        events += stream.version + 1 - first_version(record, stream.version);
         streams += 1;
         Ok(())
     })

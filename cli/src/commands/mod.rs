@@ -1,14 +1,18 @@
 //! The subcommands, one module each.
 
+mod delete;
 mod export;
 mod import;
 mod info;
 mod read;
+mod scavenge;
 mod serve;
 mod streams;
 mod tail;
+mod truncate;
 
 use clap::{Args, Subcommand};
+use evstore::ExpectedVersion;
 
 use crate::backend::{Backend, OpenMode};
 
@@ -29,6 +33,12 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Load an export (JSON lines) into the store; importing the same file again adds nothing.
     Import(import::ImportArgs),
+    /// Delete a stream: soft (appending again continues its numbering) or for good (--tombstone).
+    Delete(delete::DeleteArgs),
+    /// Remove a stream's older events (--before V), or keep only its newest N (--max-count N).
+    Truncate(truncate::TruncateArgs),
+    /// Give the space of removed events back to the system (a SQLite file shrinks).
+    Scavenge(scavenge::ScavengeArgs),
 }
 
 impl Command {
@@ -42,6 +52,9 @@ impl Command {
             Command::Tail(args) => tail::run(args).await,
             Command::Export(args) => export::run(args).await,
             Command::Import(args) => import::run(args).await,
+            Command::Delete(args) => delete::run(args).await,
+            Command::Truncate(args) => truncate::run(args).await,
+            Command::Scavenge(args) => scavenge::run(args).await,
         }
     }
 }
@@ -74,4 +87,24 @@ pub struct OutputArgs {
     /// Print JSON (one value per line) instead of text, for scripts: the same data.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The expected version of a lifecycle command.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct ExpectedArgs {
+    /// What the stream's version must be: a number, `any` (default), `no_stream` or
+    /// `stream_exists`; otherwise nothing changes and the command fails.
+    #[arg(long = "expected", value_name = "V", default_value = "any", value_parser = parse_expected)]
+    pub expected: ExpectedVersion,
+}
+
+fn parse_expected(text: &str) -> Result<ExpectedVersion, String> {
+    match text {
+        "any" => Ok(ExpectedVersion::Any),
+        "no_stream" => Ok(ExpectedVersion::NoStream),
+        "stream_exists" => Ok(ExpectedVersion::StreamExists),
+        number => number.parse().map(ExpectedVersion::Exact).map_err(|_| {
+            format!("`{number}` is not a version number, `any`, `no_stream` or `stream_exists`")
+        }),
+    }
 }

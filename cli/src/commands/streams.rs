@@ -1,6 +1,7 @@
-//! `evstore streams`: stream ids with their versions.
+//! `evstore streams`: stream ids with their versions and retention settings.
 
 use clap::Args;
+use evstore::storage::{Storage, StreamRecord};
 use evstore::{EventStore, ListStreamsOptions, DEFAULT_PAGE_SIZE};
 use serde::Serialize;
 
@@ -12,7 +13,9 @@ use crate::output::Out;
 #[derive(Debug, Args)]
 #[command(
     after_help = "Text lines read `stream<TAB>version<TAB>position of its last event`, \
-                        in stream-id order."
+                        in stream-id order, then `<TAB>from=V` when the stream's first events \
+                        were removed (truncated, or deleted and appended to again) and \
+                        `<TAB>maxCount=N` when it keeps only its newest N events."
 )]
 pub struct StreamsArgs {
     #[command(flatten)]
@@ -30,13 +33,23 @@ struct StreamLine<'a> {
     stream_id: &'a str,
     version: u64,
     position: u64,
+    /// The stream's first stored version.
+    first_version: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_count: Option<u64>,
 }
 
-/// Calls `each` for every stream with `prefix`, a page at a time.
+/// The first stored version of a stream at `version` with lifecycle `record`: events below a
+/// truncation (or a delete) are gone.
+pub fn first_version(record: Option<&StreamRecord>, version: u64) -> u64 {
+    record.map_or(1, |record| record.truncated_before.clamp(1, version.max(1)))
+}
+
+/// Calls `each` for every stream with `prefix` and its lifecycle record, a page at a time.
 pub async fn for_each_stream(
     store: &EventStore<Backend>,
     prefix: &str,
-    mut each: impl FnMut(&evstore::StreamInfo) -> anyhow::Result<()>,
+    mut each: impl FnMut(&evstore::StreamInfo, Option<&StreamRecord>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let mut after = None;
     loop {
@@ -48,7 +61,8 @@ pub async fn for_each_stream(
             })
             .await?;
         for stream in &page {
-            each(stream)?;
+            let record = store.storage().stream_record(&stream.stream_id).await?;
+            each(stream, record.as_ref())?;
         }
         if page.len() < DEFAULT_PAGE_SIZE {
             return Ok(());
@@ -60,18 +74,25 @@ pub async fn for_each_stream(
 pub async fn run(args: StreamsArgs) -> anyhow::Result<()> {
     let store = EventStore::new(args.db.open(OpenMode::Existing).await?);
     let mut out = Out::new(args.output.json);
-    for_each_stream(&store, &args.prefix, |stream| {
+    for_each_stream(&store, &args.prefix, |stream, record| {
+        let line = StreamLine {
+            stream_id: &stream.stream_id,
+            version: stream.version,
+            position: stream.position,
+            first_version: first_version(record, stream.version),
+            max_count: record.and_then(|record| record.metadata.max_count),
+        };
         if out.json() {
-            out.value(&StreamLine {
-                stream_id: &stream.stream_id,
-                version: stream.version,
-                position: stream.position,
-            })?;
+            out.value(&line)?;
         } else {
-            out.line(format_args!(
-                "{}\t{}\t{}",
-                stream.stream_id, stream.version, stream.position
-            ))?;
+            let mut text = format!("{}\t{}\t{}", line.stream_id, line.version, line.position);
+            if line.first_version > 1 {
+                text.push_str(&format!("\tfrom={}", line.first_version));
+            }
+            if let Some(count) = line.max_count {
+                text.push_str(&format!("\tmaxCount={count}"));
+            }
+            out.line(text)?;
         }
         Ok(())
     })

@@ -1,5 +1,5 @@
 //! The one error type of the HTTP API and its mapping to statuses: the library's error kinds
-//! (`WrongExpectedVersion` → 409, `StreamNotFound` → 404, …) and the server's own refusals, all
+//! (`WrongExpectedVersion` → 409, `StreamNotFound` → 404, `StreamDeleted` → 410, …) and the server's own refusals, all
 //! as `{ "code", "message", …fields }` with the same field names as the JavaScript errors.
 
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -64,6 +64,7 @@ fn status_of(kind: ErrorKind) -> StatusCode {
     match kind {
         ErrorKind::WrongExpectedVersion | ErrorKind::DuplicateEventId => StatusCode::CONFLICT,
         ErrorKind::StreamNotFound => StatusCode::NOT_FOUND,
+        ErrorKind::StreamDeleted => StatusCode::GONE,
         ErrorKind::InvalidInput | ErrorKind::Codec => StatusCode::BAD_REQUEST,
         ErrorKind::QuotaExceeded => StatusCode::INSUFFICIENT_STORAGE,
         ErrorKind::Closed => StatusCode::SERVICE_UNAVAILABLE,
@@ -88,7 +89,9 @@ fn fields_of(error: &Error) -> Map<String, Value> {
                 .collect();
             json!({ "stream": stream, "expected": ExpectedVersionJson(*expected), "actual": actual, "others": others })
         }
-        Error::StreamNotFound { stream } => json!({ "stream": stream }),
+        Error::StreamNotFound { stream } | Error::StreamDeleted { stream } => {
+            json!({ "stream": stream })
+        }
         Error::DuplicateEventId { id } => json!({ "id": id }),
         Error::InvalidInput { reason }
         | Error::Storage { reason }

@@ -13,6 +13,8 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
+pub mod lifecycle;
+
 /// The `evstore` binary Cargo built for these tests.
 pub fn evstore() -> Command {
     Command::new(env!("CARGO_BIN_EXE_evstore"))
@@ -35,6 +37,31 @@ pub fn run_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
         .expect("spawn evstore");
     child.stdin.take().unwrap().write_all(stdin).unwrap();
     child.wait_with_output().unwrap()
+}
+
+/// The standard output of a run that must succeed.
+pub fn ok(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "failed: {}\n{}",
+        stderr(&output),
+        stdout(&output)
+    );
+    stdout(&output)
+}
+
+/// The standard error of a run that must fail with status 1 (an error, not bad usage).
+pub fn fails(output: Output) -> String {
+    assert!(!output.status.success(), "succeeded: {}", stdout(&output));
+    assert_eq!(output.status.code(), Some(1));
+    stderr(&output)
+}
+
+/// Each line of `text` as JSON.
+pub fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 pub fn stdout(output: &Output) -> String {

@@ -276,6 +276,28 @@ pub async fn sync_push_results_of_every_kind<S: SyncStorage>(stores: impl MakeSt
     assert!(response.results.is_empty());
     assert_eq!(server.head().await.unwrap(), 3);
 
+    // A tombstoned stream: rejected as StreamDeleted (the tombstone's marker is position 4).
+    server
+        .tombstone_stream("b-1", ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let response = handle_push(
+        &server,
+        &full,
+        push(vec![batch(
+            "b-1",
+            ExpectedVersion::Any,
+            wire(vec![ev("B", 2)]),
+        )]),
+        &options,
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(&response.results[0], BatchResult::Rejected { code, .. } if code == "StreamDeleted")
+    );
+    assert_eq!(server.head().await.unwrap(), 4);
+
     // Too many batches for one push.
     let small = SyncServerOptions {
         max_push_batches: 1,

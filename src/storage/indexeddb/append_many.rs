@@ -2,7 +2,10 @@
 //! transaction, which is aborted (nothing written) if any batch is refused.
 
 use super::completion::Completion;
-use super::{object_store, records, write_batch, IndexedDbStorage, Written, EVENTS};
+use super::{
+    object_store, records, write_batch, AppendStores, IndexedDbStorage, Written, EVENTS, META,
+    STREAMS,
+};
 use crate::error::Result;
 use crate::storage::{AppendBatch, ManyOutcomes};
 use crate::types::AppendResult;
@@ -21,13 +24,21 @@ impl IndexedDbStorage {
             .map(records::encode_events)
             .collect::<Result<Vec<_>>>()?;
 
-        let transaction = self.transaction(EVENTS, idb::TransactionMode::ReadWrite)?;
+        let transaction =
+            self.transaction_over(&[EVENTS, STREAMS, META], idb::TransactionMode::ReadWrite)?;
         let events = object_store(&transaction, EVENTS)?;
+        let streams = object_store(&transaction, STREAMS)?;
+        let meta = object_store(&transaction, META)?;
+        let stores = AppendStores {
+            events: &events,
+            streams: &streams,
+            meta: &meta,
+        };
         let completion = Completion::new(transaction);
         let decided = async {
             let mut outcomes = ManyOutcomes::new();
             for (batch, records) in batches.iter().zip(&encoded) {
-                let outcome = match write_batch(&events, batch, records, true).await {
+                let outcome = match write_batch(&stores, batch, records, true).await {
                     Ok(Written::Appended(result) | Written::AlreadyAppended(result)) => Ok(result),
                     // The ids were looked up in this transaction: only a writer IndexedDB did not
                     // serialize with this one, or a record written outside evstore, gets here.

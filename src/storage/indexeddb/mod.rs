@@ -16,6 +16,7 @@
 mod append_many;
 mod completion;
 mod errors;
+mod lifecycle;
 mod records;
 mod request;
 mod schema;
@@ -32,11 +33,15 @@ use web_sys::{IdbCursor, IdbCursorWithValue, IdbObjectStore};
 
 use self::completion::Completion;
 use self::errors::{corrupt, idb_error, js_error, DomFailure};
+use self::lifecycle::{read_record, remove_events, write_record};
 use self::request::Request;
-use self::schema::{BY_CATEGORY, BY_ID, BY_STREAM_VERSION, BY_TYPE, CHECKPOINTS, EVENTS};
+use self::schema::{
+    BY_CATEGORY, BY_ID, BY_STREAM_VERSION, BY_TYPE, CHECKPOINTS, EVENTS, META, STREAMS,
+};
 use crate::error::{Error, Result};
 use crate::storage::{
-    decide_append, AppendBatch, AppendDecision, AppendNotifier, Checkpoint, ExistingEvent, Storage,
+    append_basis, decide_append_on, record_after_append, AppendBasis, AppendBatch, AppendDecision,
+    AppendNotifier, Checkpoint, ExistingEvent, Storage, StreamChange, StreamRecord,
 };
 use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
 
@@ -173,10 +178,12 @@ impl IndexedDbStorage {
         failure: DomFailure,
     ) -> Result<AppendResult> {
         let ids = ids_of(batch);
-        let transaction = self.transaction(EVENTS, TransactionMode::ReadOnly)?;
+        let transaction = self.transaction_over(&[EVENTS, STREAMS], TransactionMode::ReadOnly)?;
         let events = object_store(&transaction, EVENTS)?;
-        let (current, existing) = read_append_state(&events, &batch.stream_id, &ids).await?;
-        match decide_append(batch, current, &existing)? {
+        let streams = object_store(&transaction, STREAMS)?;
+        let (basis, existing) =
+            read_append_basis(&events, &streams, &batch.stream_id, &ids).await?;
+        match decide_append_on(batch, basis, &existing)? {
             AppendDecision::AlreadyAppended(result) => Ok(result),
             AppendDecision::Write { .. } => Err(failure.into_error("appending")),
         }
@@ -286,10 +293,18 @@ impl Storage for IndexedDbStorage {
         // Encode everything before the transaction opens: inside it, only requests.
         let records = records::encode_events(&batch)?;
 
-        let transaction = self.transaction(EVENTS, TransactionMode::ReadWrite)?;
+        let transaction =
+            self.transaction_over(&[EVENTS, STREAMS, META], TransactionMode::ReadWrite)?;
         let events = object_store(&transaction, EVENTS)?;
+        let streams = object_store(&transaction, STREAMS)?;
+        let meta = object_store(&transaction, META)?;
         let completion = Completion::new(transaction);
-        let written = write_batch(&events, &batch, &records, false).await;
+        let stores = AppendStores {
+            events: &events,
+            streams: &streams,
+            meta: &meta,
+        };
+        let written = write_batch(&stores, &batch, &records, false).await;
         match written {
             Ok(Written::Appended(result)) | Ok(Written::AlreadyAppended(result)) => {
                 completion
@@ -339,8 +354,7 @@ impl Storage for IndexedDbStorage {
     }
 
     async fn head(&self) -> Result<u64> {
-        let transaction = self.transaction(EVENTS, TransactionMode::ReadOnly)?;
-        read_head(&object_store(&transaction, EVENTS)?).await
+        self.read_head_now().await
     }
 
     async fn list_streams(
@@ -394,6 +408,14 @@ impl Storage for IndexedDbStorage {
             });
         }
         Ok(streams)
+    }
+
+    async fn stream_record(&self, stream_id: &str) -> Result<Option<StreamRecord>> {
+        self.read_record_now(stream_id).await
+    }
+
+    async fn change_stream(&self, change: StreamChange) -> Result<StreamRecord> {
+        self.change_stream_now(change).await
     }
 
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
@@ -537,6 +559,24 @@ async fn read_append_state(
     Ok((current?, existing?))
 }
 
+/// [`read_append_state`] with the stream's lifecycle record: what an append is decided against.
+async fn read_append_basis(
+    events: &ObjectStore,
+    streams: &ObjectStore,
+    stream_id: &str,
+    ids: &[JsValue],
+) -> Result<(AppendBasis, Vec<Option<ExistingEvent>>)> {
+    let (current, record, existing) = futures::join!(
+        read_stream_version(events, stream_id),
+        read_record(streams, stream_id),
+        look_up_ids(events, ids)
+    );
+    Ok((
+        append_basis(stream_id, record?.as_ref(), current?)?,
+        existing?,
+    ))
+}
+
 /// The stream's current version (0 when it has no events).
 async fn read_stream_version(events: &ObjectStore, stream_id: &str) -> Result<u64> {
     let last = last_of_stream(&index(events, BY_STREAM_VERSION)?, stream_id).await?;
@@ -619,17 +659,23 @@ fn version_of_key(key: &JsValue) -> Result<u64> {
 /// the ids are looked up in this transaction and [`decide_append`] tells a retry or a reused id
 /// from a conflict.
 async fn write_batch(
-    events: &ObjectStore,
+    stores: &AppendStores<'_>,
     batch: &AppendBatch,
     records: &Array,
     always_look_up: bool,
 ) -> Result<Written> {
-    let current = read_stream_version(events, &batch.stream_id).await?;
-    let first_version = if batch.expected.accepts(current) && !always_look_up {
-        current + 1
+    let events = stores.events;
+    let (current, record) = futures::join!(
+        read_stream_version(events, &batch.stream_id),
+        read_record(stores.streams, &batch.stream_id)
+    );
+    let record = record?;
+    let basis = append_basis(&batch.stream_id, record.as_ref(), current?)?;
+    let first_version = if batch.expected.accepts(basis.current) && !always_look_up {
+        basis.after + 1
     } else {
         let existing = look_up_ids(events, &ids_of(batch)).await?;
-        match decide_append(batch, current, &existing)? {
+        match decide_append_on(batch, basis, &existing)? {
             AppendDecision::AlreadyAppended(result) => return Ok(Written::AlreadyAppended(result)),
             AppendDecision::Write { first_version } => first_version,
         }
@@ -655,10 +701,25 @@ async fn write_batch(
             return Err(first.into_error("appending"));
         }
     };
+    let version = first_version + u64::from(records.length()) - 1;
+    if let Some((next, remove_before)) = record
+        .as_ref()
+        .and_then(|record| record_after_append(record, version))
+    {
+        remove_events(events, stores.meta, &batch.stream_id, remove_before).await?;
+        write_record(stores.streams, &batch.stream_id, &next).await?;
+    }
     Ok(Written::Appended(AppendResult {
-        next_expected_version: first_version + u64::from(records.length()) - 1,
+        next_expected_version: version,
         position,
     }))
+}
+
+/// The object stores of the append transaction.
+pub(super) struct AppendStores<'a> {
+    pub(super) events: &'a ObjectStore,
+    pub(super) streams: &'a ObjectStore,
+    pub(super) meta: &'a ObjectStore,
 }
 
 /// The ids of a batch's events, as JavaScript strings (to look them up).

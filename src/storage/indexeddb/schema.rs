@@ -45,11 +45,13 @@ pub(super) const OUTBOX_BY_STREAM: &str = "outbox_stream";
 pub(super) const OUTBOX_BY_BATCH: &str = "outbox_batch";
 /// The object store of small records keyed by `key`: the store id and the sync state.
 pub(super) const META: &str = "meta";
+/// The object store of stream lifecycle records, `{ key: streamId, value: JSON }`.
+pub(super) const STREAMS: &str = "streams";
 
 type Step = fn(&Database) -> std::result::Result<(), idb::Error>;
 
 /// Upgrade steps: `STEPS[n]` takes the schema from version `n` to `n + 1`.
-const STEPS: &[Step] = &[step_1_initial_schema, step_2_sync];
+const STEPS: &[Step] = &[step_1_initial_schema, step_2_sync, step_3_stream_lifecycle];
 
 /// The schema version this build writes and the newest it can open.
 pub(super) const SCHEMA_VERSION: u32 = STEPS.len() as u32;
@@ -114,6 +116,15 @@ fn step_2_sync(database: &Database) -> std::result::Result<(), idb::Error> {
         &records::meta_record(records::STORE_ID_KEY, &uuid::Uuid::now_v7().to_string()),
         None,
     )?;
+    Ok(())
+}
+
+/// Version 3: lifecycle records of the streams a delete, tombstone, truncation or metadata
+/// touched.
+fn step_3_stream_lifecycle(database: &Database) -> std::result::Result<(), idb::Error> {
+    let mut streams = ObjectStoreParams::new();
+    streams.key_path(Some(KeyPath::new_single(records::META_KEY)));
+    database.create_object_store(STREAMS, streams)?;
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use wasm_bindgen::JsValue;
 use super::completion::Completion;
 use super::errors::{corrupt, idb_error, js_error};
 use super::request::Request;
-use super::schema::{EVENTS, META, OUTBOX, OUTBOX_BY_BATCH, OUTBOX_BY_STREAM};
+use super::schema::{EVENTS, META, OUTBOX, OUTBOX_BY_BATCH, OUTBOX_BY_STREAM, STREAMS};
 use super::IndexedDbStorage;
 use super::{all_of, index, object_store, present, read_append_state, read_head, records};
 use crate::error::{Error, Result};
@@ -22,7 +22,11 @@ use crate::storage::{
 };
 
 impl IndexedDbStorage {
-    fn transaction_over(&self, stores: &[&str], mode: TransactionMode) -> Result<idb::Transaction> {
+    pub(super) fn transaction_over(
+        &self,
+        stores: &[&str],
+        mode: TransactionMode,
+    ) -> Result<idb::Transaction> {
         self.database()?
             .transaction(stores, mode)
             .map_err(|e| idb_error("starting a transaction", e))
@@ -38,7 +42,7 @@ impl IndexedDbStorage {
     }
 }
 
-async fn read_meta(meta: &ObjectStore, key: &str) -> Result<Option<String>> {
+pub(super) async fn read_meta(meta: &ObjectStore, key: &str) -> Result<Option<String>> {
     let context = "reading a meta record";
     let request = meta
         .get(JsValue::from_str(key))
@@ -78,7 +82,7 @@ async fn settle_all(requests: Vec<Request>, context: &str) -> Result<Vec<JsValue
 }
 
 /// Runs `work` in `transaction`, then waits for the commit; aborts on an error.
-async fn commit<T>(completion: Completion, work: Result<T>, context: &str) -> Result<T> {
+pub(super) async fn commit<T>(completion: Completion, work: Result<T>, context: &str) -> Result<T> {
     match work {
         Ok(value) => {
             completion
@@ -177,18 +181,21 @@ impl SyncStorage for IndexedDbStorage {
             })
             .transpose()?;
         let transaction =
-            self.transaction_over(&[EVENTS, OUTBOX, META], TransactionMode::ReadWrite)?;
+            self.transaction_over(&[EVENTS, OUTBOX, META, STREAMS], TransactionMode::ReadWrite)?;
         let events = object_store(&transaction, EVENTS)?;
         let outbox = object_store(&transaction, OUTBOX)?;
         let meta = object_store(&transaction, META)?;
+        let streams = object_store(&transaction, STREAMS)?;
         let completion = Completion::new(transaction);
         let work = async {
             let context = "applying sync changes";
             if change.reset_mirror {
-                let request = events.clear().map_err(|e| idb_error(context, e))?;
-                Request::new(request)
-                    .await
-                    .map_err(|failure| failure.into_error(context))?;
+                let cleared = [
+                    events.clear().map_err(|e| idb_error(context, e))?,
+                    streams.clear().map_err(|e| idb_error(context, e))?,
+                ];
+                settle_all(cleared.into_iter().map(Request::new).collect(), context).await?;
+                super::lifecycle::forget_removed_head(&meta).await?;
             }
             change.check_events(read_head(&events).await?)?;
             let mut requests = Vec::new();

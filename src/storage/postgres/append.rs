@@ -1,5 +1,5 @@
 //! The append transaction: one or more appends (a group commit) in one transaction, a savepoint
-//! each, decided one by one with the shared [`decide_append`], committed once.
+//! each, decided one by one with the shared [`decide_append_on`], committed once.
 //!
 //! A lone append is one round trip: `BEGIN`, the call and `COMMIT` pipelined. A group's first
 //! round trip carries `BEGIN`, the stream locks (a group touching several streams locks them
@@ -9,7 +9,7 @@
 //! function locks the stream's row, reads the stream's version (and, unless the expected
 //! version is met, where the batch's ids are stored — otherwise `UNIQUE (id)` checks them while
 //! inserting, and a refused id runs the append again with the lookups), and writes only when
-//! that makes a plain append; it returns what it read, and [`decide_append`] decides on it. An append that fails — an error, a constraint, a
+//! that makes a plain append; it returns what it read, and [`decide_append_on`] decides on it. An append that fails — an error, a constraint, a
 //! disagreement between the two — is rolled back to its own savepoint and the appends after it
 //! run again (pipelined as well), so one append's failure never fails another.
 
@@ -20,16 +20,16 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::errors::{classify, describe, pg_error, unique_conflict, Conflict};
+use super::errors::{classify, describe, pg_error, stream_deleted, unique_conflict, Conflict};
 use super::refuse_nul;
 use crate::error::{Error, Result};
 use crate::storage::sql_integers::{clamp, to_u64};
-use crate::storage::{decide_append, AppendBatch, AppendDecision, ExistingEvent};
+use crate::storage::{decide_append_on, AppendBasis, AppendBatch, AppendDecision, ExistingEvent};
 use crate::types::{AppendResult, ExpectedVersion};
 
-/// One append: see `append_events` in `migrations/001_initial.sql`.
+/// One append: see `append_events` in `migrations/002_stream_lifecycle.sql`.
 pub(super) const APPEND_SQL: &str = "SELECT current_version, written, last_position, found_index, \
-     found_stream, found_version, found_position \
+     found_stream, found_version, found_position, base_version \
      FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 
 /// Locks the rows of a group's streams in stream id order (see `lock_streams`).
@@ -233,6 +233,9 @@ pub(super) async fn append_group(
                 Err(error) if error.is_closed() => {
                     return Err(pg_error("the append's connection was lost", &error));
                 }
+                Err(error) if stream_deleted(&error) => Step::Undo(Error::StreamDeleted {
+                    stream: batch.stream_id.clone(),
+                }),
                 Err(error) => match unique_conflict(&error) {
                     // A constraint refused the write: run it again once, looking the ids up
                     // first; what it reads then is what the constraint saw, and decide_append
@@ -292,7 +295,7 @@ pub(super) async fn append_group(
 }
 
 /// A lone append in one round trip: `BEGIN`, the call and `COMMIT` pipelined, so the head row
-/// is held only while the call finishes and commits. [`decide_append`] decides on what the call
+/// is held only while the call finishes and commits. [`decide_append_on`] decides on what the call
 /// read, as in a group; the call writes exactly when that decision is a write, so the two agree
 /// unless the stored function was altered outside evstore, which is then reported as an
 /// [`Error::Storage`] (the write is already committed). `None` when `UNIQUE (id)` refused an id:
@@ -328,6 +331,11 @@ async fn append_alone(
         Err(error) => {
             // The failed call made the COMMIT a rollback.
             committed.map_err(|e| pg_error("cannot end the failed append", &e))?;
+            if stream_deleted(&error) {
+                return Ok(Some(Err(Error::StreamDeleted {
+                    stream: batch.stream_id.clone(),
+                })));
+            }
             Ok(match unique_conflict(&error) {
                 Some(_) => None,
                 None => Some(Err(classify(
@@ -340,6 +348,25 @@ async fn append_alone(
                 ))),
             })
         }
+    }
+}
+
+/// One append inside a transaction the caller runs and commits (a lifecycle marker, appended in
+/// the transaction of its operation), decided as in a group.
+pub(super) async fn append_in_transaction(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    append: &PreparedAppend,
+    channel: &str,
+) -> Result<AppendResult> {
+    let call = CallParams::new(append, channel);
+    let check_ids = false;
+    let rows = transaction
+        .query(APPEND_SQL, &call.as_params(&check_ids))
+        .await
+        .map_err(|e| pg_error("cannot append to the lifecycle stream", &e))?;
+    match conclude(&append.batch, &rows) {
+        Step::Done(outcome) => outcome,
+        Step::Undo(error) | Step::UndoneAlready(error) => Err(error),
     }
 }
 
@@ -373,18 +400,18 @@ pub(super) enum Step {
     UndoneAlready(Error),
 }
 
-/// Decides an append with [`decide_append`] on what `append_events` read, and checks that the
+/// Decides an append with [`decide_append_on`] on what `append_events` read, and checks that the
 /// function wrote exactly when the decision is a write.
 pub(super) fn conclude(batch: &AppendBatch, rows: &[Row]) -> Step {
     match facts(batch, rows) {
-        Ok((current, written, existing)) => {
-            let decision = decide_append(batch, current, &existing);
+        Ok((basis, written, existing)) => {
+            let decision = decide_append_on(batch, basis, &existing);
             match (decision, written) {
                 (Ok(AppendDecision::Write { first_version }), Some(position))
-                    if first_version == current + 1 =>
+                    if first_version == basis.after + 1 =>
                 {
                     Step::Done(Ok(AppendResult {
-                        next_expected_version: current + batch.events.len() as u64,
+                        next_expected_version: basis.after + batch.events.len() as u64,
                         position,
                     }))
                 }
@@ -406,15 +433,21 @@ fn disagreement(batch: &AppendBatch, decision: &Result<AppendDecision>) -> Error
     ))
 }
 
-/// The stream's version, whether the function wrote (with the last position) and where each id
+/// The stream's versions, whether the function wrote (with the last position) and where each id
 /// of the batch is stored, from the rows `append_events` returned.
 fn facts(
     batch: &AppendBatch,
     rows: &[Row],
-) -> Result<(u64, Option<u64>, Vec<Option<ExistingEvent>>)> {
+) -> Result<(AppendBasis, Option<u64>, Vec<Option<ExistingEvent>>)> {
     let bad = |what: &str| Error::storage(format!("append_events returned {what}"));
     let first = rows.first().ok_or_else(|| bad("no row"))?;
-    let current = to_u64(first.try_get(0).map_err(|_| bad("no version"))?, "version")?;
+    let current = AppendBasis {
+        current: to_u64(first.try_get(0).map_err(|_| bad("no version"))?, "version")?,
+        after: to_u64(
+            first.try_get(7).map_err(|_| bad("no base version"))?,
+            "version",
+        )?,
+    };
     let written: bool = first.try_get(1).map_err(|_| bad("no written flag"))?;
     let mut existing = vec![None; batch.events.len()];
     if written {

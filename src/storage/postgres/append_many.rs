@@ -19,7 +19,7 @@ use super::append::{
     commit_failed, conclude, conflict_error, CallParams, PreparedAppend, Step, APPEND_SQL,
     LOCK_STREAMS_SQL,
 };
-use super::errors::{classify, describe, pg_error, unique_conflict};
+use super::errors::{classify, describe, pg_error, stream_deleted, unique_conflict};
 use crate::error::{Error, Result};
 use crate::storage::ManyOutcomes;
 use crate::types::AppendResult;
@@ -128,6 +128,12 @@ async fn one_batch(
             }
             Err(error) if error.is_closed() => {
                 return Err(pg_error("the append's connection was lost", &error));
+            }
+            // A tombstoned stream refuses the whole call, as it refuses a lone append.
+            Err(error) if stream_deleted(&error) => {
+                return Err(Error::StreamDeleted {
+                    stream: batch.stream_id.clone(),
+                })
             }
             Err(error) => match unique_conflict(&error) {
                 Some(_) if !check_ids => {

@@ -88,3 +88,13 @@ pub(super) fn unique_conflict(error: &tokio_postgres::Error) -> Option<Conflict>
         _ => None,
     }
 }
+
+/// The SQLSTATE `append_events` raises for a tombstoned stream (`002_stream_lifecycle.sql`).
+const STREAM_DELETED_STATE: &str = "EV001";
+
+/// Whether a failed append was refused because its stream is tombstoned.
+pub(super) fn stream_deleted(error: &tokio_postgres::Error) -> bool {
+    error
+        .as_db_error()
+        .is_some_and(|db| db.code().code() == STREAM_DELETED_STATE)
+}

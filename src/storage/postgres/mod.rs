@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::storage::sql_integers::{clamp, clamp_limit, to_u64};
 use crate::storage::{
     parse_stored_json, AppendBatch, AppendNotifier, Checkpoint, SkippedEvent, Storage,
+    StreamChange, StreamRecord,
 };
 use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
 
@@ -20,6 +21,7 @@ mod append;
 mod append_many;
 mod errors;
 mod group_commit;
+mod lifecycle;
 mod listener;
 mod options;
 mod schema;
@@ -41,6 +43,9 @@ const EVENT_COLUMNS: &str = "position, id, stream_id, version, event_type, data:
 /// uncommitted append, which readers do not see).
 const HEAD_SQL: &str = "SELECT position FROM head";
 
+/// The store id (schema 2).
+const STORE_ID_SQL: &str = "SELECT value FROM meta WHERE key = 'store_id'";
+
 /// A projection's checkpoint.
 const LOAD_CHECKPOINT_SQL: &str = "SELECT position, skipped::text FROM checkpoints WHERE name = $1";
 
@@ -59,7 +64,8 @@ const SAVE_CHECKPOINT_SQL: &str = "INSERT INTO checkpoints (name, position, skip
 /// - **Layout**: the tables live in one schema ([`PostgresOptions::schema`], default
 ///   `evstore`), so several stores share a database. `events` (`UNIQUE (id)`,
 ///   `UNIQUE (stream_id, version)`, indexes on category and event type), `streams` (one row per
-///   stream with its version), `head` (one row: the last position), `checkpoints`, and the
+///   stream with its version and lifecycle: deleted, tombstoned, truncated, `max_count`), `head`
+///   (one row: the last position), `checkpoints`, `meta` (the store id), and the
 ///   `append_events` function. Data and metadata are `json` columns (kept as written).
 /// - **Positions in commit order**: sequences are handed out before commit, so with concurrent
 ///   writers a reader could see position 12 before 11 commits and skip 11 forever. Instead every
@@ -443,6 +449,18 @@ impl Storage for PostgresStorage {
             .collect()
     }
 
+    async fn stream_record(&self, stream_id: &str) -> Result<Option<StreamRecord>> {
+        self.read_record(stream_id).await
+    }
+
+    async fn change_stream(&self, change: StreamChange) -> Result<StreamRecord> {
+        self.change_stream_now(change).await
+    }
+
+    async fn scavenge(&self) -> Result<()> {
+        self.scavenge_now().await
+    }
+
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
         refuse_nul("projection name", name)?;
         let rows = self
@@ -477,6 +495,14 @@ impl Storage for PostgresStorage {
         ];
         self.query(SAVE_CHECKPOINT_SQL.to_owned(), params).await?;
         Ok(())
+    }
+
+    async fn store_id(&self) -> Result<String> {
+        let rows = self.query(STORE_ID_SQL.to_owned(), Vec::new()).await?;
+        Ok(rows
+            .first()
+            .ok_or_else(|| Error::storage("the store id row is missing; the schema was altered"))?
+            .get(0))
     }
 
     fn close(&self) {

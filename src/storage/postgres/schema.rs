@@ -9,7 +9,10 @@ use crate::error::{Error, Result};
 /// The schema migrations, in order: `MIGRATIONS[i]` takes a schema from version `i` to `i + 1`.
 /// Each runs in the migration transaction with `search_path` set to the store's schema. Steps
 /// are only ever appended; a released step is never edited.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/001_initial.sql"),
+    include_str!("migrations/002_stream_lifecycle.sql"),
+];
 
 /// The newest schema version this build understands.
 pub(super) const SCHEMA_VERSION: u64 = MIGRATIONS.len() as u64;

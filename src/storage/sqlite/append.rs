@@ -20,9 +20,13 @@
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::errors::{sqlite_error, unique_conflict, with_context, Conflict};
+use super::lifecycle::{read_record, remove_events, write_record};
 use super::{clamp, to_u64};
 use crate::error::{Error, Result};
-use crate::storage::{decide_append, AppendBatch, AppendDecision, ExistingEvent, ManyOutcomes};
+use crate::storage::{
+    append_basis, decide_append_on, record_after_append, AppendBasis, AppendBatch, AppendDecision,
+    ExistingEvent, ManyOutcomes,
+};
 use crate::types::AppendResult;
 
 /// How one group went.
@@ -116,7 +120,7 @@ fn in_savepoint<T>(
 
 /// One append in its own savepoint of the open transaction: read, decide, write; a failure
 /// undoes this append only.
-fn append_in_savepoint(conn: &Connection, batch: &AppendBatch) -> Result<AppendResult> {
+pub(super) fn append_in_savepoint(conn: &Connection, batch: &AppendBatch) -> Result<AppendResult> {
     in_savepoint(conn, &APPEND, || decide_and_insert(conn, batch))
 }
 
@@ -143,11 +147,30 @@ fn savepoint(conn: &Connection, sql: &str, context: &str) -> Result<()> {
         .map_err(|e| with_context(context, &e))
 }
 
-/// Inside the append's savepoint: the fast path, else the full path.
+/// Inside the append's savepoint: the fast path, else the full path; then what the stream's
+/// lifecycle record asks for (retention).
 fn decide_and_insert(conn: &Connection, batch: &AppendBatch) -> Result<AppendResult> {
-    let current = stream_version(conn, &batch.stream_id)?;
-    if batch.expected.accepts(current) {
-        match insert_events(conn, batch, current + 1) {
+    let record = read_record(conn, &batch.stream_id)?;
+    let stored = stream_version(conn, &batch.stream_id)?;
+    let basis = append_basis(&batch.stream_id, record.as_ref(), stored)?;
+    let result = insert_decided(conn, batch, basis)?;
+    if let Some((next, remove_before)) = record
+        .as_ref()
+        .and_then(|record| record_after_append(record, result.next_expected_version))
+    {
+        remove_events(conn, &batch.stream_id, remove_before)?;
+        write_record(conn, &batch.stream_id, &next)?;
+    }
+    Ok(result)
+}
+
+fn insert_decided(
+    conn: &Connection,
+    batch: &AppendBatch,
+    basis: AppendBasis,
+) -> Result<AppendResult> {
+    if batch.expected.accepts(basis.current) {
+        match insert_events(conn, batch, basis.after + 1) {
             Ok(result) => return Ok(result),
             // An id is taken: undo this append's inserts (the savepoint stays) and decide on
             // the full path.
@@ -158,13 +181,17 @@ fn decide_and_insert(conn: &Connection, batch: &AppendBatch) -> Result<AppendRes
         }
     }
     // A mismatch, unless the batch is a retry or reuses ids: decide on the full path.
-    decide_and_write(conn, batch, current)
+    decide_and_write(conn, batch, basis)
 }
 
-/// The full path: look every id of the batch up, decide with [`decide_append`], write.
-fn decide_and_write(conn: &Connection, batch: &AppendBatch, current: u64) -> Result<AppendResult> {
+/// The full path: look every id of the batch up, decide with [`decide_append_on`], write.
+fn decide_and_write(
+    conn: &Connection,
+    batch: &AppendBatch,
+    basis: AppendBasis,
+) -> Result<AppendResult> {
     let existing = lookup_ids(conn, batch)?;
-    let first_version = match decide_append(batch, current, &existing)? {
+    let first_version = match decide_append_on(batch, basis, &existing)? {
         // A retry of an append that already happened: write nothing.
         AppendDecision::AlreadyAppended(result) => return Ok(result),
         AppendDecision::Write { first_version } => first_version,

@@ -86,6 +86,7 @@ impl Conn {
             .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
             .map_err(sqlite_error)?;
         let head = head.map_or(Ok(0), |head| to_u64(head, "position"))?;
+        let head = head.max(super::lifecycle::removed_head(&self.conn)?);
         self.head = Some(HeadCache { data_version, head });
         Ok(head)
     }

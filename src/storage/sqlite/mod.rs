@@ -11,12 +11,15 @@ use rusqlite::params;
 
 use crate::error::{Error, Result};
 use crate::storage::sql_integers::{clamp, clamp_limit, to_u64};
-use crate::storage::{AppendBatch, AppendNotifier, Checkpoint, Storage};
+use crate::storage::{
+    AppendBatch, AppendNotifier, Checkpoint, Storage, StreamChange, StreamRecord,
+};
 use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
 
 mod append;
 mod conn;
 mod errors;
+mod lifecycle;
 mod readers;
 mod schema;
 mod sync;
@@ -333,6 +336,18 @@ impl Storage for SqliteStorage {
         let after = after.map(str::to_owned);
         self.read(move |conn| conn.list_streams(&prefix, after.as_deref(), limit))
             .await
+    }
+
+    async fn stream_record(&self, stream_id: &str) -> Result<Option<StreamRecord>> {
+        self.read_record_now(stream_id).await
+    }
+
+    async fn change_stream(&self, change: StreamChange) -> Result<StreamRecord> {
+        self.change_stream_now(change).await
+    }
+
+    async fn scavenge(&self) -> Result<()> {
+        self.scavenge_now().await
     }
 
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {

@@ -55,6 +55,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
          confirmed_position INTEGER
      );
      CREATE INDEX outbox_by_stream ON outbox (stream_id, seq);",
+    // 3: lifecycle records of the streams a delete, tombstone, truncation or metadata touched
+    // (a JSON `StreamRecord` each).
+    "CREATE TABLE streams (
+         stream_id TEXT PRIMARY KEY,
+         record    TEXT NOT NULL
+     ) WITHOUT ROWID;",
 ];
 
 /// The newest schema version this build understands.

@@ -165,8 +165,11 @@ impl SyncStorage for SqliteStorage {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|e| with_context("cannot start the sync transaction", &e))?;
             if change.reset_mirror {
-                tx.execute("DELETE FROM events", [])
-                    .map_err(|e| with_context("cannot clear the mirror", &e))?;
+                tx.execute_batch(
+                    "DELETE FROM events; DELETE FROM streams; \
+                     DELETE FROM meta WHERE key = 'removed_head';",
+                )
+                .map_err(|e| with_context("cannot clear the mirror", &e))?;
             }
             let head: Option<i64> = tx
                 .query_row("SELECT max(position) FROM events", [], |row| row.get(0))

@@ -437,7 +437,10 @@ fn a_schema_1_file_migrates_to_the_sync_schema_and_keeps_its_events() {
         .unwrap();
     }
     let storage = SqliteStorage::open(&path).unwrap();
-    assert_eq!(pragma(&storage, "user_version"), "2");
+    assert_eq!(
+        pragma(&storage, "user_version"),
+        schema::SCHEMA_VERSION.to_string()
+    );
     let id = block_on(storage.store_id()).unwrap();
     assert_eq!(id.len(), 32);
     assert_eq!(block_on(storage.head()).unwrap(), 1);

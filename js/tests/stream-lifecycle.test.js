@@ -1,0 +1,210 @@
+// Stream lifecycle from JavaScript, on IndexedDB and in memory: deleteStream (soft, numbering
+// continues), tombstoneStream (StreamDeleted; the records are gone from IndexedDB),
+// truncateBefore and maxCount on every read path, and bad input rejected with nothing changed.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+
+import { closeWithReport, launchWithFixture, uniqueName } from "./helpers.js";
+
+let browser;
+let page;
+
+before(async () => ({ browser, page } = await launchWithFixture()));
+after(() => closeWithReport({ browser, page }));
+
+/** Runs `body(store, name)` in the page on a fresh IndexedDB store, then on a memory store. */
+async function onEveryBackend(prefix, body) {
+  const results = {};
+  for (const backend of ["indexeddb", "memory"]) {
+    results[backend] = await page.evaluate(
+      async ({ name, backend, body }) => {
+        const { EventStore } = window.evstore;
+        const store = backend === "memory" ? await EventStore.inMemory() : await EventStore.open(name);
+        const run = new Function("store", "name", "t", `return (${body})(store, name, t);`);
+        try {
+          return await run(store, name, window.t);
+        } finally {
+          store.close();
+        }
+      },
+      { name: uniqueName(prefix), backend, body: body.toString() },
+    );
+  }
+  return results;
+}
+
+test("deleteStream hides a stream on every read path and appending again continues its numbering", async () => {
+  const results = await onEveryBackend("soft-delete", async (store, _name, t) => {
+    const event = (n) => ({ type: "Happened", data: { n } });
+    await store.append("cart-1", [event(1), event(2), event(3)], { expectedVersion: "no_stream" });
+    await store.append("cart-2", [event(4)]);
+    await store.deleteStream("cart-1", { expectedVersion: 3 });
+    const read = await t.settle(store.readStream("cart-1"));
+    const all = (await store.readAll()).map((e) => e.streamId);
+    const listed = (await store.listStreams()).map((s) => s.streamId);
+    const iterated = [];
+    for await (const e of store.iterateAll()) iterated.push(e.position);
+    const version = await store.streamVersion("cart-1");
+    const head = await store.head();
+    const [{ type, data }] = await store.readStream("$lifecycle");
+    const again = await store.append("cart-1", [event(5)], { expectedVersion: "no_stream" });
+    const versions = (await store.readStream("cart-1")).map((e) => e.version);
+    return { code: read.error.code, all, listed, iterated, version, head, marker: { type, data }, again, versions };
+  });
+  for (const result of Object.values(results)) {
+    assert.equal(result.code, "StreamNotFound");
+    // The delete is recorded as a `$streamDeleted` marker in the `$lifecycle` stream.
+    assert.deepEqual(result.all, ["cart-2", "$lifecycle"]);
+    assert.deepEqual(result.listed, ["$lifecycle", "cart-2"]);
+    assert.deepEqual(result.iterated, [4, 5]);
+    assert.equal(result.version, 0);
+    assert.equal(result.head, 5);
+    assert.deepEqual(result.marker, { type: "$streamDeleted", data: { streamId: "cart-1", lastVersion: 3 } });
+    assert.deepEqual(result.again, { nextExpectedVersion: 4, position: 6 });
+    assert.deepEqual(result.versions, [4]);
+  }
+});
+
+test("tombstoneStream removes the records from IndexedDB and refuses the stream with StreamDeleted", async () => {
+  const results = await onEveryBackend("tombstone", async (store, name, t) => {
+    const data = "x".repeat(2000);
+    const events = Array.from({ length: 200 }, (_, n) => ({ type: "Big", data: { n, data } }));
+    await store.append("user-1", events);
+    await store.append("user-2", [{ type: "Kept" }]);
+    // The records in the database, counted with IndexedDB itself (memory: none).
+    const count = () =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open(name);
+        open.onsuccess = () => {
+          const db = open.result;
+          if (!db.objectStoreNames.contains("events")) {
+            db.close();
+            indexedDB.deleteDatabase(name);
+            return resolve(0);
+          }
+          const request = db.transaction("events").objectStore("events").count();
+          request.onsuccess = () => {
+            db.close();
+            resolve(request.result);
+          };
+          request.onerror = () => reject(request.error);
+        };
+        open.onerror = () => reject(open.error);
+      });
+    const before = await count();
+    await store.tombstoneStream("user-1", { expectedVersion: 200 });
+    const afterwards = await count();
+    const read = await t.settle(store.readStream("user-1"));
+    const append = await t.settle(store.append("user-1", [{ type: "Again" }]));
+    const truncate = await t.settle(store.truncateBefore("user-1", 1));
+    const retry = await t.settle(store.tombstoneStream("user-1", { expectedVersion: 200 }));
+    const all = (await store.readAll()).map((e) => e.streamId);
+    return { before, afterwards, read: read.error, append: append.error, truncate: truncate.error, retry, all };
+  });
+  assert.equal(results.indexeddb.before, 201);
+  // user-2's event and the `$streamTombstoned` marker.
+  assert.equal(results.indexeddb.afterwards, 2);
+  for (const result of Object.values(results)) {
+    assert.equal(result.read.code, "StreamDeleted");
+    assert.equal(result.read.stream, "user-1");
+    assert.equal(result.append.code, "StreamDeleted");
+    assert.equal(result.truncate.code, "StreamDeleted");
+    assert.equal(result.retry.ok, true);
+    assert.deepEqual(result.all, ["user-2", "$lifecycle"]);
+  }
+});
+
+test("truncateBefore and maxCount apply to reads, subscriptions and appends", async () => {
+  const results = await onEveryBackend("truncate", async (store) => {
+    const event = (n) => ({ type: "Logged", data: { n } });
+    await store.append("log-1", [1, 2, 3, 4, 5].map(event));
+    await store.truncateBefore("log-1", 3, { expectedVersion: 5 });
+    const truncated = (await store.readStream("log-1")).map((e) => e.version);
+    const subscribed = [];
+    const iterator = store.subscribeAll();
+    for await (const e of iterator) {
+      subscribed.push(e.version);
+      if (subscribed.length === 3) break;
+    }
+    await store.setStreamMetadata("log-1", { maxCount: 2 }, { expectedVersion: "stream_exists" });
+    const limited = (await store.readStream("log-1")).map((e) => e.version);
+    await store.append("log-1", [event(6)], { expectedVersion: 5 });
+    const appended = (await store.readAll({ filter: { categories: ["log"] } })).map((e) => e.version);
+    const metadata = await store.streamMetadata("log-1");
+    const none = await store.streamMetadata("log-2");
+    return { truncated, subscribed, limited, appended, metadata, none };
+  });
+  for (const result of Object.values(results)) {
+    assert.deepEqual(result.truncated, [3, 4, 5]);
+    assert.deepEqual(result.subscribed, [3, 4, 5]);
+    assert.deepEqual(result.limited, [4, 5]);
+    assert.deepEqual(result.appended, [5, 6]);
+    assert.deepEqual(result.metadata, { maxCount: 2 });
+    assert.deepEqual(result.none, {});
+  }
+});
+
+test("bad lifecycle calls are rejected with a code and change nothing", async () => {
+  const results = await onEveryBackend("lifecycle-bad-input", async (store, _name, t) => {
+    await store.append("s-1", [{ type: "A" }, { type: "B" }, { type: "C" }]);
+    const calls = [
+      () => store.truncateBefore("s-1", 0),
+      () => store.truncateBefore("s-1", 4),
+      () => store.truncateBefore("s-1", -1),
+      () => store.truncateBefore("s-1", 1.5),
+      () => store.truncateBefore("s-1", "2"),
+      () => store.truncateBefore("s-1"),
+      () => store.truncateBefore("s-1", 2, { expectedVersion: 2 }),
+      () => store.truncateBefore("nope", 1),
+      () => store.setStreamMetadata("s-1", { maxCount: 0 }),
+      () => store.setStreamMetadata("s-1", { maxCount: -3 }),
+      () => store.setStreamMetadata("s-1", { maxCount: "2" }),
+      () => store.setStreamMetadata("s-1", null),
+      () => store.setStreamMetadata("s-1", { maxCount: 1 }, { expectedVersion: "no_stream" }),
+      () => store.deleteStream("nope"),
+      () => store.deleteStream("s-1", { expectedVersion: 1 }),
+      () => store.deleteStream("s-1", { expectedVersion: "nope" }),
+      () => store.deleteStream(""),
+      () => store.deleteStream(42),
+      () => store.tombstoneStream("nope"),
+      () => store.tombstoneStream("s-1", { expectedVersion: "no_stream" }),
+      () => store.streamMetadata(""),
+    ];
+    const codes = [];
+    for (const call of calls) {
+      const settled = await t.settle(Promise.resolve().then(call));
+      codes.push(settled.ok ? "accepted" : settled.error.code);
+    }
+    const versions = (await store.readStream("s-1")).map((e) => e.version);
+    const metadata = await store.streamMetadata("s-1");
+    return { codes, versions, metadata, head: await store.head() };
+  });
+  for (const result of Object.values(results)) {
+    assert.deepEqual(result.codes, [
+      "InvalidInput",
+      "InvalidInput",
+      "InvalidInput",
+      "InvalidInput",
+      "InvalidInput",
+      "InvalidInput",
+      "WrongExpectedVersion",
+      "StreamNotFound",
+      "InvalidInput",
+      "InvalidInput",
+      "InvalidInput",
+      "InvalidInput",
+      "WrongExpectedVersion",
+      "StreamNotFound",
+      "WrongExpectedVersion",
+      "InvalidInput",
+      "InvalidInput",
+      "InvalidInput",
+      "StreamNotFound",
+      "WrongExpectedVersion",
+      "InvalidInput",
+    ]);
+    assert.deepEqual(result.versions, [1, 2, 3]);
+    assert.deepEqual(result.metadata, {});
+    assert.equal(result.head, 3);
+  }
+});
