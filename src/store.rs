@@ -378,14 +378,7 @@ impl<S: Storage> EventStore<S> {
         stream: &str,
         options: ReadStreamOptions,
     ) -> Result<BoxStream<'static, Result<RecordedEvent>>> {
-        self.ensure_open()?;
-        validate_stream_id(stream)?;
-        let limit = validate_max_count(options.max_count)?;
-        let start = match (options.direction, options.from_version) {
-            (_, Some(version)) => version,
-            (Direction::Forward, None) => 1,
-            (Direction::Backward, None) => u64::MAX,
-        };
+        let (start, limit) = self.stream_bounds(stream, &options)?;
         let store = self.clone();
         let stream = stream.to_owned();
         let direction = options.direction;
@@ -416,14 +409,7 @@ impl<S: Storage> EventStore<S> {
         &self,
         options: ReadAllOptions,
     ) -> Result<BoxStream<'static, Result<RecordedEvent>>> {
-        self.ensure_open()?;
-        let limit = validate_max_count(options.max_count)?;
-        options.filter.validate()?;
-        let start = match (options.direction, options.from_position) {
-            (_, Some(position)) => position,
-            (Direction::Forward, None) => 0,
-            (Direction::Backward, None) => u64::MAX,
-        };
+        let (start, limit) = self.all_bounds(&options)?;
         let store = self.clone();
         let direction = options.direction;
         let filter = Arc::new(options.filter);
@@ -608,6 +594,38 @@ impl<S: Storage> EventStore<S> {
         Ok(())
     }
 
+    /// Where a lazy read of `stream` starts (inclusive) and how many events it reads at most,
+    /// after the checks every stream read makes (open store, valid id, valid `max_count`).
+    pub(crate) fn stream_bounds(
+        &self,
+        stream: &str,
+        options: &ReadStreamOptions,
+    ) -> Result<(u64, usize)> {
+        self.ensure_open()?;
+        validate_stream_id(stream)?;
+        let limit = validate_max_count(options.max_count)?;
+        let start = match (options.direction, options.from_version) {
+            (_, Some(version)) => version,
+            (Direction::Forward, None) => 1,
+            (Direction::Backward, None) => u64::MAX,
+        };
+        Ok((start, limit))
+    }
+
+    /// Where a lazy read of all streams starts (exclusive) and how many events it reads at
+    /// most, after the checks every such read makes (open store, valid `max_count` and filter).
+    pub(crate) fn all_bounds(&self, options: &ReadAllOptions) -> Result<(u64, usize)> {
+        self.ensure_open()?;
+        let limit = validate_max_count(options.max_count)?;
+        options.filter.validate()?;
+        let start = match (options.direction, options.from_position) {
+            (_, Some(position)) => position,
+            (Direction::Forward, None) => 0,
+            (Direction::Backward, None) => u64::MAX,
+        };
+        Ok((start, limit))
+    }
+
     pub(crate) fn ensure_open(&self) -> Result<()> {
         if self.is_closed() {
             Err(Error::Closed)
@@ -689,7 +707,7 @@ pub(crate) fn typed_events<T: Serialize>(events: &[T]) -> Result<Vec<NewEvent>> 
     events.iter().map(NewEvent::from_typed).collect()
 }
 
-pub(crate) fn validate_max_count(max_count: Option<usize>) -> Result<usize> {
+fn validate_max_count(max_count: Option<usize>) -> Result<usize> {
     match max_count {
         Some(0) => Err(Error::invalid_input("max_count must be at least 1")),
         Some(count) => Ok(count),

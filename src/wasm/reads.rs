@@ -22,10 +22,8 @@ use super::convert;
 use crate::error::{Error, Result};
 use crate::platform::BoxStream;
 use crate::storage::Storage;
-use crate::store::{validate_max_count, EventStore};
-use crate::types::{
-    validate_stream_id, Direction, Filter, ReadAllOptions, ReadStreamOptions, RecordedEvent,
-};
+use crate::store::EventStore;
+use crate::types::{Direction, Filter, ReadAllOptions, ReadStreamOptions, RecordedEvent};
 
 #[wasm_bindgen::prelude::wasm_bindgen(module = "/src/wasm/glue.js")]
 extern "C" {
@@ -89,39 +87,6 @@ fn event_objects(records: &Array) -> Result<Array> {
     })
 }
 
-/// Where a stream read starts, and how many events it reads at most (checked as the core does).
-fn stream_bounds(
-    store: &EventStore<BrowserStorage>,
-    stream: &str,
-    options: &ReadStreamOptions,
-) -> Result<(u64, usize)> {
-    store.ensure_open()?;
-    validate_stream_id(stream)?;
-    let limit = validate_max_count(options.max_count)?;
-    let start = match (options.direction, options.from_version) {
-        (_, Some(version)) => version,
-        (Direction::Forward, None) => 1,
-        (Direction::Backward, None) => u64::MAX,
-    };
-    Ok((start, limit))
-}
-
-/// Where a read of all streams starts (exclusive), and how many events it reads at most.
-fn all_bounds(
-    store: &EventStore<BrowserStorage>,
-    options: &ReadAllOptions,
-) -> Result<(u64, usize)> {
-    store.ensure_open()?;
-    let limit = validate_max_count(options.max_count)?;
-    options.filter.validate()?;
-    let start = match (options.direction, options.from_position) {
-        (_, Some(position)) => position,
-        (Direction::Forward, None) => 0,
-        (Direction::Backward, None) => u64::MAX,
-    };
-    Ok((start, limit))
-}
-
 /// `readStream`: the events of `stream` in one storage read (one transaction); a stream without
 /// events is `StreamNotFound`.
 pub async fn read_stream(
@@ -134,7 +99,7 @@ pub async fn read_stream(
             &store.read_stream(stream, options).await?,
         ));
     }
-    let (start, limit) = stream_bounds(store, stream, &options)?;
+    let (start, limit) = store.stream_bounds(stream, &options)?;
     let events = store
         .storage()
         .read_stream_js(stream, start, options.direction, limit)
@@ -155,7 +120,7 @@ pub async fn read_all(
     if upcasting(store) {
         return Ok(convert::recorded_events(&store.read_all(options).await?));
     }
-    let (start, limit) = all_bounds(store, &options)?;
+    let (start, limit) = store.all_bounds(&options)?;
     store
         .storage()
         .read_all_js(start, options.direction, limit, &options.filter)
@@ -171,7 +136,7 @@ pub fn stream_events(
     if upcasting(store) {
         return Ok(as_js(store.stream_events(stream, options)?));
     }
-    let (start, limit) = stream_bounds(store, stream, &options)?;
+    let (start, limit) = store.stream_bounds(stream, &options)?;
     let (paging, stream, direction) = (store.clone(), stream.to_owned(), options.direction);
     Ok(store.paged(start, limit, move |from, page| {
         let (store, stream) = (paging.clone(), stream.clone());
@@ -199,7 +164,7 @@ pub fn all_events(
     if upcasting(store) {
         return Ok(as_js(store.all_events(options)?));
     }
-    let (start, limit) = all_bounds(store, &options)?;
+    let (start, limit) = store.all_bounds(&options)?;
     let (paging, direction) = (store.clone(), options.direction);
     let filter = std::rc::Rc::new(options.filter);
     Ok(store.paged(start, limit, move |from, page| {
