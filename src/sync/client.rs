@@ -231,6 +231,10 @@ struct Inner<S, T> {
     on_unauthorized: Option<Arc<dyn ReauthHandler>>,
     /// Held for a whole round: rounds never overlap.
     round: futures::lock::Mutex<()>,
+    /// Held from an outbox write to its pending count's update, and from a load of the outbox
+    /// to setting the count from it: a count taken from the outbox and an append's increment
+    /// never count the same batch twice.
+    counting: futures::lock::Mutex<()>,
     status: Mutex<SyncStatus>,
     listeners: Mutex<Vec<(u64, Arc<dyn StatusListener>)>>,
     next_listener: AtomicU64,
@@ -343,6 +347,7 @@ impl<S: SyncStorage, T: SyncTransport> SyncClientBuilder<S, T> {
                 on_conflict: self.on_conflict,
                 on_unauthorized: self.on_unauthorized,
                 round: futures::lock::Mutex::new(()),
+                counting: futures::lock::Mutex::new(()),
                 status: Mutex::new(status),
                 listeners: Mutex::new(Vec::new()),
                 next_listener: AtomicU64::new(1),
@@ -479,6 +484,7 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
         }
         let batch_id = uuid::Uuid::now_v7().to_string();
         let added = batch.events.len();
+        let _counting = self.inner.counting.lock().await;
         let result = self
             .inner
             .store
@@ -574,6 +580,7 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
     /// position from the backend, takes the syncing client's `phase` and `last_error`, and
     /// notifies status listeners.
     pub async fn refresh_status(&self, phase: SyncPhase, last_error: Option<String>) -> Result<()> {
+        let _counting = self.inner.counting.lock().await;
         let snapshot = self.inner.store.storage().load_sync().await?;
         let pending = pending_count(&snapshot.outbox);
         let state = snapshot.state.unwrap_or_default();
@@ -603,6 +610,7 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
             self.pull_all().await
         }
         .await;
+        let counting = self.inner.counting.lock().await;
         let snapshot = self.inner.store.storage().load_sync().await;
         let (pending, pulled, store_id) = match &snapshot {
             Ok(snapshot) => (
@@ -634,6 +642,7 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
                 }
             }
         });
+        drop(counting);
         outcome?;
         snapshot?;
         Ok(())
