@@ -781,25 +781,31 @@ impl<S: SyncStorage, T: SyncTransport> SyncClient<S, T> {
         &self,
         request: PushRequest,
     ) -> Result<crate::sync::PushResponse, SyncError> {
-        match self.inner.transport.push(request.clone()).await {
-            Err(error) => {
-                self.reauth(error).await?;
-                Ok(self.inner.transport.push(request).await?)
-            }
-            Ok(response) => Ok(response),
-        }
+        self.with_reauth(|| self.inner.transport.push(request.clone()))
+            .await
     }
 
     async fn call_pull(
         &self,
         request: PullRequest,
     ) -> Result<crate::sync::PullResponse, SyncError> {
-        match self.inner.transport.pull(request.clone()).await {
+        self.with_reauth(|| self.inner.transport.pull(request.clone()))
+            .await
+    }
+
+    /// Runs `call`; after a 401, asks for a new token (see [`reauth`](Self::reauth)) and runs
+    /// it once more. Any other transport error is the round's.
+    async fn with_reauth<R, F, Fut>(&self, call: F) -> Result<R, SyncError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<R, TransportError>>,
+    {
+        match call().await {
+            Ok(response) => Ok(response),
             Err(error) => {
                 self.reauth(error).await?;
-                Ok(self.inner.transport.pull(request).await?)
+                Ok(call().await?)
             }
-            Ok(response) => Ok(response),
         }
     }
 
