@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::append_many::{prepare_many, StreamAppend};
 use crate::error::{Error, Result};
 use crate::platform::{now_millis, BoxStream};
-use crate::storage::{AppendBatch, AppendNotifier, PreparedEvent, Storage};
+use crate::storage::{AppendBatch, AppendNotifier, PreparedEvent, Retention, Storage};
 use crate::subscription::{SubscribeOptions, Subscription, SubscriptionTarget};
 use crate::types::{
     category_of, refuse_control_characters, validate_stream_id, AppendResult, Direction,
@@ -204,25 +204,41 @@ impl<S: Storage> EventStore<S> {
         self.upcasters().apply_all(events)
     }
 
-    /// One page of `stream_id` from the storage (see [`Storage::read_stream`]), upcast: what
-    /// every reader of a stream goes through.
+    /// The events the `maxAge` of their streams keeps now (see [`Retention`]).
+    pub(crate) async fn retention(&self) -> Result<Retention> {
+        Retention::load(&self.inner.storage).await
+    }
+
+    /// One page of `stream_id` from the storage (see [`Storage::read_stream`]), without the
+    /// events its `maxAge` no longer keeps, upcast: what every reader of a stream goes through.
+    /// The page may hold fewer events than the storage returned; [`StreamPage`] says how far the
+    /// read got.
     pub(crate) async fn read_stream_page(
         &self,
         stream_id: &str,
         from_version: u64,
         direction: Direction,
         limit: usize,
-    ) -> Result<Vec<RecordedEvent>> {
-        let events = self
-            .inner
-            .storage
-            .read_stream(stream_id, from_version, direction, limit)
-            .await?;
-        self.upcast(events)
+    ) -> Result<StreamPage> {
+        let (stored, retention) = futures::try_join!(
+            self.inner
+                .storage
+                .read_stream(stream_id, from_version, direction, limit),
+            self.retention()
+        )?;
+        let scanned = stored.len();
+        let last = stored.last().map(|event| event.version);
+        let events = self.upcast(retention.retain(stored))?;
+        Ok(StreamPage {
+            events,
+            scanned,
+            last,
+        })
     }
 
-    /// One page of all streams from the storage (see [`Storage::read_all`]), upcast and
-    /// filtered on the upcast types: what every reader of all streams goes through. The page may
+    /// One page of all streams from the storage (see [`Storage::read_all`]), without the events
+    /// the `maxAge` of their streams no longer keeps, upcast and filtered on the upcast types:
+    /// what every reader of all streams goes through. The page may
     /// hold fewer events than the storage returned; [`AllPage`] says how far the read got.
     pub(crate) async fn read_all_page(
         &self,
@@ -233,19 +249,18 @@ impl<S: Storage> EventStore<S> {
     ) -> Result<AllPage> {
         let upcasters = self.upcasters();
         let widened = upcasters.widen(filter);
-        let stored = self
-            .inner
-            .storage
-            .read_all(
+        let (stored, retention) = futures::try_join!(
+            self.inner.storage.read_all(
                 from_position,
                 direction,
                 limit,
                 widened.as_ref().unwrap_or(filter),
-            )
-            .await?;
+            ),
+            self.retention()
+        )?;
         let scanned = stored.len();
         let last = stored.last().map(|event| event.position);
-        let mut events = upcasters.apply_all(stored)?;
+        let mut events = upcasters.apply_all(retention.retain(stored))?;
         if widened.is_some() {
             events.retain(|event| Upcasters::keeps(filter, event));
         }
@@ -385,15 +400,27 @@ impl<S: Storage> EventStore<S> {
         Ok(self.paged(start, limit, move |from, page| {
             let (store, stream) = (store.clone(), stream.clone());
             async move {
-                let events = store
-                    .read_stream_page(&stream, from, direction, page)
-                    .await?;
-                // Inclusive bounds: continue after (or before) the last version returned.
-                let next = events.last().map(|last| match direction {
-                    Direction::Forward => last.version + 1,
-                    Direction::Backward => last.version.saturating_sub(1),
-                });
-                Ok((events, next.filter(|&v| v > 0)))
+                let mut from = from;
+                loop {
+                    let read = store
+                        .read_stream_page(&stream, from, direction, page)
+                        .await?;
+                    // Inclusive bounds: continue after (or before) the last version read.
+                    let next = read
+                        .last
+                        .map(|last| match direction {
+                            Direction::Forward => last + 1,
+                            Direction::Backward => last.saturating_sub(1),
+                        })
+                        .filter(|&v| v > 0);
+                    // A full page whose events had all expired (`maxAge`): read on.
+                    match next {
+                        Some(next) if read.events.is_empty() && read.scanned >= page => {
+                            from = next;
+                        }
+                        next => return Ok((read.events, next)),
+                    }
+                }
             }
         }))
     }
@@ -677,6 +704,17 @@ impl<S: Storage> EventStore<S> {
         });
         Box::pin(pages.try_flatten())
     }
+}
+
+/// One page of [`EventStore::read_stream_page`].
+pub(crate) struct StreamPage {
+    /// The events, upcast, that the stream's `maxAge` keeps.
+    pub(crate) events: Vec<RecordedEvent>,
+    /// How many events the storage returned; fewer than the limit means the read reached the
+    /// end.
+    pub(crate) scanned: usize,
+    /// The version of the last event the storage returned.
+    pub(crate) last: Option<u64>,
 }
 
 /// One page of [`EventStore::read_all_page`].

@@ -27,7 +27,7 @@ use crate::storage::sql_integers::{clamp, to_u64};
 use crate::storage::{decide_append_on, AppendBasis, AppendBatch, AppendDecision, ExistingEvent};
 use crate::types::{AppendResult, ExpectedVersion};
 
-/// One append: see `append_events` in `migrations/002_stream_lifecycle.sql`.
+/// One append: see `append_events` in `migrations/003_max_age.sql`.
 pub(super) const APPEND_SQL: &str = "SELECT current_version, written, last_position, found_index, \
      found_stream, found_version, found_position, base_version \
      FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
