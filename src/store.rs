@@ -399,30 +399,35 @@ impl<S: Storage> EventStore<S> {
         let direction = options.direction;
         Ok(self.paged(start, limit, move |from, page| {
             let (store, stream) = (store.clone(), stream.clone());
-            async move {
-                let mut from = from;
-                loop {
-                    let read = store
-                        .read_stream_page(&stream, from, direction, page)
-                        .await?;
-                    // Inclusive bounds: continue after (or before) the last version read.
-                    let next = read
-                        .last
-                        .map(|last| match direction {
-                            Direction::Forward => last + 1,
-                            Direction::Backward => last.saturating_sub(1),
-                        })
-                        .filter(|&v| v > 0);
-                    // A full page whose events had all expired (`maxAge`): read on.
-                    match next {
-                        Some(next) if read.events.is_empty() && read.scanned >= page => {
-                            from = next;
-                        }
-                        next => return Ok((read.events, next)),
-                    }
-                }
-            }
+            async move { store.stream_page_from(&stream, from, direction, page).await }
         }))
+    }
+
+    /// The next page of a lazy read of `stream` from version `from` (inclusive), and the
+    /// version the page after it starts at (`None`: no page after it). A page read in full
+    /// whose events had all expired (`maxAge`) is skipped.
+    pub(crate) async fn stream_page_from(
+        &self,
+        stream: &str,
+        mut from: u64,
+        direction: Direction,
+        page: usize,
+    ) -> Result<(Vec<RecordedEvent>, Option<u64>)> {
+        loop {
+            let read = self.read_stream_page(stream, from, direction, page).await?;
+            // Inclusive bounds: continue after (or before) the last version read.
+            let next = read
+                .last
+                .map(|last| match direction {
+                    Direction::Forward => last + 1,
+                    Direction::Backward => last.saturating_sub(1),
+                })
+                .filter(|&v| v > 0);
+            match next {
+                Some(next) if read.events.is_empty() && read.scanned >= page => from = next,
+                next => return Ok((read.events, next)),
+            }
+        }
     }
 
     /// Reads events of all streams in position order, paged internally, into a vector.
@@ -442,21 +447,28 @@ impl<S: Storage> EventStore<S> {
         let filter = Arc::new(options.filter);
         Ok(self.paged(start, limit, move |from, page| {
             let (store, filter) = (store.clone(), Arc::clone(&filter));
-            async move {
-                let mut from = from;
-                loop {
-                    let read = store.read_all_page(from, direction, page, &filter).await?;
-                    // A full page whose events the upcast type filter all dropped: read on.
-                    match read.last {
-                        Some(last) if read.events.is_empty() && read.scanned >= page => {
-                            from = last;
-                        }
-                        // Exclusive bounds: continue from the last position read.
-                        next => return Ok((read.events, next)),
-                    }
-                }
-            }
+            async move { store.all_page_from(from, direction, page, &filter).await }
         }))
+    }
+
+    /// The next page of a lazy read of all streams after position `from` (exclusive), and the
+    /// position the page after it continues from. A page read in full whose events the upcast
+    /// type filter or `maxAge` all dropped is skipped.
+    pub(crate) async fn all_page_from(
+        &self,
+        mut from: u64,
+        direction: Direction,
+        page: usize,
+        filter: &Filter,
+    ) -> Result<(Vec<RecordedEvent>, Option<u64>)> {
+        loop {
+            let read = self.read_all_page(from, direction, page, filter).await?;
+            match read.last {
+                Some(last) if read.events.is_empty() && read.scanned >= page => from = last,
+                // Exclusive bounds: continue from the last position read.
+                next => return Ok((read.events, next)),
+            }
+        }
     }
 
     /// Lists the streams that have events, in ascending order of stream id, with their current

@@ -10,8 +10,8 @@ use crate::platform::now_millis;
 use crate::storage::{
     append_basis, decide_append_on, decide_enqueue, decide_stream_change, expiry_cutoff,
     record_after_append, stream_entries, AppendBatch, AppendDecision, AppendNotifier, Checkpoint,
-    EnqueueDecision, ExistingEvent, LocalAppend, ManyOutcomes, MaxAges, OutboxEntry, OutboxState, Storage, StreamChange,
-    StreamRecord, SyncChange, SyncSnapshot, SyncState, SyncStorage,
+    EnqueueDecision, ExistingEvent, LocalAppend, ManyOutcomes, MaxAges, OutboxEntry, OutboxState,
+    Storage, StreamChange, StreamRecord, SyncChange, SyncSnapshot, SyncState, SyncStorage,
 };
 use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
 

@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use crate::storage::{
-    AppendBatch, AppendNotifier, Checkpoint, MaxAges, IndexedDbStorage, MemoryStorage, Storage,
+    AppendBatch, AppendNotifier, Checkpoint, IndexedDbStorage, MaxAges, MemoryStorage, Storage,
     StreamChange, StreamRecord,
 };
 use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};

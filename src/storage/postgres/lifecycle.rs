@@ -9,8 +9,8 @@ use super::append::{append_in_transaction, PreparedAppend, LOCK_STREAMS_SQL};
 use super::errors::pg_error;
 use super::{refuse_nul, PostgresStorage};
 use crate::error::Result;
-use crate::storage::sql_integers::{clamp, to_u64};
 use crate::platform::now_millis;
+use crate::storage::sql_integers::{clamp, to_u64};
 use crate::storage::{
     decide_stream_change, expiry_cutoff, MaxAges, StreamChange, StreamMetadata, StreamRecord,
     LIFECYCLE_STREAM,

@@ -21,9 +21,9 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::errors::{sqlite_error, unique_conflict, with_context, Conflict};
 use super::lifecycle::{read_record, remove_events, remove_expired, write_record};
-use crate::platform::now_millis;
 use super::{clamp, to_u64};
 use crate::error::{Error, Result};
+use crate::platform::now_millis;
 use crate::storage::{
     append_basis, decide_append_on, record_after_append, AppendBasis, AppendBatch, AppendDecision,
     ExistingEvent, ManyOutcomes,
