@@ -5,9 +5,12 @@
 ALTER TABLE streams ADD COLUMN max_age bigint;
 CREATE INDEX streams_with_max_age ON streams (stream_id) WHERE max_age IS NOT NULL;
 
--- The append function of schema 2 (same arguments and result), now also removing the events a
--- stream's maxAge no longer keeps, in the same transaction.
-CREATE OR REPLACE FUNCTION append_events(
+-- The append function of schema 2, now also removing the events a stream's maxAge no longer
+-- keeps, in the same transaction, as of `p_now` (the store's clock, UTC milliseconds).
+DROP FUNCTION append_events(text, text, smallint, bigint, uuid[], text[], text[], text[],
+                            bigint[], text[], text[], boolean, text);
+
+CREATE FUNCTION append_events(
     p_stream         text,
     p_category       text,
     p_expected_kind  smallint,
@@ -20,7 +23,8 @@ CREATE OR REPLACE FUNCTION append_events(
     p_correlation    text[],
     p_causation      text[],
     p_check_ids      boolean,
-    p_channel        text
+    p_channel        text,
+    p_now            bigint
 ) RETURNS TABLE (
     current_version bigint,
     written         boolean,
@@ -98,13 +102,11 @@ BEGIN
             SET truncated_before = greatest(truncated_before, v_base + v_count - v_max_count + 1)
             WHERE stream_id = p_stream;
     END IF;
-    -- Events older than max_age seconds before the append's timestamp, except the stream's
-    -- last event (the one just written).
+    -- Events recorded more than max_age seconds before p_now, except the stream's last event.
     IF v_max_age IS NOT NULL THEN
         DELETE FROM events
             WHERE stream_id = p_stream AND version < v_base + v_count
-              AND recorded_at < (SELECT max(r) FROM unnest(p_recorded_at) AS r)
-                                - v_max_age * 1000;
+              AND recorded_at < p_now - v_max_age * 1000;
     END IF;
 
     -- Delivered to listeners when the transaction commits; identical notifications of one
