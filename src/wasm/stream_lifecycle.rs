@@ -1,5 +1,5 @@
 //! Stream lifecycle on the JS `EventStore`: `deleteStream`, `tombstoneStream`, `truncateBefore`,
-//! `setStreamMetadata` and `streamMetadata` (declared in `typescript.rs`).
+//! `setStreamMetadata`, `streamMetadata` and `scavenge` (declared in `typescript.rs`).
 
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
@@ -125,6 +125,18 @@ impl JsEventStore {
                 store.set_stream_metadata(&stream, metadata, expected).await
             },
         )
+    }
+
+    /// Removes the events that the `maxAge` of their streams no longer keeps (see the Rust
+    /// `EventStore::scavenge`): reads hide them already, and the next append to their stream
+    /// removes them too; this removes those of streams nobody appends to.
+    #[wasm_bindgen(skip_typescript)]
+    pub fn scavenge(&self) -> Promise {
+        let store = self.live();
+        promise(async move {
+            store?.scavenge().await?;
+            Ok(JsValue::UNDEFINED)
+        })
     }
 
     /// The retention settings of `stream`: `{ maxCount?, maxAge? }`.
