@@ -160,7 +160,8 @@ pub fn max_age_commands_work(db: &str) {
     ok(run(&["truncate", "--db", db, "order-1", "--max-age", "60"]));
     assert_eq!(
         ok(run(&["streams", "--db", db])),
-        "account-1\t2\t3\tmaxAge=3600\naccount-2\t1\t4\norder-1\t2\t5\tfrom=2\tmaxCount=1\tmaxAge=60\n"
+        "$lifecycle\t1\t6\naccount-1\t2\t3\tmaxAge=3600\naccount-2\t1\t4\n\
+         order-1\t2\t5\tfrom=2\tmaxCount=1\tmaxAge=60\n"
     );
     let streams = json_lines(&ok(run(&[
         "streams", "--db", db, "--prefix", "order-", "--json",
