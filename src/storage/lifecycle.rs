@@ -7,7 +7,9 @@
 //! stream outgrows removes the events in the same transaction that records the change, so every
 //! read path (reads, `$all`, iterators, subscriptions, the projector, export, the stream listing)
 //! is right without filtering. Positions are never reused and the head never goes down: a backend
-//! keeps the head at least at the position it had before removing the last events.
+//! keeps the head at least at the position it had before removing the last events. The one
+//! exception is `maxAge`, under which events expire without a write: the store hides them on
+//! every read path and the backends remove them later (see [`crate::storage::Retention`]).
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;

@@ -8,16 +8,17 @@
 //! last event (hidden once expired), so that the stream's version and numbering stay as they
 //! are, as KurrentDB's scavenge keeps the last event of a stream.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use crate::error::Result;
 use crate::platform::now_millis;
 use crate::storage::{Storage, StreamRecord};
 use crate::types::RecordedEvent;
 
-/// The streams that have a `maxAge`, each with it in seconds: what
-/// [`Storage::max_ages`] returns.
-pub type MaxAges = BTreeMap<String, u64>;
+/// The streams that have a `maxAge`, each with it in seconds, in no particular order: what
+/// [`Storage::max_ages`] returns (a list rather than a map: it is small, and the browser package
+/// stays smaller without another map type).
+pub type MaxAges = Vec<(String, u64)>;
 
 /// The first `recorded_at` (UTC milliseconds) that a `max_age` of `seconds` keeps at `now`:
 /// events recorded before it are expired.
@@ -28,9 +29,22 @@ pub fn expiry_cutoff(seconds: u64, now: u64) -> u64 {
 /// Updates `max_ages` (the map a backend keeps beside its stream records) for `stream`, whose
 /// record is now `record`; `true` when the map changed.
 pub fn update_max_ages(max_ages: &mut MaxAges, stream: &str, record: &StreamRecord) -> bool {
-    match record.metadata.max_age {
-        Some(age) => max_ages.insert(stream.to_owned(), age) != Some(age),
-        None => max_ages.remove(stream).is_some(),
+    let found = max_ages.iter().position(|(id, _)| id == stream);
+    match (found, record.metadata.max_age) {
+        (Some(index), Some(age)) if max_ages[index].1 == age => false,
+        (Some(index), Some(age)) => {
+            max_ages[index].1 = age;
+            true
+        }
+        (None, Some(age)) => {
+            max_ages.push((stream.to_owned(), age));
+            true
+        }
+        (Some(index), None) => {
+            max_ages.swap_remove(index);
+            true
+        }
+        (None, None) => false,
     }
 }
 

@@ -23,7 +23,7 @@ use crate::storage::{
 /// The `meta` key of the head as it was before events were removed.
 const REMOVED_HEAD_KEY: &str = "removedHead";
 
-/// The `meta` key of the streams with a `maxAge` (a JSON object of stream id → seconds),
+/// The `meta` key of the streams with a `maxAge` (a JSON array of `[stream id, seconds]` pairs),
 /// written with their records so that reads find them with one request.
 const MAX_AGES_KEY: &str = "maxAges";
 

@@ -14,7 +14,7 @@ use crate::storage::{
 /// The `meta` key holding the head as it was before events were removed.
 pub(super) const REMOVED_HEAD: &str = "removed_head";
 
-/// The `meta` key holding the streams with a `maxAge` (a JSON object of stream id → seconds),
+/// The `meta` key holding the streams with a `maxAge` (a JSON array of `[stream id, seconds]` pairs),
 /// written with their records so that reads find them with one lookup.
 const MAX_AGES: &str = "max_ages";
 
