@@ -13,7 +13,11 @@ let page;
 before(async () => ({ browser, page } = await launchWithFixture()));
 after(() => closeWithReport({ browser, page }));
 
-/** Runs `body(store, name)` in the page on a fresh IndexedDB store, then on a memory store. */
+/**
+ * Runs `body(store, name, t, stored)` in the page on a fresh IndexedDB store, then on a memory
+ * store. `stored(stream?)` counts the event records in the database (of `stream`, or all) with
+ * IndexedDB itself; 0 in memory.
+ */
 async function onEveryBackend(prefix, body) {
   const results = {};
   for (const backend of ["indexeddb", "memory"]) {
@@ -21,9 +25,28 @@ async function onEveryBackend(prefix, body) {
       async ({ name, backend, body }) => {
         const { EventStore } = window.evstore;
         const store = backend === "memory" ? await EventStore.inMemory() : await EventStore.open(name);
-        const run = new Function("store", "name", "t", `return (${body})(store, name, t);`);
+        const stored = (stream) =>
+          new Promise((resolve, reject) => {
+            const open = indexedDB.open(name);
+            open.onsuccess = () => {
+              const db = open.result;
+              if (!db.objectStoreNames.contains("events")) {
+                db.close();
+                indexedDB.deleteDatabase(name);
+                return resolve(0);
+              }
+              const request = db.transaction("events").objectStore("events").getAll();
+              request.onsuccess = () => {
+                db.close();
+                resolve(request.result.filter((r) => stream === undefined || r.streamId === stream).length);
+              };
+              request.onerror = () => reject(request.error);
+            };
+            open.onerror = () => reject(open.error);
+          });
+        const run = new Function("store", "name", "t", "stored", `return (${body})(store, name, t, stored);`);
         try {
-          return await run(store, name, window.t);
+          return await run(store, name, window.t, stored);
         } finally {
           store.close();
         }
@@ -67,34 +90,14 @@ test("deleteStream hides a stream on every read path and appending again continu
 });
 
 test("tombstoneStream removes the records from IndexedDB and refuses the stream with StreamDeleted", async () => {
-  const results = await onEveryBackend("tombstone", async (store, name, t) => {
+  const results = await onEveryBackend("tombstone", async (store, _name, t, stored) => {
     const data = "x".repeat(2000);
     const events = Array.from({ length: 200 }, (_, n) => ({ type: "Big", data: { n, data } }));
     await store.append("user-1", events);
     await store.append("user-2", [{ type: "Kept" }]);
-    // The records in the database, counted with IndexedDB itself (memory: none).
-    const count = () =>
-      new Promise((resolve, reject) => {
-        const open = indexedDB.open(name);
-        open.onsuccess = () => {
-          const db = open.result;
-          if (!db.objectStoreNames.contains("events")) {
-            db.close();
-            indexedDB.deleteDatabase(name);
-            return resolve(0);
-          }
-          const request = db.transaction("events").objectStore("events").count();
-          request.onsuccess = () => {
-            db.close();
-            resolve(request.result);
-          };
-          request.onerror = () => reject(request.error);
-        };
-        open.onerror = () => reject(open.error);
-      });
-    const before = await count();
+    const before = await stored();
     await store.tombstoneStream("user-1", { expectedVersion: 200 });
-    const afterwards = await count();
+    const afterwards = await stored();
     const read = await t.settle(store.readStream("user-1"));
     const append = await t.settle(store.append("user-1", [{ type: "Again" }]));
     const truncate = await t.settle(store.truncateBefore("user-1", 1));
@@ -146,7 +149,7 @@ test("truncateBefore and maxCount apply to reads, subscriptions and appends", as
 });
 
 test("maxAge hides expired events on every read path at once; an append and scavenge remove them", async () => {
-  const results = await onEveryBackend("max-age", async (store, name, t) => {
+  const results = await onEveryBackend("max-age", async (store, _name, t, stored) => {
     const { Decider } = window.evstore;
     // Events recorded two hours ago, brought in by an import (which keeps recorded times).
     const old = Date.now() - 2 * 3600 * 1000;
@@ -159,26 +162,6 @@ test("maxAge hides expired events on every read path at once; an append and scav
     });
     await store.importJsonl(new Blob(lines.map((line) => JSON.stringify(line) + "\n")));
     await store.append("log-1", [{ type: "New" }, { type: "New" }], { expectedVersion: 3 });
-    // The records of a stream in the database, counted with IndexedDB itself (memory: none).
-    const stored = (stream) =>
-      new Promise((resolve, reject) => {
-        const open = indexedDB.open(name);
-        open.onsuccess = () => {
-          const db = open.result;
-          if (!db.objectStoreNames.contains("events")) {
-            db.close();
-            indexedDB.deleteDatabase(name);
-            return resolve(0);
-          }
-          const request = db.transaction("events").objectStore("events").getAll();
-          request.onsuccess = () => {
-            db.close();
-            resolve(request.result.filter((r) => r.streamId === stream).length);
-          };
-          request.onerror = () => reject(request.error);
-        };
-        open.onerror = () => reject(open.error);
-      });
     for (const [stream, version] of [["log-1", 5], ["gone-1", 2]]) {
       await store.setStreamMetadata(stream, { maxCount: 10, maxAge: 600 }, { expectedVersion: version });
     }

@@ -4,6 +4,7 @@
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::errors::{sqlite_error, with_context};
+use super::sync::{read_meta, write_meta};
 use super::{clamp, to_u64, SqliteStorage};
 use crate::error::{Error, Result};
 use crate::platform::now_millis;
@@ -20,11 +21,7 @@ const MAX_AGES: &str = "max_ages";
 
 /// The streams with a `maxAge` ([`Storage::max_ages`](crate::storage::Storage::max_ages)).
 pub(super) fn read_max_ages(conn: &Connection) -> Result<MaxAges> {
-    let text: Option<String> = conn
-        .prepare_cached("SELECT value FROM meta WHERE key = ?1")
-        .and_then(|mut statement| statement.query_row([MAX_AGES], |row| row.get(0)).optional())
-        .map_err(sqlite_error)?;
-    text.map_or(Ok(MaxAges::new()), |text| {
+    read_meta(conn, MAX_AGES)?.map_or(Ok(MaxAges::new()), |text| {
         serde_json::from_str(&text)
             .map_err(|e| Error::storage(format!("stored maxAge map is corrupt: {e}")))
     })
@@ -38,13 +35,7 @@ fn write_max_ages(conn: &Connection, stream_id: &str, record: &StreamRecord) -> 
     }
     let text = serde_json::to_string(&max_ages)
         .map_err(|e| Error::storage(format!("cannot encode the maxAge map: {e}")))?;
-    conn.prepare_cached(
-        "INSERT INTO meta (key, value) VALUES (?1, ?2) \
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-    )
-    .and_then(|mut statement| statement.execute(params![MAX_AGES, text]))
-    .map_err(|e| with_context("cannot write the maxAge map", &e))?;
-    Ok(())
+    write_meta(conn, MAX_AGES, &text)
 }
 
 /// Removes the events of `stream_id` that a `maxAge` of `seconds` no longer keeps at `now`,
