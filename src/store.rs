@@ -238,8 +238,8 @@ impl<S: Storage> EventStore<S> {
 
     /// One page of all streams from the storage (see [`Storage::read_all`]), without the events
     /// the `maxAge` of their streams no longer keeps, upcast and filtered on the upcast types:
-    /// what every reader of all streams goes through. The page may
-    /// hold fewer events than the storage returned; [`AllPage`] says how far the read got.
+    /// what every reader of all streams goes through. The page may hold fewer events than the
+    /// storage returned; [`AllPage`] says how far the read got.
     pub(crate) async fn read_all_page(
         &self,
         from_position: u64,

@@ -146,15 +146,20 @@ pub(super) async fn read_removed_head(meta: &ObjectStore) -> Result<u64> {
     }
 }
 
-/// Drops the removed head (the mirror of a synced store was cleared).
-pub(super) async fn forget_removed_head(meta: &ObjectStore) -> Result<()> {
-    let context = "clearing the removed head";
-    let request = meta
-        .delete(JsValue::from_str(REMOVED_HEAD_KEY))
-        .map_err(|e| idb_error(context, e))?;
-    Request::new(request)
-        .await
-        .map_err(|failure| failure.into_error(context))?;
+/// Drops the removed head and the `maxAge` map (the mirror of a synced store was cleared, with
+/// its stream records).
+pub(super) async fn forget_lifecycle_meta(meta: &ObjectStore) -> Result<()> {
+    let context = "clearing the removed head and the maxAge map";
+    let mut deletes = Vec::new();
+    for key in [REMOVED_HEAD_KEY, MAX_AGES_KEY] {
+        deletes.push(Request::new(
+            meta.delete(JsValue::from_str(key))
+                .map_err(|e| idb_error(context, e))?,
+        ));
+    }
+    for deleted in join_all(deletes).await {
+        deleted.map_err(|failure| failure.into_error(context))?;
+    }
     Ok(())
 }
 

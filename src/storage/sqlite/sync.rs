@@ -179,7 +179,7 @@ impl SyncStorage for SqliteStorage {
             if change.reset_mirror {
                 tx.execute_batch(
                     "DELETE FROM events; DELETE FROM streams; \
-                     DELETE FROM meta WHERE key = 'removed_head';",
+                     DELETE FROM meta WHERE key IN ('removed_head', 'max_ages');",
                 )
                 .map_err(|e| with_context("cannot clear the mirror", &e))?;
             }
