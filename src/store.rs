@@ -247,8 +247,30 @@ impl<S: Storage> EventStore<S> {
         limit: usize,
         filter: &Filter,
     ) -> Result<AllPage> {
+        self.read_all_page_with(from_position, direction, limit, filter, true)
+            .await
+    }
+
+    /// [`read_all_page`](Self::read_all_page), hiding expired events only if `hide_expired`:
+    /// a projector retrying a batch reads it again as it was delivered, including events that
+    /// expired meanwhile.
+    pub(crate) async fn read_all_page_with(
+        &self,
+        from_position: u64,
+        direction: Direction,
+        limit: usize,
+        filter: &Filter,
+        hide_expired: bool,
+    ) -> Result<AllPage> {
         let upcasters = self.upcasters();
         let widened = upcasters.widen(filter);
+        let retention = async {
+            if hide_expired {
+                self.retention().await
+            } else {
+                Ok(Retention::default())
+            }
+        };
         let (stored, retention) = futures::try_join!(
             self.inner.storage.read_all(
                 from_position,
@@ -256,7 +278,7 @@ impl<S: Storage> EventStore<S> {
                 limit,
                 widened.as_ref().unwrap_or(filter),
             ),
-            self.retention()
+            retention
         )?;
         let scanned = stored.len();
         let last = stored.last().map(|event| event.position);

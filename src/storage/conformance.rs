@@ -166,6 +166,7 @@ macro_rules! conformance_tests {
             max_age_expired_stream_keeps_its_version,
             max_age_and_max_count_combine,
             max_age_reclaims_on_append_and_scavenge,
+            max_age_projector_retry_redelivers_the_batch,
             max_age_rejects_bad_input,
         );
     };

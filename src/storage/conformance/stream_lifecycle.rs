@@ -17,7 +17,7 @@ use crate::sync::{handle_pull, PullRequest, SyncAccess, SyncServerOptions};
 use crate::{
     export_jsonl, AppendResult, Direction, Error, ErrorKind, EventStore, ExpectedVersion,
     ExportOptions, ListStreamsOptions, ProjectionOptions, Projector, ReadAllOptions,
-    ReadStreamOptions, RecordedEvent, Repository, SubscribeOptions,
+    ReadStreamOptions, RecordedEvent, Repository, RetryPolicy, SubscribeOptions,
 };
 
 fn streams_of(events: &[crate::RecordedEvent]) -> Vec<(String, u64)> {
@@ -1140,6 +1140,54 @@ pub async fn max_age_reclaims_on_append_and_scavenge<S: Storage>(store: EventSto
         .unwrap();
     store.scavenge().await.unwrap();
     assert_eq!(store.stream_version("a-1").await.unwrap(), 0);
+}
+
+/// A projector retrying a batch hands it over again as it was delivered, also when its events
+/// expired in between (here: a `maxAge` set by the handler's first attempt).
+pub async fn max_age_projector_retry_redelivers_the_batch<S: Storage>(store: EventStore<S>) {
+    append_aged(&store, "log-1", 2, LONG_AGO).await;
+    let attempts: Arc<Mutex<Vec<Vec<u64>>>> = Arc::default();
+    let mut projector = Projector::new(store.clone());
+    let (seen, writer) = (Arc::clone(&attempts), store.clone());
+    let retry = RetryPolicy {
+        max_attempts: 3,
+        initial_delay: Duration::from_millis(5),
+        factor: 2.0,
+        max_delay: Duration::from_millis(50),
+    };
+    projector
+        .add(
+            "retrying",
+            ProjectionOptions::batched(5, Duration::from_millis(20)).retry(retry),
+            move |events: Vec<RecordedEvent>| {
+                let (seen, writer) = (Arc::clone(&seen), writer.clone());
+                async move {
+                    let first = {
+                        let mut seen = seen.lock().unwrap();
+                        seen.push(versions(&events));
+                        seen.len() == 1
+                    };
+                    if first {
+                        let expire = StreamMetadata::new().max_age(TEN_MINUTES);
+                        writer
+                            .set_stream_metadata("log-1", expire, ExpectedVersion::Any)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        return Err("the events expired meanwhile".to_owned());
+                    }
+                    Ok(())
+                }
+            },
+        )
+        .unwrap();
+    let handle = run_until(projector, |handle| async move {
+        handle.checkpoint("retrying").await.unwrap() >= 2
+    })
+    .await;
+    assert_eq!(*attempts.lock().unwrap(), [vec![1, 2], vec![1, 2]]);
+    assert_eq!(handle.status("retrying").unwrap().handled, 2);
+    // A new read hides them.
+    assert!(stream(&store, "log-1").await.is_empty());
 }
 
 /// `maxAge` must be between 1 and [`MAX_AGE_LIMIT`] seconds: anything else is `InvalidInput`
