@@ -391,7 +391,10 @@ impl<S: Storage> EventStore<S> {
     /// Reads events of `stream`, paged internally, into a vector.
     ///
     /// A stream without events is [`Error::StreamNotFound`] (also once soft-deleted), a
-    /// tombstoned one [`Error::StreamDeleted`]. `max_count` of 0 is [`Error::InvalidInput`].
+    /// tombstoned one [`Error::StreamDeleted`]; one whose events all expired (its `maxAge`, see
+    /// [`StreamMetadata`](crate::StreamMetadata)) reads as empty. Expired events are never
+    /// returned, and `max_count` counts only the events returned. `max_count` of 0 is
+    /// [`Error::InvalidInput`].
     pub async fn read_stream(
         &self,
         stream: &str,
