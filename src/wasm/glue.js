@@ -96,7 +96,7 @@ export function appendCommon(db, streamId, records, lowest, highest) {
     let plain;
     const decide = () => {
       if (version === undefined || plain === undefined) return;
-      if (!plain || typeof version !== "number" || version < lowest || version > highest) {
+      if (!plain || !Number.isSafeInteger(version) || version < lowest || version > highest) {
         handBack = true;
         tx.abort();
         return;

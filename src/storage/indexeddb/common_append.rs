@@ -55,6 +55,9 @@ impl IndexedDbStorage {
         let Some((lowest, highest)) = accepted_versions(batch.expected) else {
             return Ok(None);
         };
+        if records.length() == 0 {
+            return Ok(None);
+        }
         self.database()?;
         let failed = |thrown: JsValue| DomFailure::from_js(&thrown).into_error("appending");
         let promise =
