@@ -22,9 +22,10 @@ use wasm_bindgen::prelude::*;
 use super::backend::BrowserStorage;
 use super::convert;
 use crate::error::{Error, Result};
-use crate::platform::BoxStream;
+use crate::platform::{BoxFuture, BoxStream};
 use crate::storage::Storage;
 use crate::store::EventStore;
+use crate::subscription::{Batch, PageSource, Recorded};
 use crate::types::{Direction, Filter, ReadAllOptions, ReadStreamOptions, RecordedEvent};
 
 #[wasm_bindgen::prelude::wasm_bindgen(module = "/src/wasm/glue.js")]
@@ -102,18 +103,11 @@ pub async fn read_stream(
         ));
     }
     let (start, limit) = store.stream_bounds(stream, &options)?;
-    let (events, retention) = futures::join!(
-        store
-            .storage()
-            .read_stream_js(stream, start, options.direction, limit),
-        store.retention()
-    );
-    if retention?.limits(stream) {
+    let Some(events) = direct_stream(store, stream, start, options.direction, limit).await? else {
         return Ok(convert::recorded_events(
             &store.read_stream(stream, options).await?,
         ));
-    }
-    let events = events?;
+    };
     if events.length() == 0 && store.stream_version(stream).await? == 0 {
         return Err(Error::StreamNotFound {
             stream: stream.to_owned(),
@@ -131,16 +125,10 @@ pub async fn read_all(
         return Ok(convert::recorded_events(&store.read_all(options).await?));
     }
     let (start, limit) = store.all_bounds(&options)?;
-    let (events, retention) = futures::join!(
-        store
-            .storage()
-            .read_all_js(start, options.direction, limit, &options.filter),
-        store.retention()
-    );
-    if !retention?.is_empty() {
-        return Ok(convert::recorded_events(&store.read_all(options).await?));
+    match direct_all(store, start, options.direction, limit, &options.filter).await? {
+        Some(events) => Ok(events),
+        None => Ok(convert::recorded_events(&store.read_all(options).await?)),
     }
-    events
 }
 
 /// `iterateStream`: the events of `stream`, read a page at a time as they are asked for.
@@ -157,17 +145,11 @@ pub fn stream_events(
     Ok(store.paged(start, limit, move |from, page| {
         let (store, stream) = (paging.clone(), stream.clone());
         async move {
-            let (events, retention) = futures::join!(
-                store
-                    .storage()
-                    .read_stream_js(&stream, from, direction, page),
-                store.retention()
-            );
-            if retention?.limits(&stream) {
+            let Some(events) = direct_stream(&store, &stream, from, direction, page).await? else {
                 let read = store.stream_page_from(&stream, from, direction, page);
                 return as_js_page(read.await?);
-            }
-            let events = events?.to_vec();
+            };
+            let events = events.to_vec();
             // Inclusive bounds: continue after (or before) the last version returned.
             let next = last_number(&events, "version")?.map(|last| match direction {
                 Direction::Forward => last + 1,
@@ -192,19 +174,125 @@ pub fn all_events(
     Ok(store.paged(start, limit, move |from, page| {
         let (store, filter) = (paging.clone(), std::rc::Rc::clone(&filter));
         async move {
-            let (events, retention) = futures::join!(
-                store.storage().read_all_js(from, direction, page, &filter),
-                store.retention()
-            );
-            if !retention?.is_empty() {
+            let Some(events) = direct_all(&store, from, direction, page, &filter).await? else {
                 return as_js_page(store.all_page_from(from, direction, page, &filter).await?);
-            }
-            let events = events?.to_vec();
+            };
+            let events = events.to_vec();
             // Exclusive bounds: continue from the last position returned.
             let next = last_number(&events, "position")?;
             Ok((events, next))
         }
     }))
+}
+
+/// A page of `stream` read straight from the storage, as JS event objects, or `None` when the
+/// core must read it instead: the store has upcasters, or the stream a `maxAge` (the streams
+/// with one are read alongside, in a transaction of their own).
+async fn direct_stream(
+    store: &EventStore<BrowserStorage>,
+    stream: &str,
+    from: u64,
+    direction: Direction,
+    limit: usize,
+) -> Result<Option<Array>> {
+    if upcasting(store) {
+        return Ok(None);
+    }
+    let (events, retention) = futures::join!(
+        store
+            .storage()
+            .read_stream_js(stream, from, direction, limit),
+        store.retention()
+    );
+    if retention?.limits(stream) {
+        return Ok(None);
+    }
+    events.map(Some)
+}
+
+/// A page of all streams read straight from the storage, as JS event objects, or `None` when
+/// the core must read it instead: the store has upcasters, or any stream a `maxAge`.
+async fn direct_all(
+    store: &EventStore<BrowserStorage>,
+    from: u64,
+    direction: Direction,
+    limit: usize,
+    filter: &Filter,
+) -> Result<Option<Array>> {
+    if upcasting(store) {
+        return Ok(None);
+    }
+    let (events, retention) = futures::join!(
+        store.storage().read_all_js(from, direction, limit, filter),
+        store.retention()
+    );
+    if !retention?.is_empty() {
+        return Ok(None);
+    }
+    events.map(Some)
+}
+
+/// The subscriptions' source of JS event objects (`subscribe`, `subscribeToStream`,
+/// `subscribeAll`): each batch read straight from the storage, or through the core's page
+/// reads (and converted) where a read is not direct — the same fallback as the reads above.
+pub struct JsEvents;
+
+impl PageSource<BrowserStorage> for JsEvents {
+    type Event = JsValue;
+
+    fn read_all<'a>(
+        &'a self,
+        store: &'a EventStore<BrowserStorage>,
+        position: u64,
+        limit: usize,
+        filter: &'a Filter,
+    ) -> BoxFuture<'a, Result<Batch<JsValue>>> {
+        Box::pin(async move {
+            match direct_all(store, position, Direction::Forward, limit, filter).await? {
+                Some(events) => direct_batch(events, "position"),
+                None => Ok(converted(
+                    Recorded.read_all(store, position, limit, filter).await?,
+                )),
+            }
+        })
+    }
+
+    fn read_stream<'a>(
+        &'a self,
+        store: &'a EventStore<BrowserStorage>,
+        stream: &'a str,
+        version: u64,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Batch<JsValue>>> {
+        Box::pin(async move {
+            match direct_stream(store, stream, version, Direction::Forward, limit).await? {
+                Some(events) => direct_batch(events, "version"),
+                None => Ok(converted(
+                    Recorded.read_stream(store, stream, version, limit).await?,
+                )),
+            }
+        })
+    }
+}
+
+/// A batch read straight from the storage: every event it returned is delivered; the next read
+/// continues after the last one's `cursor` field (`position` or `version`).
+fn direct_batch(events: Array, cursor: &str) -> Result<Batch<JsValue>> {
+    let events = events.to_vec();
+    Ok(Batch {
+        last: last_number(&events, cursor)?,
+        scanned: events.len(),
+        events,
+    })
+}
+
+/// A batch the core read, as JS event objects.
+fn converted(batch: Batch<RecordedEvent>) -> Batch<JsValue> {
+    Batch {
+        events: batch.events.iter().map(convert::recorded_event).collect(),
+        scanned: batch.scanned,
+        last: batch.last,
+    }
 }
 
 /// Whether reads must go through the core, which applies the store's upcasters.
