@@ -178,6 +178,7 @@ pub(crate) trait PageSource<S>: MaybeSend + 'static {
 }
 
 /// The core's source: [`RecordedEvent`]s, read through the store's page reads.
+#[derive(Clone, Copy)]
 pub(crate) struct Recorded;
 
 impl<S: Storage> PageSource<S> for Recorded {

@@ -22,8 +22,9 @@ use wasm_bindgen::prelude::*;
 use super::backend::BrowserStorage;
 use super::convert;
 use crate::error::{Error, Result};
-use crate::platform::{BoxFuture, BoxStream};
-use crate::storage::Storage;
+use crate::platform::{now_millis, BoxFuture, BoxStream};
+use crate::projector::ProjectionSource;
+use crate::storage::{SkippedEvent, Storage};
 use crate::store::EventStore;
 use crate::subscription::{Batch, PageSource, Recorded};
 use crate::types::{Direction, Filter, ReadAllOptions, ReadStreamOptions, RecordedEvent};
@@ -235,6 +236,7 @@ async fn direct_all(
 /// The subscriptions' source of JS event objects (`subscribe`, `subscribeToStream`,
 /// `subscribeAll`): each batch read straight from the storage, or through the core's page
 /// reads (and converted) where a read is not direct — the same fallback as the reads above.
+#[derive(Clone, Copy)]
 pub struct JsEvents;
 
 impl PageSource<BrowserStorage> for JsEvents {
@@ -271,6 +273,51 @@ impl PageSource<BrowserStorage> for JsEvents {
                     Recorded.read_stream(store, stream, version, limit).await?,
                 )),
             }
+        })
+    }
+}
+
+impl ProjectionSource<BrowserStorage> for JsEvents {
+    fn position(event: &JsValue) -> u64 {
+        number(event, "position").unwrap_or(0)
+    }
+
+    fn skipped(event: &JsValue, error: String) -> SkippedEvent {
+        let text = |field: &str| {
+            Reflect::get(event, &JsValue::from_str(field))
+                .ok()
+                .and_then(|value| value.as_string())
+                .unwrap_or_default()
+        };
+        SkippedEvent {
+            position: Self::position(event),
+            event_id: text("id"),
+            stream_id: text("streamId"),
+            event_type: text("type"),
+            error,
+            skipped_at: now_millis(),
+        }
+    }
+
+    fn read_again<'a>(
+        &'a self,
+        store: &'a EventStore<BrowserStorage>,
+        position: u64,
+        limit: usize,
+        filter: &'a Filter,
+    ) -> BoxFuture<'a, Result<Batch<JsValue>>> {
+        Box::pin(async move {
+            if upcasting(store) {
+                return Ok(converted(
+                    Recorded.read_again(store, position, limit, filter).await?,
+                ));
+            }
+            // Expired events included: no `maxAge` applies, so the direct read is the batch.
+            let events = store
+                .storage()
+                .read_all_js(position, Direction::Forward, limit, filter)
+                .await?;
+            direct_batch(events, "position")
         })
     }
 }
@@ -317,9 +364,15 @@ fn last_number(events: &[JsValue], field: &str) -> Result<Option<u64>> {
     let Some(last) = events.last() else {
         return Ok(None);
     };
-    Reflect::get(last, &JsValue::from_str(field))
+    number(last, field)
+        .map(Some)
+        .ok_or_else(|| Error::storage(format!("a read event has no numeric `{field}`")))
+}
+
+/// A number field of an event object.
+fn number(event: &JsValue, field: &str) -> Option<u64> {
+    Reflect::get(event, &JsValue::from_str(field))
         .ok()
         .and_then(|value| value.as_f64())
-        .map(|number| Some(number as u64))
-        .ok_or_else(|| Error::storage(format!("a read event has no numeric `{field}`")))
+        .map(|number| number as u64)
 }
