@@ -236,8 +236,8 @@ pub(crate) trait ProjectionSource<S>: PageSource<S> + Clone {
     /// The event's global position.
     fn position(event: &Self::Event) -> u64;
 
-    /// The record of `event` skipped after `error`.
-    fn skipped(event: &Self::Event, error: String) -> SkippedEvent;
+    /// What skipping `event` records of it (the projector adds the error and the time).
+    fn skipped(event: &Self::Event) -> SkippedEvent;
 
     /// Up to `limit` events matching `filter` after `position` (exclusive), expired ones too.
     fn read_again<'a>(
@@ -254,14 +254,14 @@ impl<S: Storage> ProjectionSource<S> for Recorded {
         event.position
     }
 
-    fn skipped(event: &RecordedEvent, error: String) -> SkippedEvent {
+    fn skipped(event: &RecordedEvent) -> SkippedEvent {
         SkippedEvent {
             position: event.position,
             event_id: event.id.clone(),
             stream_id: event.stream_id.clone(),
             event_type: event.event_type.clone(),
-            error,
-            skipped_at: now_millis(),
+            error: String::new(),
+            skipped_at: 0,
         }
     }
 
@@ -770,7 +770,7 @@ impl<S: Storage, P: ProjectionSource<S, Event = E>, E: MaybeSend + 'static> Runn
         let mut skipped = Vec::new();
         for event in events {
             // Described before the handler sees (and might change) the event.
-            let described = P::skipped(&event, String::new());
+            let described = P::skipped(&event);
             let failed = if single {
                 Some(error.clone())
             } else {

@@ -234,4 +234,60 @@ describe("subscription events", () => {
       "the same events on IndexedDB and in memory",
     );
   });
+
+  test("projector batches hold the events readAll returns; retries and skips see them as stored", async () => {
+    const r = await page.evaluate(async (name) => {
+      const { EventStore, Projector } = window.evstore;
+      const { until } = window.t;
+      const results = {};
+      for (const [backend, open] of [["indexeddb", () => EventStore.open(name)], ["memory", () => EventStore.inMemory()]]) {
+        const store = await open();
+        await store.append("shape-1", [
+          { type: "A", data: { text: "ünïcödé 🌍 \u2028", n: 2 ** 53 - 1, f: -0.5, nested: [{ a: [1, { b: null }] }] }, correlationId: "c-1" },
+          { type: "Poison", data: ["x", 1, true], metadata: { why: "fails" } },
+          { type: "B", data: "text" },
+        ]);
+        await store.append("shape-2", [{ type: "A", data: 7 }, { type: "B", data: {} }]);
+        const batches = [];
+        const attempts = [];
+        const projector = new Projector(store);
+        projector.add("shapes", (events) => void batches.push(events), { batchSize: 2 });
+        projector.add("skipper", (events) => {
+          attempts.push(events.map((e) => e.type));
+          if (events.some((e) => e.type === "Poison")) {
+            // A handler that changes what it was given: a retry still sees the stored event.
+            for (const e of events) e.type = "Changed";
+            throw new Error("cannot handle poison");
+          }
+        }, { batchSize: 3, onFailure: "skip", retry: { maxAttempts: 2, initialDelayMs: 1 } });
+        await projector.start();
+        await until(async () => (await projector.checkpoint("shapes")) === 5 && (await projector.checkpoint("skipper")) === 5,
+                    5000, "the projections");
+        await projector.stop();
+        results[backend] = {
+          batches: batches.map((batch) => batch.length),
+          events: batches.flat(),
+          all: await store.readAll(),
+          attempts,
+          skipped: (await projector.skipped("skipper")).map(({ skippedAt, ...rest }) => rest),
+          ids: (await store.readAll()).map((e) => e.id),
+        };
+        store.close();
+      }
+      return results;
+    }, uniqueName("projector-shape"));
+    for (const [backend, result] of Object.entries(r)) {
+      assert.deepEqual(result.batches, [2, 2, 1], backend);
+      assert.deepEqual(result.events, result.all, `${backend}: the projection saw what readAll returns`);
+      assert.deepEqual(result.attempts, [
+        ["A", "Poison", "B"], ["A", "Poison", "B"],
+        ["A"], ["Poison"], ["Poison"], ["B"],
+        ["A", "B"],
+      ], `${backend}: each retry read the batch again as stored`);
+      assert.equal(result.skipped.length, 1, backend);
+      const { error, ...skipped } = result.skipped[0];
+      assert.deepEqual(skipped, { position: 2, eventId: result.ids[1], streamId: "shape-1", eventType: "Poison" }, backend);
+      assert.match(error, /cannot handle poison/);
+    }
+  });
 });

@@ -1,4 +1,5 @@
-//! Reads for JS (`readStream`, `readAll`, `iterateStream`, `iterateAll`): the stored event
+//! Reads for JS (`readStream`, `readAll`, `iterateStream`, `iterateAll`, and the batches of
+//! subscriptions and projectors, [`JsEvents`]): the stored event
 //! records go to JS as they are and become event objects there — one `JSON.parse` of each
 //! payload, as a hand-written reader does — instead of being decoded into [`RecordedEvent`]s
 //! (every string copied into wasm, the payloads parsed into `serde_json::Value`) and encoded
@@ -14,6 +15,10 @@
 //! that runs alongside, and the direct result is dropped when one applies): any other per-event
 //! transform of the core's read path must be applied here too — `eventsOfRecords` in `glue.js`
 //! is where every event object of the direct reads is made.
+//!
+//! Subscriptions and projectors run the core's own loops (`subscription::follow`,
+//! `projector::Projections`: validation, catch-up, waking, polling, batching, retries) over
+//! [`JsEvents`], whose batches are read here the same way, with the same fallback.
 
 use futures::StreamExt;
 use js_sys::{Array, Reflect};
@@ -22,7 +27,7 @@ use wasm_bindgen::prelude::*;
 use super::backend::BrowserStorage;
 use super::convert;
 use crate::error::{Error, Result};
-use crate::platform::{now_millis, BoxFuture, BoxStream};
+use crate::platform::{BoxFuture, BoxStream};
 use crate::projector::ProjectionSource;
 use crate::storage::{SkippedEvent, Storage};
 use crate::store::EventStore;
@@ -282,7 +287,7 @@ impl ProjectionSource<BrowserStorage> for JsEvents {
         number(event, "position").unwrap_or(0)
     }
 
-    fn skipped(event: &JsValue, error: String) -> SkippedEvent {
+    fn skipped(event: &JsValue) -> SkippedEvent {
         let text = |field: &str| {
             Reflect::get(event, &JsValue::from_str(field))
                 .ok()
@@ -294,8 +299,8 @@ impl ProjectionSource<BrowserStorage> for JsEvents {
             event_id: text("id"),
             stream_id: text("streamId"),
             event_type: text("type"),
-            error,
-            skipped_at: now_millis(),
+            error: String::new(),
+            skipped_at: 0,
         }
     }
 
@@ -336,7 +341,7 @@ fn direct_batch(events: Array, cursor: &str) -> Result<Batch<JsValue>> {
 /// A batch the core read, as JS event objects.
 fn converted(batch: Batch<RecordedEvent>) -> Batch<JsValue> {
     Batch {
-        events: batch.events.iter().map(convert::recorded_event).collect(),
+        events: convert::recorded_events(&batch.events).to_vec(),
         scanned: batch.scanned,
         last: batch.last,
     }
@@ -351,7 +356,7 @@ fn upcasting(store: &EventStore<BrowserStorage>) -> bool {
 fn as_js_page(
     (events, next): (Vec<RecordedEvent>, Option<u64>),
 ) -> Result<(Vec<JsValue>, Option<u64>)> {
-    Ok((events.iter().map(convert::recorded_event).collect(), next))
+    Ok((convert::recorded_events(&events).to_vec(), next))
 }
 
 /// The core's lazy read, as JS event objects.
