@@ -273,14 +273,8 @@ impl<S: Storage> ProjectionSource<S> for Recorded {
         filter: &'a Filter,
     ) -> BoxFuture<'a, Result<Batch<RecordedEvent>>> {
         Box::pin(async move {
-            let page = store
-                .read_all_page_with(position, Direction::Forward, limit, filter, false)
-                .await?;
-            Ok(Batch {
-                events: page.events,
-                scanned: page.scanned,
-                last: page.last,
-            })
+            let page = store.read_all_page_with(position, Direction::Forward, limit, filter, false);
+            Ok(page.await?.into())
         })
     }
 }

@@ -22,7 +22,7 @@ use futures::StreamExt;
 use crate::error::{Error, Result};
 use crate::platform::{sleep, BoxFuture, BoxStream, MaybeSend};
 use crate::storage::Storage;
-use crate::store::EventStore;
+use crate::store::{AllPage, EventStore, StreamPage};
 use crate::types::{
     validate_stream_id, Direction, Filter, RecordedEvent, StartFrom, SubscriptionItem,
 };
@@ -192,14 +192,8 @@ impl<S: Storage> PageSource<S> for Recorded {
         filter: &'a Filter,
     ) -> BoxFuture<'a, Result<Batch<RecordedEvent>>> {
         Box::pin(async move {
-            let page = store
-                .read_all_page(position, Direction::Forward, limit, filter)
-                .await?;
-            Ok(Batch {
-                events: page.events,
-                scanned: page.scanned,
-                last: page.last,
-            })
+            let page = store.read_all_page(position, Direction::Forward, limit, filter);
+            Ok(page.await?.into())
         })
     }
 
@@ -211,15 +205,29 @@ impl<S: Storage> PageSource<S> for Recorded {
         limit: usize,
     ) -> BoxFuture<'a, Result<Batch<RecordedEvent>>> {
         Box::pin(async move {
-            let page = store
-                .read_stream_page(stream, version, Direction::Forward, limit)
-                .await?;
-            Ok(Batch {
-                events: page.events,
-                scanned: page.scanned,
-                last: page.last,
-            })
+            let page = store.read_stream_page(stream, version, Direction::Forward, limit);
+            Ok(page.await?.into())
         })
+    }
+}
+
+impl From<AllPage> for Batch<RecordedEvent> {
+    fn from(page: AllPage) -> Self {
+        Batch {
+            events: page.events,
+            scanned: page.scanned,
+            last: page.last,
+        }
+    }
+}
+
+impl From<StreamPage> for Batch<RecordedEvent> {
+    fn from(page: StreamPage) -> Self {
+        Batch {
+            events: page.events,
+            scanned: page.scanned,
+            last: page.last,
+        }
     }
 }
 
