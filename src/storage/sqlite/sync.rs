@@ -8,6 +8,7 @@ use super::errors::{sqlite_error, with_context};
 use super::SqliteStorage;
 use crate::error::{Error, Result};
 use crate::storage::sql_integers::{clamp, to_u64};
+use crate::types::RecordedEvent;
 use crate::storage::{
     decide_enqueue, AppendBatch, EnqueueDecision, LocalAppend, OutboxEntry, OutboxState,
     SyncChange, SyncSnapshot, SyncStorage,
@@ -97,6 +98,95 @@ fn insert_outbox(conn: &Connection, entry: &OutboxEntry) -> Result<()> {
     Ok(())
 }
 
+/// Mirror rows per `INSERT` statement: one statement (and one `AUTOINCREMENT` bookkeeping
+/// update of `sqlite_sequence`) per this many events instead of per event.
+/// 11 parameters a row, far below SQLite's limit of 32,766 per statement.
+const ROWS_PER_INSERT: usize = 50;
+
+/// The `INSERT` of `rows` mirror events.
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO events (position, id, stream_id, version, category, event_type, data, \
+         metadata, recorded_at, correlation_id, causation_id) VALUES ",
+    );
+    for row in 0..rows {
+        if row > 0 {
+            sql.push(',');
+        }
+        let n = row * 11;
+        sql.push_str(&format!(
+            "(?{},?{},?{},?{},?{},?{},?{},?{},?{},?{},?{})",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 5,
+            n + 6,
+            n + 7,
+            n + 8,
+            n + 9,
+            n + 10,
+            n + 11
+        ));
+    }
+    sql
+}
+
+/// Inserts pulled events into the mirror at their server positions: full chunks of
+/// [`ROWS_PER_INSERT`] rows through one cached statement, the rest through a one-row statement
+/// (two statement shapes in all, both cached).
+fn insert_mirror_events(tx: &Connection, events: &[RecordedEvent]) -> Result<()> {
+    let mut chunks = events.chunks_exact(ROWS_PER_INSERT);
+    if events.len() >= ROWS_PER_INSERT {
+        let mut insert = tx
+            .prepare_cached(&insert_sql(ROWS_PER_INSERT))
+            .map_err(sqlite_error)?;
+        for chunk in chunks.by_ref() {
+            bind_rows(&mut insert, chunk)?;
+            insert
+                .raw_execute()
+                .map_err(|e| with_context("cannot write mirror events", &e))?;
+        }
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut insert = tx.prepare_cached(&insert_sql(1)).map_err(sqlite_error)?;
+        for event in rest {
+            bind_rows(&mut insert, std::slice::from_ref(event))?;
+            insert
+                .raw_execute()
+                .map_err(|e| with_context("cannot write a mirror event", &e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Binds `events` as the rows of an insert made by [`insert_sql`].
+fn bind_rows(insert: &mut rusqlite::CachedStatement<'_>, events: &[RecordedEvent]) -> Result<()> {
+    for (row, event) in events.iter().enumerate() {
+        let n = row * 11;
+        let values: [&dyn rusqlite::ToSql; 11] = [
+            &clamp(event.position),
+            &event.id,
+            &event.stream_id,
+            &clamp(event.version),
+            &crate::types::category_of(&event.stream_id),
+            &event.event_type,
+            &event.data.to_string(),
+            &event.metadata.to_string(),
+            &clamp(event.recorded_at),
+            &event.correlation_id,
+            &event.causation_id,
+        ];
+        for (offset, value) in values.iter().enumerate() {
+            insert
+                .raw_bind_parameter(n + offset + 1, value)
+                .map_err(sqlite_error)?;
+        }
+    }
+    Ok(())
+}
+
 impl SyncStorage for SqliteStorage {
     async fn load_sync(&self) -> Result<SyncSnapshot> {
         self.read(|conn| {
@@ -176,30 +266,7 @@ impl SyncStorage for SqliteStorage {
                 .map_err(sqlite_error)?;
             change.check_events(head.map_or(Ok(0), |h| to_u64(h, "position"))?)?;
             {
-                let mut insert = tx
-                    .prepare_cached(
-                        "INSERT INTO events (position, id, stream_id, version, category, \
-                         event_type, data, metadata, recorded_at, correlation_id, causation_id) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                    )
-                    .map_err(sqlite_error)?;
-                for event in &change.events {
-                    insert
-                        .execute(params![
-                            clamp(event.position),
-                            event.id,
-                            event.stream_id,
-                            clamp(event.version),
-                            crate::types::category_of(&event.stream_id),
-                            event.event_type,
-                            event.data.to_string(),
-                            event.metadata.to_string(),
-                            clamp(event.recorded_at),
-                            event.correlation_id,
-                            event.causation_id,
-                        ])
-                        .map_err(|e| with_context("cannot write a mirror event", &e))?;
-                }
+                insert_mirror_events(&tx, &change.events)?;
                 let mut remove = tx
                     .prepare_cached("DELETE FROM outbox WHERE batch_id = ?1")
                     .map_err(sqlite_error)?;
