@@ -5,14 +5,16 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::append::{lookup_ids, stream_version};
 use super::errors::{sqlite_error, with_context};
-use super::SqliteStorage;
+use super::wal::WalBound;
+use super::writer::Writer;
+use super::{Durability, SqliteStorage};
 use crate::error::{Error, Result};
 use crate::storage::sql_integers::{clamp, to_u64};
-use crate::types::RecordedEvent;
 use crate::storage::{
     decide_enqueue, AppendBatch, EnqueueDecision, LocalAppend, OutboxEntry, OutboxState,
     SyncChange, SyncSnapshot, SyncStorage,
 };
+use crate::types::RecordedEvent;
 
 /// The `meta` key of the store id (created by schema migration 2).
 const STORE_ID: &str = "store_id";
@@ -245,70 +247,113 @@ impl SyncStorage for SqliteStorage {
                     .map_err(|e| Error::storage(format!("cannot encode the sync state: {e}")))
             })
             .transpose()?;
-        self.write(move |writer| {
-            // The head cache only tracks commits of other connections: drop it.
-            writer.conn.head = None;
-            let last = change.events.last().map(|event| event.position);
-            let tx = writer
-                .conn
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|e| with_context("cannot start the sync transaction", &e))?;
-            if change.reset_mirror {
-                tx.execute_batch(
-                    "DELETE FROM events; DELETE FROM streams; \
-                     DELETE FROM meta WHERE key = 'removed_head';",
-                )
-                .map_err(|e| with_context("cannot clear the mirror", &e))?;
-            }
-            let head: Option<i64> = tx
-                .query_row("SELECT max(position) FROM events", [], |row| row.get(0))
-                .map_err(sqlite_error)?;
-            change.check_events(head.map_or(Ok(0), |h| to_u64(h, "position"))?)?;
-            {
-                insert_mirror_events(&tx, &change.events)?;
-                let mut remove = tx
-                    .prepare_cached("DELETE FROM outbox WHERE batch_id = ?1")
-                    .map_err(sqlite_error)?;
-                for batch_id in &change.remove {
-                    remove.execute([batch_id]).map_err(sqlite_error)?;
+        // The mirror's writes are had again after a loss (see `relaxed_commit`): with
+        // `Durability::Full` they commit with `synchronous=NORMAL` all the same.
+        let relax = self.options.durability == Durability::Full;
+        let checkpoint = self
+            .write(move |writer| {
+                if !relax {
+                    return apply_change(writer, change, state);
                 }
-                let mut confirm = tx
-                    .prepare_cached("UPDATE outbox SET confirmed_position = ?2 WHERE batch_id = ?1")
-                    .map_err(sqlite_error)?;
-                for (batch_id, position) in &change.confirm {
-                    confirm
-                        .execute(params![batch_id, clamp(*position)])
-                        .map_err(sqlite_error)?;
-                }
-                let mut unconfirm = tx
-                    .prepare_cached(
-                        "UPDATE outbox SET confirmed_position = NULL WHERE batch_id = ?1",
-                    )
-                    .map_err(sqlite_error)?;
-                for batch_id in &change.unconfirm {
-                    unconfirm.execute([batch_id]).map_err(sqlite_error)?;
-                }
+                relaxed_commit(&writer.conn.conn, "NORMAL")?;
+                let applied = apply_change(writer, change, state);
+                relaxed_commit(&writer.conn.conn, "FULL")?;
+                applied
+            })
+            .await?;
+        if checkpoint {
+            if let Some(readers) = &self.readers {
+                readers.checkpoint_beside();
             }
-            for entry in &change.add {
-                insert_outbox(&tx, entry)?;
-            }
-            if let Some(state) = &state {
-                tx.execute(
-                    "INSERT INTO meta (key, value) VALUES (?1, ?2) \
-                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    params![SYNC_STATE, state],
-                )
-                .map_err(sqlite_error)?;
-            }
-            tx.commit()
-                .map_err(|e| with_context("cannot commit the sync changes", &e))?;
-            // Other handles on the file in this process learn of the mirror's new events.
-            if let (Some(committed), Some(last)) = (&writer.committed, last) {
-                committed.fetch_max(last, std::sync::atomic::Ordering::AcqRel);
-            }
-            Ok(())
-        })
-        .await
+        }
+        Ok(())
     }
+}
+
+/// Sets `synchronous` on the writer connection around a sync change, for a store opened with
+/// [`Durability::Full`].
+///
+/// What a sync change writes can all be had again after a power loss or OS crash took its
+/// commit away: the mirror's events, the pulled position (in the same transaction, so a lost
+/// page is pulled again from where the mirror really is), the outbox confirmations and
+/// removals (the batches are pushed again and answered `duplicate`, or again rejected or in
+/// conflict), a conflict's resolution (asked for again) and the sync state (a new client id is
+/// only a new name for the next pushes). So those commits skip the fsync per commit, while the
+/// outbox's own appends ([`SyncStorage::enqueue`]) keep the store's durability: their commit
+/// syncs the WAL, every earlier frame with it.
+fn relaxed_commit(conn: &Connection, synchronous: &str) -> Result<()> {
+    conn.pragma_update(None, "synchronous", synchronous)
+        .map_err(sqlite_error)
+}
+
+/// The writer-thread part of [`SyncStorage::apply_sync`]: `change` in one transaction (with
+/// `state`, encoded); whether a checkpoint beside the writer is due.
+fn apply_change(writer: &mut Writer, change: SyncChange, state: Option<String>) -> Result<bool> {
+    // The head cache only tracks commits of other connections: drop it.
+    writer.conn.head = None;
+    let last = change.events.last().map(|event| event.position);
+    let tx = writer
+        .conn
+        .conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| with_context("cannot start the sync transaction", &e))?;
+    if change.reset_mirror {
+        tx.execute_batch(
+            "DELETE FROM events; DELETE FROM streams; \
+         DELETE FROM meta WHERE key = 'removed_head';",
+        )
+        .map_err(|e| with_context("cannot clear the mirror", &e))?;
+    }
+    let head: Option<i64> = tx
+        .query_row("SELECT max(position) FROM events", [], |row| row.get(0))
+        .map_err(sqlite_error)?;
+    change.check_events(head.map_or(Ok(0), |h| to_u64(h, "position"))?)?;
+    {
+        insert_mirror_events(&tx, &change.events)?;
+        let mut remove = tx
+            .prepare_cached("DELETE FROM outbox WHERE batch_id = ?1")
+            .map_err(sqlite_error)?;
+        for batch_id in &change.remove {
+            remove.execute([batch_id]).map_err(sqlite_error)?;
+        }
+        let mut confirm = tx
+            .prepare_cached("UPDATE outbox SET confirmed_position = ?2 WHERE batch_id = ?1")
+            .map_err(sqlite_error)?;
+        for (batch_id, position) in &change.confirm {
+            confirm
+                .execute(params![batch_id, clamp(*position)])
+                .map_err(sqlite_error)?;
+        }
+        let mut unconfirm = tx
+            .prepare_cached("UPDATE outbox SET confirmed_position = NULL WHERE batch_id = ?1")
+            .map_err(sqlite_error)?;
+        for batch_id in &change.unconfirm {
+            unconfirm.execute([batch_id]).map_err(sqlite_error)?;
+        }
+    }
+    for entry in &change.add {
+        insert_outbox(&tx, entry)?;
+    }
+    if let Some(state) = &state {
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![SYNC_STATE, state],
+        )
+        .map_err(sqlite_error)?;
+    }
+    let automatic = writer.wal.as_ref().map(|_| WalBound::pause_automatic(&tx));
+    let committed = tx.commit();
+    let checkpoint = match (&mut writer.wal, automatic) {
+        (Some(wal), Some(automatic)) => {
+            wal.after_sync_commit(&writer.conn.conn, automatic, writer.busy_timeout)
+        }
+        _ => false,
+    };
+    committed.map_err(|e| with_context("cannot commit the sync changes", &e))?;
+    // Other handles on the file in this process learn of the mirror's new events.
+    if let (Some(committed), Some(last)) = (&writer.committed, last) {
+        committed.fetch_max(last, std::sync::atomic::Ordering::AcqRel);
+    }
+    Ok(checkpoint)
 }
