@@ -52,11 +52,13 @@ use writer::{WriteJob, Writer};
 /// survives power loss, at the price of much slower small appends on spinning or cheap disks.
 ///
 /// A synced store (a [`SyncClient`](crate::sync::SyncClient)'s backend) keeps `Full` for its
-/// local appends, which go to the outbox ([`SyncStorage::enqueue`](crate::storage::SyncStorage::enqueue)), but commits what the sync
-/// rounds write ([`SyncStorage::apply_sync`](crate::storage::SyncStorage::apply_sync): pulled pages, confirmations, the sync state) with
-/// `Normal`: all of it is had again after a power loss. The pulled position is committed with
-/// its page, so a lost page is pulled again from where the mirror really is; lost confirmations
-/// leave their batches pending, pushed again and answered `duplicate`. The next `Full` commit
+/// local appends, which go to the outbox
+/// ([`SyncStorage::enqueue`](crate::storage::SyncStorage::enqueue)), but commits what the sync
+/// rounds write ([`SyncStorage::apply_sync`](crate::storage::SyncStorage::apply_sync): pulled
+/// pages, confirmations, the sync state) with `Normal`: all of it is had again after a power
+/// loss. The pulled position is committed with its page, so a lost page is pulled again from
+/// where the mirror really is; lost confirmations leave their batches pending, pushed again and
+/// answered `duplicate`. The next `Full` commit
 /// syncs the WAL with every earlier frame in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Durability {
