@@ -58,8 +58,7 @@ use writer::{WriteJob, Writer};
 /// pages, confirmations, the sync state) with `Normal`: all of it is had again after a power
 /// loss. The pulled position is committed with its page, so a lost page is pulled again from
 /// where the mirror really is; lost confirmations leave their batches pending, pushed again and
-/// answered `duplicate`. The next `Full` commit
-/// syncs the WAL with every earlier frame in it.
+/// answered `duplicate`. The next `Full` commit syncs the WAL with every earlier frame in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Durability {
     /// `synchronous=NORMAL`: survives a process crash; a power loss may lose the most recent
