@@ -154,11 +154,12 @@ impl Default for SyncServerOptions {
 ///   the current id and no results.
 ///
 /// Consecutive batches that pass those checks are written together, up to 100 at a time, as the
-/// parts of one [`EventStore::append_many`] (one transaction; each batch decided in request order, seeing
-/// the ones before it; positions in request order). When that fails as a whole (a conflict, a
-/// refused id, a tombstone…) it wrote nothing, and those batches are processed one by one, each
-/// in its own append. Either way every batch gets the result it would get alone, in order: the
-/// run only saves a transaction per batch in the common case of a push that goes through.
+/// parts of one [`EventStore::append_many`] (one transaction; each batch decided in request
+/// order, seeing the ones before it; positions in request order). When that fails as a whole (a
+/// conflict, a refused id, a tombstone…) it wrote nothing, and those batches are processed one
+/// by one, each in its own append. Either way every batch gets the result it would get alone,
+/// in order: the run only saves a transaction per batch in the common case of a push that goes
+/// through.
 ///
 /// Errors: [`Error::InvalidInput`] for more batches than allowed; a storage failure ends the
 /// push with that error (batches before it stay appended; a retry reports them `Duplicate`).

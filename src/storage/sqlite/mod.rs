@@ -151,7 +151,8 @@ impl SqliteOptions {
 ///   checkpoints it into the database every 1000 pages) and is deleted when the last connection
 ///   closes. While a synced store pulls, its commits leave the checkpoint to a reader thread
 ///   (the copying and its fsyncs run beside the writer, not inside the next page's commit), and
-///   the WAL may grow to the 16 MiB bound below before the writer checkpoints it itself. When readers in other processes hold checkpoints back it can grow further, but an
+///   the WAL may grow to the 16 MiB bound below before the writer checkpoints it itself. When
+///   readers in other processes hold checkpoints back it can grow further, but an
 ///   append that finds it past [`WAL_SIZE_LIMIT`](Self::WAL_SIZE_LIMIT) (16 MiB) forces a full
 ///   checkpoint that empties it (waiting at most 50 ms for those readers, retried a second later
 ///   if they still hold on), and whenever it restarts it is truncated to at most that limit. So
