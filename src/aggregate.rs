@@ -136,7 +136,9 @@ impl<S: Storage, A: Aggregate> Repository<S, A> {
     }
 
     /// Loads the aggregate of `stream` by folding all its events (read page by page). A stream
-    /// without events loads as the default state at version 0.
+    /// without events loads as the default state at version 0; one whose events all expired
+    /// (`maxAge`) as the default state at the stream's version, so the next append continues
+    /// its numbering.
     pub async fn load(&self, stream: &str) -> Result<Loaded<A>, Error> {
         let mut events = self.store.stream_events(stream, ReadStreamOptions::new())?;
         let mut loaded = Loaded {
@@ -146,6 +148,10 @@ impl<S: Storage, A: Aggregate> Repository<S, A> {
         while let Some(event) = events.try_next().await? {
             loaded.state.apply(&event.decode::<A::Event>()?);
             loaded.version = event.version;
+        }
+        if loaded.version == 0 {
+            // No event to read, but the stream may have a version: its events expired (maxAge).
+            loaded.version = self.store.stream_version(stream).await?;
         }
         Ok(loaded)
     }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::json::RecordedEventJson;
 use crate::platform::now_millis;
-use crate::storage::{AppendBatch, AppendNotifier, PreparedEvent, Storage};
+use crate::storage::{AppendBatch, AppendNotifier, PreparedEvent, Retention, Storage};
 use crate::store::{prepare_event, EventStore, DEFAULT_PAGE_SIZE};
 use crate::types::{category_of, validate_stream_id, Direction, ExpectedVersion, Filter, NewEvent};
 use crate::upcast::Upcasters;
@@ -199,6 +199,8 @@ where
         .map_err(write_error)?;
     let (mut after, mut events) = (0, 0);
     let everything = Filter::default();
+    // Events the `maxAge` of their streams no longer keeps are not exported.
+    let retention = Retention::load(storage).await?;
     while after < header.head {
         let page = storage
             .read_all(
@@ -211,7 +213,8 @@ where
         let Some(last) = page.last() else { break };
         after = last.position;
         text.clear();
-        for event in page.into_iter().take_while(|e| e.position <= header.head) {
+        let page = page.into_iter().take_while(|e| e.position <= header.head);
+        for event in page.filter(|event| retention.keeps(event)) {
             let event = match upcasters {
                 Some(upcasters) => upcasters.apply(event)?,
                 None => event,

@@ -712,8 +712,9 @@ impl<S: Storage> Runner<S> {
     }
 
     /// Reads a batch again: the `span.len` events matching the projection's filter after
-    /// `span.after` — the same events the subscription delivered. (`&mut self` keeps the future
-    /// `Send` without requiring handlers to be `Sync`.)
+    /// `span.after` — the same events the subscription delivered, also those that expired
+    /// (`maxAge`) since. (`&mut self` keeps the future `Send` without requiring handlers to be
+    /// `Sync`.)
     async fn reload(&mut self, span: BatchSpan) -> Result<Vec<RecordedEvent>> {
         let filter = &self.projection.options.filter;
         let mut events = Vec::with_capacity(span.len);
@@ -723,7 +724,13 @@ impl<S: Storage> Runner<S> {
         while events.len() < span.len && from < span.last {
             let page = self
                 .store
-                .read_all_page(from, Direction::Forward, span.len - events.len(), filter)
+                .read_all_page_with(
+                    from,
+                    Direction::Forward,
+                    span.len - events.len(),
+                    filter,
+                    false,
+                )
                 .await?;
             events.extend(page.events);
             match page.last {

@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::append_many::{prepare_many, StreamAppend};
 use crate::error::{Error, Result};
 use crate::platform::{now_millis, BoxStream};
-use crate::storage::{AppendBatch, AppendNotifier, PreparedEvent, Storage};
+use crate::storage::{AppendBatch, AppendNotifier, PreparedEvent, Retention, Storage};
 use crate::subscription::{SubscribeOptions, Subscription, SubscriptionTarget};
 use crate::types::{
     category_of, refuse_control_characters, validate_stream_id, AppendResult, Direction,
@@ -204,26 +204,42 @@ impl<S: Storage> EventStore<S> {
         self.upcasters().apply_all(events)
     }
 
-    /// One page of `stream_id` from the storage (see [`Storage::read_stream`]), upcast: what
-    /// every reader of a stream goes through.
+    /// The events the `maxAge` of their streams keeps now (see [`Retention`]).
+    pub(crate) async fn retention(&self) -> Result<Retention> {
+        Retention::load(&self.inner.storage).await
+    }
+
+    /// One page of `stream_id` from the storage (see [`Storage::read_stream`]), without the
+    /// events its `maxAge` no longer keeps, upcast: what every reader of a stream goes through.
+    /// The page may hold fewer events than the storage returned; [`StreamPage`] says how far the
+    /// read got.
     pub(crate) async fn read_stream_page(
         &self,
         stream_id: &str,
         from_version: u64,
         direction: Direction,
         limit: usize,
-    ) -> Result<Vec<RecordedEvent>> {
-        let events = self
-            .inner
-            .storage
-            .read_stream(stream_id, from_version, direction, limit)
-            .await?;
-        self.upcast(events)
+    ) -> Result<StreamPage> {
+        let (stored, retention) = futures::try_join!(
+            self.inner
+                .storage
+                .read_stream(stream_id, from_version, direction, limit),
+            self.retention()
+        )?;
+        let scanned = stored.len();
+        let last = stored.last().map(|event| event.version);
+        let events = self.upcast(retention.retain(stored))?;
+        Ok(StreamPage {
+            events,
+            scanned,
+            last,
+        })
     }
 
-    /// One page of all streams from the storage (see [`Storage::read_all`]), upcast and
-    /// filtered on the upcast types: what every reader of all streams goes through. The page may
-    /// hold fewer events than the storage returned; [`AllPage`] says how far the read got.
+    /// One page of all streams from the storage (see [`Storage::read_all`]), without the events
+    /// the `maxAge` of their streams no longer keeps, upcast and filtered on the upcast types:
+    /// what every reader of all streams goes through. The page may hold fewer events than the
+    /// storage returned; [`AllPage`] says how far the read got.
     pub(crate) async fn read_all_page(
         &self,
         from_position: u64,
@@ -231,21 +247,42 @@ impl<S: Storage> EventStore<S> {
         limit: usize,
         filter: &Filter,
     ) -> Result<AllPage> {
+        self.read_all_page_with(from_position, direction, limit, filter, true)
+            .await
+    }
+
+    /// [`read_all_page`](Self::read_all_page), hiding expired events only if `hide_expired`:
+    /// a projector retrying a batch reads it again as it was delivered, including events that
+    /// expired meanwhile.
+    pub(crate) async fn read_all_page_with(
+        &self,
+        from_position: u64,
+        direction: Direction,
+        limit: usize,
+        filter: &Filter,
+        hide_expired: bool,
+    ) -> Result<AllPage> {
         let upcasters = self.upcasters();
         let widened = upcasters.widen(filter);
-        let stored = self
-            .inner
-            .storage
-            .read_all(
+        let retention = async {
+            if hide_expired {
+                self.retention().await
+            } else {
+                Ok(Retention::default())
+            }
+        };
+        let (stored, retention) = futures::try_join!(
+            self.inner.storage.read_all(
                 from_position,
                 direction,
                 limit,
                 widened.as_ref().unwrap_or(filter),
-            )
-            .await?;
+            ),
+            retention
+        )?;
         let scanned = stored.len();
         let last = stored.last().map(|event| event.position);
-        let mut events = upcasters.apply_all(stored)?;
+        let mut events = upcasters.apply_all(retention.retain(stored))?;
         if widened.is_some() {
             events.retain(|event| Upcasters::keeps(filter, event));
         }
@@ -354,7 +391,10 @@ impl<S: Storage> EventStore<S> {
     /// Reads events of `stream`, paged internally, into a vector.
     ///
     /// A stream without events is [`Error::StreamNotFound`] (also once soft-deleted), a
-    /// tombstoned one [`Error::StreamDeleted`]. `max_count` of 0 is [`Error::InvalidInput`].
+    /// tombstoned one [`Error::StreamDeleted`]; one whose events all expired (its `maxAge`, see
+    /// [`StreamMetadata`](crate::StreamMetadata)) reads as empty. Expired events are never
+    /// returned, and `max_count` counts only the events returned. `max_count` of 0 is
+    /// [`Error::InvalidInput`].
     pub async fn read_stream(
         &self,
         stream: &str,
@@ -384,18 +424,35 @@ impl<S: Storage> EventStore<S> {
         let direction = options.direction;
         Ok(self.paged(start, limit, move |from, page| {
             let (store, stream) = (store.clone(), stream.clone());
-            async move {
-                let events = store
-                    .read_stream_page(&stream, from, direction, page)
-                    .await?;
-                // Inclusive bounds: continue after (or before) the last version returned.
-                let next = events.last().map(|last| match direction {
-                    Direction::Forward => last.version + 1,
-                    Direction::Backward => last.version.saturating_sub(1),
-                });
-                Ok((events, next.filter(|&v| v > 0)))
-            }
+            async move { store.stream_page_from(&stream, from, direction, page).await }
         }))
+    }
+
+    /// The next page of a lazy read of `stream` from version `from` (inclusive), and the
+    /// version the page after it starts at (`None`: no page after it). A page read in full
+    /// whose events had all expired (`maxAge`) is skipped.
+    pub(crate) async fn stream_page_from(
+        &self,
+        stream: &str,
+        mut from: u64,
+        direction: Direction,
+        page: usize,
+    ) -> Result<(Vec<RecordedEvent>, Option<u64>)> {
+        loop {
+            let read = self.read_stream_page(stream, from, direction, page).await?;
+            // Inclusive bounds: continue after (or before) the last version read.
+            let next = read
+                .last
+                .map(|last| match direction {
+                    Direction::Forward => last + 1,
+                    Direction::Backward => last.saturating_sub(1),
+                })
+                .filter(|&v| v > 0);
+            match next {
+                Some(next) if read.events.is_empty() && read.scanned >= page => from = next,
+                next => return Ok((read.events, next)),
+            }
+        }
     }
 
     /// Reads events of all streams in position order, paged internally, into a vector.
@@ -415,21 +472,28 @@ impl<S: Storage> EventStore<S> {
         let filter = Arc::new(options.filter);
         Ok(self.paged(start, limit, move |from, page| {
             let (store, filter) = (store.clone(), Arc::clone(&filter));
-            async move {
-                let mut from = from;
-                loop {
-                    let read = store.read_all_page(from, direction, page, &filter).await?;
-                    // A full page whose events the upcast type filter all dropped: read on.
-                    match read.last {
-                        Some(last) if read.events.is_empty() && read.scanned >= page => {
-                            from = last;
-                        }
-                        // Exclusive bounds: continue from the last position read.
-                        next => return Ok((read.events, next)),
-                    }
-                }
-            }
+            async move { store.all_page_from(from, direction, page, &filter).await }
         }))
+    }
+
+    /// The next page of a lazy read of all streams after position `from` (exclusive), and the
+    /// position the page after it continues from. A page read in full whose events the upcast
+    /// type filter or `maxAge` all dropped is skipped.
+    pub(crate) async fn all_page_from(
+        &self,
+        mut from: u64,
+        direction: Direction,
+        page: usize,
+        filter: &Filter,
+    ) -> Result<(Vec<RecordedEvent>, Option<u64>)> {
+        loop {
+            let read = self.read_all_page(from, direction, page, filter).await?;
+            match read.last {
+                Some(last) if read.events.is_empty() && read.scanned >= page => from = last,
+                // Exclusive bounds: continue from the last position read.
+                next => return Ok((read.events, next)),
+            }
+        }
     }
 
     /// Lists the streams that have events, in ascending order of stream id, with their current
@@ -677,6 +741,17 @@ impl<S: Storage> EventStore<S> {
         });
         Box::pin(pages.try_flatten())
     }
+}
+
+/// One page of [`EventStore::read_stream_page`].
+pub(crate) struct StreamPage {
+    /// The events, upcast, that the stream's `maxAge` keeps.
+    pub(crate) events: Vec<RecordedEvent>,
+    /// How many events the storage returned; fewer than the limit means the read reached the
+    /// end.
+    pub(crate) scanned: usize,
+    /// The version of the last event the storage returned.
+    pub(crate) last: Option<u64>,
 }
 
 /// One page of [`EventStore::read_all_page`].

@@ -5,7 +5,9 @@
 //! checks its expected version, so the removed events are gone from every read path at once —
 //! `read_stream`, `read_all`, the lazy iterators, subscriptions that have not reached them yet,
 //! the projector, export and the stream listing. Positions are never reused and the
-//! [`head`](EventStore::head) never goes down.
+//! [`head`](EventStore::head) never goes down. Events that outlive their stream's `maxAge` are
+//! the exception: they expire without any operation, so the store hides them on every read path
+//! at once and removes them at the next append to the stream or at [`scavenge`](EventStore::scavenge).
 
 use crate::error::{Error, Result};
 use crate::storage::{Storage, StreamChange, StreamMetadata, StreamOp, StreamRecord};
@@ -83,7 +85,32 @@ impl<S: Storage> EventStore<S> {
     /// newest `max_count` are removed now, and again by every append that makes the stream
     /// outgrow it, in the append's transaction — so no read ever returns more.
     ///
-    /// Errors: [`Error::InvalidInput`] for `max_count` 0 or a bad stream id,
+    /// With [`StreamMetadata::max_age`] (seconds) the events recorded more than `max_age`
+    /// seconds ago are hidden from every read path at once — reads (counts and `max_count`
+    /// count only kept events), `$all`, the lazy reads, subscriptions, the projector,
+    /// repositories, export and the sync server's pull — and removed physically by the next
+    /// append to the stream and by [`scavenge`](Self::scavenge), which keep the stream's last
+    /// event (stored, hidden) so that its version stays. [`stream_version`](Self::stream_version)
+    /// and the numbering do not change: a stream whose events all expired reads as empty, not
+    /// as missing. An event is kept only if both settings keep it; metadata without `max_age`
+    /// shows again the expired events not yet removed.
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use evstore::{EventStore, ExpectedVersion, MemoryStorage, NewEvent, StreamMetadata};
+    /// let store = EventStore::new(MemoryStorage::new());
+    /// let week = 7 * 24 * 3600;
+    /// store
+    ///     .set_stream_metadata("log-1", StreamMetadata::new().max_count(500).max_age(week),
+    ///                          ExpectedVersion::Any)
+    ///     .await?;
+    /// store.append("log-1", ExpectedVersion::Any, vec![NewEvent::new("Noted", serde_json::json!({}))]).await?;
+    /// assert_eq!(store.stream_metadata("log-1").await?.max_age, Some(week));
+    /// # Ok::<(), evstore::Error>(()) }).unwrap();
+    /// ```
+    ///
+    /// Errors: [`Error::InvalidInput`] for `max_count` or `max_age` 0, a `max_age` above
+    /// [`MAX_AGE_LIMIT`](crate::storage::MAX_AGE_LIMIT) or a bad stream id,
     /// [`Error::StreamDeleted`], [`Error::WrongExpectedVersion`].
     pub async fn set_stream_metadata(
         &self,
@@ -97,9 +124,11 @@ impl<S: Storage> EventStore<S> {
             .map(drop)
     }
 
-    /// Gives the space of removed events back to the system where the backend does not reuse it
-    /// by itself (see [`Storage::scavenge`]): a SQLite file shrinks to what its events need.
-    /// Removal itself never waits for this: deletes, tombstones, truncations and `maxCount`
+    /// Removes the events that the `maxAge` of their streams no longer keeps (reads hide them
+    /// already; each stream's last event stays, hidden, so that its version does), then gives
+    /// the space of removed events back to the system where the backend does not reuse it by
+    /// itself (see [`Storage::scavenge`]): a SQLite file shrinks to what its events need.
+    /// Other removal never waits for this: deletes, tombstones, truncations and `maxCount`
     /// remove events at once, and SQLite and IndexedDB reuse the freed space for new events.
     pub async fn scavenge(&self) -> Result<()> {
         self.ensure_open()?;

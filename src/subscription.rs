@@ -282,12 +282,11 @@ impl<S: Storage> State<S> {
                 (page.events, page.scanned, page.last)
             }
             SubscriptionTarget::Stream(stream) => {
-                let events = self
+                let page = self
                     .store
                     .read_stream_page(stream, self.cursor + 1, Direction::Forward, self.batch_size)
                     .await?;
-                let (scanned, last) = (events.len(), events.last().map(|last| last.version));
-                (events, scanned, last)
+                (page.events, page.scanned, page.last)
             }
         };
         let scanned_to_head = scanned < self.batch_size;
@@ -296,7 +295,7 @@ impl<S: Storage> State<S> {
         }
         self.skip_scanned(scanned_to_head);
         if events.is_empty() {
-            // A full batch that the upcast type filter dropped entirely: read on.
+            // A full batch that the upcast type filter or `maxAge` dropped entirely: read on.
             return Ok(!scanned_to_head);
         }
         self.signalled = false;

@@ -507,6 +507,81 @@ async fn without_create_only_an_existing_store_opens() {
     assert_eq!(reopened.head().await.unwrap(), 1);
 }
 
+/// A store of schema 2 (before `maxAge`), with events recorded two hours ago and a `maxCount`,
+/// opens and is migrated to schema 3: its events and metadata stay, and `maxAge` then hides and
+/// reclaims its old events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_2_store_is_migrated_and_takes_a_max_age() {
+    let server = PgServer::shared();
+    let schema = fresh_schema();
+    let two_hours_ago = evstore::platform::now_millis() - 2 * 3600 * 1000;
+    raw_client(server)
+        .await
+        .batch_execute(&format!(
+            "BEGIN; CREATE SCHEMA {schema}; SET LOCAL search_path TO {schema}; {} \
+             INSERT INTO evstore_migrations (version) VALUES (1); {} \
+             INSERT INTO evstore_migrations (version) VALUES (2); \
+             SELECT * FROM append_events('log-1', 'log', 0::smallint, 0, \
+                 ARRAY['0190a5e4-0000-7000-8000-000000000001', \
+                       '0190a5e4-0000-7000-8000-000000000002']::uuid[], \
+                 ARRAY['A', 'A'], ARRAY['{{}}', '{{}}'], ARRAY['{{}}', '{{}}'], \
+                 ARRAY[{two_hours_ago}, {two_hours_ago}]::bigint[], \
+                 ARRAY[NULL, NULL]::text[], ARRAY[NULL, NULL]::text[], false, 'unused'); \
+             UPDATE streams SET max_count = 5 WHERE stream_id = 'log-1'; \
+             COMMIT;",
+            include_str!("../src/storage/postgres/migrations/001_initial.sql"),
+            include_str!("../src/storage/postgres/migrations/002_stream_lifecycle.sql"),
+        ))
+        .await
+        .unwrap();
+    let options = PostgresOptions::default().schema(schema.as_str());
+    let store = EventStore::new(connect(server, options).await);
+    let read = |store: &EventStore<PostgresStorage>| {
+        let store = store.clone();
+        async move {
+            let events = store
+                .read_stream("log-1", ReadStreamOptions::new())
+                .await
+                .unwrap();
+            events.iter().map(|e| e.version).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(read(&store).await, [1, 2]);
+    let kept = evstore::StreamMetadata::new().max_count(5);
+    assert_eq!(store.stream_metadata("log-1").await.unwrap(), kept);
+    store
+        .set_stream_metadata("log-1", kept.max_age(600), ExpectedVersion::Exact(2))
+        .await
+        .unwrap();
+    assert!(read(&store).await.is_empty());
+    assert_eq!(store.stream_version("log-1").await.unwrap(), 2);
+    store
+        .append(
+            "log-1",
+            ExpectedVersion::Exact(2),
+            vec![NewEvent::new("A", json!({}))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(read(&store).await, [3]);
+    let raw = raw_client(server).await;
+    let stored: i64 = raw
+        .query_one(&format!("SELECT count(*) FROM {schema}.events"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 1, "the append removed the expired events");
+    let version: i32 = raw
+        .query_one(
+            &format!("SELECT max(version) FROM {schema}.evstore_migrations"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(version as u64, PostgresStorage::SCHEMA_VERSION);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_existing_schema_is_initialized() {
     let server = PgServer::shared();

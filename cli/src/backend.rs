@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use evstore::storage::{
-    AppendBatch, AppendNotifier, Checkpoint, Storage, StreamChange, StreamRecord,
+    AppendBatch, AppendNotifier, Checkpoint, MaxAges, Storage, StreamChange, StreamRecord,
 };
 use evstore::{
     AppendResult, Direction, Filter, PostgresOptions, PostgresStorage, RecordedEvent, Result,
@@ -166,6 +166,13 @@ impl Storage for Backend {
         match self {
             Backend::Sqlite(storage) => storage.change_stream(change).await,
             Backend::Postgres(storage) => storage.change_stream(change).await,
+        }
+    }
+
+    async fn max_ages(&self) -> Result<MaxAges> {
+        match self {
+            Backend::Sqlite(storage) => storage.max_ages().await,
+            Backend::Postgres(storage) => storage.max_ages().await,
         }
     }
 

@@ -371,6 +371,13 @@ fn delete_truncate_and_scavenge_on_sqlite() {
 }
 
 #[test]
+fn truncate_max_age_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    common::lifecycle::max_age_commands_work(db.to_str().unwrap());
+}
+
+#[test]
 fn every_subcommand_has_help() {
     let top = ok(run(&["--help"]));
     for command in [

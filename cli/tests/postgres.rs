@@ -49,6 +49,14 @@ async fn delete_truncate_and_scavenge_over_postgres() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncate_max_age_over_postgres() {
+    let db = database_url("cli_max_age").await;
+    tokio::task::spawn_blocking(move || common::lifecycle::max_age_commands_work(&db))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_and_the_commands_work_over_postgres() {
     let db = database_url("cli_serve").await;
     let server = Server::start_on(Path::new(&db), &[]);

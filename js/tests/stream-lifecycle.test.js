@@ -1,6 +1,7 @@
 // Stream lifecycle from JavaScript, on IndexedDB and in memory: deleteStream (soft, numbering
 // continues), tombstoneStream (StreamDeleted; the records are gone from IndexedDB),
-// truncateBefore and maxCount on every read path, and bad input rejected with nothing changed.
+// truncateBefore, maxCount and maxAge on every read path, and bad input rejected with nothing
+// changed.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
@@ -12,7 +13,11 @@ let page;
 before(async () => ({ browser, page } = await launchWithFixture()));
 after(() => closeWithReport({ browser, page }));
 
-/** Runs `body(store, name)` in the page on a fresh IndexedDB store, then on a memory store. */
+/**
+ * Runs `body(store, name, t, stored)` in the page on a fresh IndexedDB store, then on a memory
+ * store. `stored(stream?)` counts the event records in the database (of `stream`, or all) with
+ * IndexedDB itself; 0 in memory.
+ */
 async function onEveryBackend(prefix, body) {
   const results = {};
   for (const backend of ["indexeddb", "memory"]) {
@@ -20,9 +25,28 @@ async function onEveryBackend(prefix, body) {
       async ({ name, backend, body }) => {
         const { EventStore } = window.evstore;
         const store = backend === "memory" ? await EventStore.inMemory() : await EventStore.open(name);
-        const run = new Function("store", "name", "t", `return (${body})(store, name, t);`);
+        const stored = (stream) =>
+          new Promise((resolve, reject) => {
+            const open = indexedDB.open(name);
+            open.onsuccess = () => {
+              const db = open.result;
+              if (!db.objectStoreNames.contains("events")) {
+                db.close();
+                indexedDB.deleteDatabase(name);
+                return resolve(0);
+              }
+              const request = db.transaction("events").objectStore("events").getAll();
+              request.onsuccess = () => {
+                db.close();
+                resolve(request.result.filter((r) => stream === undefined || r.streamId === stream).length);
+              };
+              request.onerror = () => reject(request.error);
+            };
+            open.onerror = () => reject(open.error);
+          });
+        const run = new Function("store", "name", "t", "stored", `return (${body})(store, name, t, stored);`);
         try {
-          return await run(store, name, window.t);
+          return await run(store, name, window.t, stored);
         } finally {
           store.close();
         }
@@ -66,34 +90,14 @@ test("deleteStream hides a stream on every read path and appending again continu
 });
 
 test("tombstoneStream removes the records from IndexedDB and refuses the stream with StreamDeleted", async () => {
-  const results = await onEveryBackend("tombstone", async (store, name, t) => {
+  const results = await onEveryBackend("tombstone", async (store, _name, t, stored) => {
     const data = "x".repeat(2000);
     const events = Array.from({ length: 200 }, (_, n) => ({ type: "Big", data: { n, data } }));
     await store.append("user-1", events);
     await store.append("user-2", [{ type: "Kept" }]);
-    // The records in the database, counted with IndexedDB itself (memory: none).
-    const count = () =>
-      new Promise((resolve, reject) => {
-        const open = indexedDB.open(name);
-        open.onsuccess = () => {
-          const db = open.result;
-          if (!db.objectStoreNames.contains("events")) {
-            db.close();
-            indexedDB.deleteDatabase(name);
-            return resolve(0);
-          }
-          const request = db.transaction("events").objectStore("events").count();
-          request.onsuccess = () => {
-            db.close();
-            resolve(request.result);
-          };
-          request.onerror = () => reject(request.error);
-        };
-        open.onerror = () => reject(open.error);
-      });
-    const before = await count();
+    const before = await stored();
     await store.tombstoneStream("user-1", { expectedVersion: 200 });
-    const afterwards = await count();
+    const afterwards = await stored();
     const read = await t.settle(store.readStream("user-1"));
     const append = await t.settle(store.append("user-1", [{ type: "Again" }]));
     const truncate = await t.settle(store.truncateBefore("user-1", 1));
@@ -142,6 +146,87 @@ test("truncateBefore and maxCount apply to reads, subscriptions and appends", as
     assert.deepEqual(result.metadata, { maxCount: 2 });
     assert.deepEqual(result.none, {});
   }
+});
+
+test("maxAge hides expired events on every read path at once; an append and scavenge remove them", async () => {
+  const results = await onEveryBackend("max-age", async (store, _name, t, stored) => {
+    const { Decider } = window.evstore;
+    // Events recorded two hours ago, brought in by an import (which keeps recorded times).
+    const old = Date.now() - 2 * 3600 * 1000;
+    const lines = [{ format: "evstore-export", version: 1, storeId: "old", exportedAt: old, head: 5 }];
+    const streams = ["log-1", "log-1", "log-1", "gone-1", "gone-1"];
+    streams.forEach((streamId, i) => {
+      const version = streams.slice(0, i).filter((s) => s === streamId).length + 1;
+      lines.push({ id: crypto.randomUUID(), streamId, version, position: i + 1, type: "Old", data: {},
+                   metadata: {}, recordedAt: old });
+    });
+    await store.importJsonl(new Blob(lines.map((line) => JSON.stringify(line) + "\n")));
+    await store.append("log-1", [{ type: "New" }, { type: "New" }], { expectedVersion: 3 });
+    for (const [stream, version] of [["log-1", 5], ["gone-1", 2]]) {
+      await store.setStreamMetadata(stream, { maxCount: 10, maxAge: 600 }, { expectedVersion: version });
+    }
+    const versions = (events) => events.map((e) => `${e.streamId}@${e.version}`);
+    const read = versions(await store.readStream("log-1"));
+    const backward = versions(await store.readStream("log-1", { direction: "backward", maxCount: 1 }));
+    const fromTwo = versions(await store.readStream("log-1", { fromVersion: 2, maxCount: 1 }));
+    const all = versions(await store.readAll());
+    const iterated = [];
+    for await (const e of store.iterateStream("log-1")) iterated.push(`${e.streamId}@${e.version}`);
+    for await (const e of store.iterateAll()) iterated.push(`${e.streamId}@${e.version}`);
+    const subscribed = [];
+    for await (const e of store.subscribeAll({ fromPosition: 0 })) {
+      subscribed.push(`${e.streamId}@${e.version}`);
+      if (subscribed.length === 2) break;
+    }
+    const gone = await store.readStream("gone-1");
+    const goneVersion = await store.streamVersion("gone-1");
+    const decider = new Decider(store, {
+      initialState: () => 0,
+      evolve: (count) => count + 1,
+      decide: () => [{ type: "Counted" }],
+    });
+    const loaded = await decider.load("gone-1");
+    const exported = (await (await store.exportJsonl()).text()).trim().split("\n").length - 1;
+    const metadata = await store.streamMetadata("log-1");
+    const before = { log: await stored("log-1"), gone: await stored("gone-1") };
+    // An append removes its stream's expired events; scavenge those of the others, keeping the
+    // last event (hidden).
+    await store.append("log-1", [{ type: "New" }], { expectedVersion: 5 });
+    const afterAppend = { log: await stored("log-1"), gone: await stored("gone-1") };
+    await store.scavenge();
+    const afterScavenge = { log: await stored("log-1"), gone: await stored("gone-1") };
+    const handled = await decider.handle("gone-1", {});
+    const bad = [];
+    for (const metadata of [{ maxAge: 0 }, { maxAge: -1 }, { maxAge: 1.5 }, { maxAge: "60" }, { maxAge: 2 ** 53 }]) {
+      bad.push((await t.settle(store.setStreamMetadata("log-1", metadata))).error?.code ?? "accepted");
+    }
+    const unchanged = await store.streamMetadata("log-1");
+    return {
+      read, backward, fromTwo, all, iterated, subscribed, gone, goneVersion, loaded, exported, metadata,
+      before, afterAppend, afterScavenge, handled: handled.appended, bad, unchanged,
+      head: await store.head(),
+    };
+  });
+  for (const [backend, result] of Object.entries(results)) {
+    assert.deepEqual(result.read, ["log-1@4", "log-1@5"], backend);
+    assert.deepEqual(result.backward, ["log-1@5"]);
+    assert.deepEqual(result.fromTwo, ["log-1@4"]);
+    assert.deepEqual(result.all, ["log-1@4", "log-1@5"]);
+    assert.deepEqual(result.iterated, ["log-1@4", "log-1@5", "log-1@4", "log-1@5"]);
+    assert.deepEqual(result.subscribed, ["log-1@4", "log-1@5"]);
+    assert.deepEqual(result.gone, []);
+    assert.equal(result.goneVersion, 2);
+    assert.deepEqual(result.loaded, { state: 0, version: 2 });
+    assert.equal(result.exported, 2);
+    assert.deepEqual(result.metadata, { maxCount: 10, maxAge: 600 });
+    assert.deepEqual(result.handled, { nextExpectedVersion: 3, position: 9 });
+    assert.deepEqual(result.bad, ["InvalidInput", "InvalidInput", "InvalidInput", "InvalidInput", "InvalidInput"]);
+    assert.deepEqual(result.unchanged, { maxCount: 10, maxAge: 600 });
+    assert.equal(result.head, 9);
+  }
+  assert.deepEqual(results.indexeddb.before, { log: 5, gone: 2 });
+  assert.deepEqual(results.indexeddb.afterAppend, { log: 3, gone: 2 });
+  assert.deepEqual(results.indexeddb.afterScavenge, { log: 3, gone: 1 });
 });
 
 test("bad lifecycle calls are rejected with a code and change nothing", async () => {

@@ -177,9 +177,15 @@ async function everything(): Promise<void> {
   await store.setStreamMetadata("account-2", {});
   const retention: StreamMetadata = await store.streamMetadata("account-2");
   const maxCount: number | undefined = retention.maxCount;
+  const maxAge: number | undefined = retention.maxAge;
   void maxCount;
+  void maxAge;
+  await store.setStreamMetadata("account-2", { maxCount: 10, maxAge: 3600 });
+  await store.scavenge();
   // @ts-expect-error maxCount is a number
   await store.setStreamMetadata("account-2", { maxCount: "10" });
+  // @ts-expect-error maxAge is a number of seconds
+  await store.setStreamMetadata("account-2", { maxAge: "1h" });
   // @ts-expect-error truncateBefore needs a version
   await store.truncateBefore("account-2");
 

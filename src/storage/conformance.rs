@@ -161,6 +161,14 @@ macro_rules! conformance_tests {
             lifecycle_markers_record_each_operation,
             append_many_honours_stream_lifecycle,
         );
+        $crate::conformance_tests!(@each [$(#[$attr])*] $make;
+            max_age_hides_expired_events_on_every_read_path,
+            max_age_expired_stream_keeps_its_version,
+            max_age_and_max_count_combine,
+            max_age_reclaims_on_append_and_scavenge,
+            max_age_projector_retry_redelivers_the_batch,
+            max_age_rejects_bad_input,
+        );
     };
     (@each $attrs:tt $make:path; $($name:ident),* $(,)?) => {
         $( $crate::conformance_tests!(@one $attrs $make; $name); )*

@@ -7,7 +7,9 @@
 //! stream outgrows removes the events in the same transaction that records the change, so every
 //! read path (reads, `$all`, iterators, subscriptions, the projector, export, the stream listing)
 //! is right without filtering. Positions are never reused and the head never goes down: a backend
-//! keeps the head at least at the position it had before removing the last events.
+//! keeps the head at least at the position it had before removing the last events. The one
+//! exception is `maxAge`, under which events expire without a write: the store hides them on
+//! every read path and the backends remove them later (see [`crate::storage::Retention`]).
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -32,16 +34,31 @@ use crate::types::{ExpectedVersion, NewEvent};
 /// truncate it (operations on it record no markers).
 pub const LIFECYCLE_STREAM: &str = "$lifecycle";
 
+/// The largest `maxAge` accepted, in seconds: 2^53 − 1 milliseconds (what a JS number holds
+/// exactly), about 285,000 years.
+pub const MAX_AGE_LIMIT: u64 = ((1 << 53) - 1) / 1000;
+
 /// Retention settings of one stream (its *stream metadata*).
 ///
-/// `max_count`: keep only the newest `max_count` events. The older ones are removed when the
-/// setting is made and at every append that makes the stream outgrow it.
+/// - `max_count`: keep only the newest `max_count` events. The older ones are removed when the
+///   setting is made and at every append that makes the stream outgrow it.
+/// - `max_age` (seconds, `maxAge` in JSON and JS, as KurrentDB's `$maxAge`): an event recorded
+///   more than `max_age` seconds ago (its `recorded_at` before now − `max_age`) is hidden from
+///   every read path at once, and physically removed by the next append to the stream and by
+///   [`scavenge`](crate::EventStore::scavenge) (the stream's last event stays stored, hidden, so
+///   that its version is kept; see [`crate::storage::Retention`]).
+///
+/// An event is kept only if both keep it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StreamMetadata {
     /// Keep at most this many of the newest events (`None` = keep all). Must be at least 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_count: Option<u64>,
+    /// Keep only events recorded at most this many seconds ago (`None` = keep all). Must be at
+    /// least 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u64>,
 }
 
 impl StreamMetadata {
@@ -56,12 +73,24 @@ impl StreamMetadata {
         self
     }
 
-    /// Refuses a `max_count` of 0.
+    /// Keeps only the events recorded at most `seconds` ago.
+    pub fn max_age(mut self, seconds: u64) -> Self {
+        self.max_age = Some(seconds);
+        self
+    }
+
+    /// Refuses a `max_count` or `max_age` of 0, and a `max_age` above [`MAX_AGE_LIMIT`].
     pub fn validate(&self) -> Result<()> {
         if self.max_count == Some(0) {
             return Err(Error::invalid_input("maxCount must be at least 1"));
         }
-        Ok(())
+        match self.max_age {
+            Some(0) => Err(Error::invalid_input("maxAge must be at least 1 (second)")),
+            Some(age) if age > MAX_AGE_LIMIT => Err(Error::invalid_input(format!(
+                "maxAge must be at most {MAX_AGE_LIMIT} seconds, got {age}"
+            ))),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -6,11 +6,12 @@ use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
+use crate::platform::now_millis;
 use crate::storage::{
-    append_basis, decide_append_on, decide_enqueue, decide_stream_change, record_after_append,
-    stream_entries, AppendBatch, AppendDecision, AppendNotifier, Checkpoint, EnqueueDecision,
-    ExistingEvent, LocalAppend, ManyOutcomes, OutboxEntry, OutboxState, Storage, StreamChange,
-    StreamRecord, SyncChange, SyncSnapshot, SyncState, SyncStorage,
+    append_basis, decide_append_on, decide_enqueue, decide_stream_change, expiry_cutoff,
+    record_after_append, stream_entries, AppendBatch, AppendDecision, AppendNotifier, Checkpoint,
+    EnqueueDecision, ExistingEvent, LocalAppend, ManyOutcomes, MaxAges, OutboxEntry, OutboxState,
+    Storage, StreamChange, StreamRecord, SyncChange, SyncSnapshot, SyncState, SyncStorage,
 };
 use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
 
@@ -96,9 +97,26 @@ impl Inner {
         if before == 0 {
             return;
         }
+        self.remove_where(|event| event.stream_id == stream && event.version < before);
+    }
+
+    /// Removes the events of `stream` that a `maxAge` of `seconds` no longer keeps at `now`,
+    /// except its last event.
+    fn remove_expired(&mut self, stream: &str, seconds: u64, now: u64) {
+        let cutoff = expiry_cutoff(seconds, now);
+        let last = self.stream_version(stream);
+        let expired = |event: &RecordedEvent| {
+            event.stream_id == stream && event.version < last && event.recorded_at < cutoff
+        };
+        if self.events.iter().any(expired) {
+            self.remove_where(expired);
+        }
+    }
+
+    /// Removes the events `remove` picks, keeping the head.
+    fn remove_where(&mut self, remove: impl Fn(&RecordedEvent) -> bool) {
         self.removed_head = self.head();
-        self.events
-            .retain(|event| event.stream_id != stream || event.version >= before);
+        self.events.retain(|event| !remove(event));
         self.streams.clear();
         self.ids.clear();
         for (index, event) in self.events.iter().enumerate() {
@@ -170,16 +188,28 @@ impl Inner {
         inner.push_events(recorded);
         let version = first_version + batch.events.len() as u64 - 1;
         let position = inner.head();
+        let max_age = record.as_ref().and_then(|record| record.metadata.max_age);
         if let Some((next, remove_before)) =
             record.and_then(|record| record_after_append(&record, version))
         {
             inner.remove_events(&batch.stream_id, remove_before);
             inner.records.insert(batch.stream_id.clone(), next);
         }
+        if let Some(seconds) = max_age {
+            inner.remove_expired(&batch.stream_id, seconds, now_millis());
+        }
         Ok(AppendResult {
             next_expected_version: version,
             position,
         })
+    }
+
+    /// The streams with a `maxAge`.
+    fn max_ages(&self) -> MaxAges {
+        self.records
+            .iter()
+            .filter_map(|(stream, record)| Some((stream.clone(), record.metadata.max_age?)))
+            .collect()
     }
 
     /// The index of the first event with a position above `position`.
@@ -320,6 +350,19 @@ impl Storage for MemoryStorage {
             inner.append(marker)?;
         }
         Ok(plan.record)
+    }
+
+    async fn max_ages(&self) -> Result<MaxAges> {
+        Ok(self.lock().max_ages())
+    }
+
+    async fn scavenge(&self) -> Result<()> {
+        let mut inner = self.lock();
+        let now = now_millis();
+        for (stream, seconds) in inner.max_ages() {
+            inner.remove_expired(&stream, seconds, now);
+        }
+        Ok(())
     }
 
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {

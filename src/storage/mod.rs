@@ -28,6 +28,7 @@ mod lifecycle;
 mod memory;
 mod notifier;
 mod prepared;
+mod retention;
 #[cfg(not(target_arch = "wasm32"))]
 mod sql_integers;
 mod sync;
@@ -45,7 +46,7 @@ pub use append_many::ManyOutcomes;
 pub use indexeddb::IndexedDbStorage;
 pub use lifecycle::{
     append_basis, decide_stream_change, record_after_append, AppendBasis, StreamChange,
-    StreamMetadata, StreamOp, StreamPlan, StreamRecord, LIFECYCLE_STREAM,
+    StreamMetadata, StreamOp, StreamPlan, StreamRecord, LIFECYCLE_STREAM, MAX_AGE_LIMIT,
 };
 pub use memory::MemoryStorage;
 pub use notifier::AppendNotifier;
@@ -55,6 +56,7 @@ pub use postgres::{
     PostgresStorage, MAX_SCHEMA_NAME_BYTES,
 };
 pub use prepared::{AppendBatch, PreparedEvent};
+pub use retention::{expiry_cutoff, update_max_ages, MaxAges, Retention};
 #[cfg(not(target_arch = "wasm32"))]
 pub use sqlite::{Durability, SqliteOptions, SqliteStorage};
 pub use sync::{
@@ -163,13 +165,23 @@ pub trait Storage: MaybeSend + MaybeSync + 'static {
         change: StreamChange,
     ) -> impl Future<Output = Result<StreamRecord>> + MaybeSend;
 
-    /// Gives the space of removed events back where the backend does not reuse it by itself:
-    /// SQLite rewrites its file (`VACUUM`, so the file shrinks), PostgreSQL vacuums the events
-    /// table. The default does nothing: memory frees removed events at once, and IndexedDB
+    /// The streams whose metadata has a `maxAge` (see [`StreamMetadata::max_age`]), with it in
+    /// seconds. The store calls it for every page it reads, to hide expired events
+    /// ([`Retention`]), so it must be cheap: memory scans its records, SQLite and IndexedDB keep
+    /// the map in one `meta` record written with the stream records, PostgreSQL reads a partial
+    /// index.
+    ///
+    /// Backends do not hide expired events themselves; they remove them physically, keeping each
+    /// stream's last event: at every append to a stream with a `maxAge` (in the append's
+    /// transaction) and at [`scavenge`](Self::scavenge) for every such stream.
+    fn max_ages(&self) -> impl Future<Output = Result<MaxAges>> + MaybeSend;
+
+    /// Removes the events that the `maxAge` of their streams no longer keeps (each stream's
+    /// last event stays), then gives the space of removed events back where the backend does
+    /// not reuse it by itself: SQLite rewrites its file (`VACUUM`, so the file shrinks),
+    /// PostgreSQL vacuums the events table; memory frees removed events at once, and IndexedDB
     /// compacts its files on its own.
-    fn scavenge(&self) -> impl Future<Output = Result<()>> + MaybeSend {
-        async { Ok(()) }
-    }
+    fn scavenge(&self) -> impl Future<Output = Result<()>> + MaybeSend;
 
     /// The stored checkpoint of projection `name`, or `None` if it never saved one.
     fn load_checkpoint(

@@ -377,12 +377,18 @@ async fn events_since<S: Storage>(
         ExpectedVersion::Exact(version) => version,
         _ => 0,
     };
-    // The events as stored, not upcast: a client mirrors them, and upcasts what it reads.
+    // The events as stored, not upcast: a client mirrors them, and upcasts what it reads;
+    // without those the stream's `maxAge` no longer keeps.
     let events = store
         .storage()
         .read_stream(stream, known + 1, Direction::Forward, limit.max(1))
         .await?;
-    Ok(events.into_iter().map(RecordedEventJson::from).collect())
+    let retention = store.retention().await?;
+    Ok(retention
+        .retain(events)
+        .into_iter()
+        .map(RecordedEventJson::from)
+        .collect())
 }
 
 /// Handles a pull: up to `limit` events after `after` that match the request's filter and that
@@ -413,6 +419,7 @@ pub async fn handle_pull<S: Storage>(
         // Listen before reading, so an append between the read and the wait is not missed.
         let appended = store.listen();
         let head = store.head().await?;
+        let retention = store.retention().await?;
         let found = match &filter {
             Some(filter) => {
                 store
@@ -429,7 +436,7 @@ pub async fn handle_pull<S: Storage>(
         };
         let events: Vec<RecordedEventJson> = found
             .into_iter()
-            .filter(|event| access.may_read(&event.stream_id))
+            .filter(|event| access.may_read(&event.stream_id) && retention.keeps(event))
             .map(RecordedEventJson::from)
             .collect();
         let now = now_millis();

@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use crate::storage::{
-    AppendBatch, AppendNotifier, Checkpoint, IndexedDbStorage, MemoryStorage, Storage,
+    AppendBatch, AppendNotifier, Checkpoint, IndexedDbStorage, MaxAges, MemoryStorage, Storage,
     StreamChange, StreamRecord,
 };
 use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
@@ -105,6 +105,13 @@ impl Storage for BrowserStorage {
         match self {
             BrowserStorage::IndexedDb(storage) => storage.change_stream(change).await,
             BrowserStorage::Memory(storage) => storage.change_stream(change).await,
+        }
+    }
+
+    async fn max_ages(&self) -> Result<MaxAges> {
+        match self {
+            BrowserStorage::IndexedDb(storage) => storage.max_ages().await,
+            BrowserStorage::Memory(storage) => storage.max_ages().await,
         }
     }
 

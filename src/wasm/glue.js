@@ -301,6 +301,10 @@ class Decide {
       state = this.options.evolve(state, event);
       version = event.version;
     }
+    if (version === 0) {
+      // No event to read, but the stream may have a version: its events expired (maxAge).
+      version = await this.store.streamVersion(stream);
+    }
     return { state, version };
   }
 

@@ -9,9 +9,11 @@
 //!
 //! These reads go to the storage directly, not through `EventStore`'s reads. A store with
 //! upcasters (`store.upcast`) reads through the core instead ([`EventStore::read_stream`] and
-//! the others, which apply them, then converts): any other per-event transform of the core's
-//! read path must be applied here too — `eventsOfRecords` in `glue.js` is where every event
-//! object of the direct reads is made.
+//! the others, which apply them, then converts), and so does a read that a stream's `maxAge`
+//! limits (the streams with one are read beside each direct read, in a transaction of their own
+//! that runs alongside, and the direct result is dropped when one applies): any other per-event
+//! transform of the core's read path must be applied here too — `eventsOfRecords` in `glue.js`
+//! is where every event object of the direct reads is made.
 
 use futures::StreamExt;
 use js_sys::{Array, Reflect};
@@ -100,10 +102,18 @@ pub async fn read_stream(
         ));
     }
     let (start, limit) = store.stream_bounds(stream, &options)?;
-    let events = store
-        .storage()
-        .read_stream_js(stream, start, options.direction, limit)
-        .await?;
+    let (events, retention) = futures::join!(
+        store
+            .storage()
+            .read_stream_js(stream, start, options.direction, limit),
+        store.retention()
+    );
+    if retention?.limits(stream) {
+        return Ok(convert::recorded_events(
+            &store.read_stream(stream, options).await?,
+        ));
+    }
+    let events = events?;
     if events.length() == 0 && store.stream_version(stream).await? == 0 {
         return Err(Error::StreamNotFound {
             stream: stream.to_owned(),
@@ -121,10 +131,16 @@ pub async fn read_all(
         return Ok(convert::recorded_events(&store.read_all(options).await?));
     }
     let (start, limit) = store.all_bounds(&options)?;
-    store
-        .storage()
-        .read_all_js(start, options.direction, limit, &options.filter)
-        .await
+    let (events, retention) = futures::join!(
+        store
+            .storage()
+            .read_all_js(start, options.direction, limit, &options.filter),
+        store.retention()
+    );
+    if !retention?.is_empty() {
+        return Ok(convert::recorded_events(&store.read_all(options).await?));
+    }
+    events
 }
 
 /// `iterateStream`: the events of `stream`, read a page at a time as they are asked for.
@@ -141,11 +157,17 @@ pub fn stream_events(
     Ok(store.paged(start, limit, move |from, page| {
         let (store, stream) = (paging.clone(), stream.clone());
         async move {
-            let events = store
-                .storage()
-                .read_stream_js(&stream, from, direction, page)
-                .await?
-                .to_vec();
+            let (events, retention) = futures::join!(
+                store
+                    .storage()
+                    .read_stream_js(&stream, from, direction, page),
+                store.retention()
+            );
+            if retention?.limits(&stream) {
+                let read = store.stream_page_from(&stream, from, direction, page);
+                return as_js_page(read.await?);
+            }
+            let events = events?.to_vec();
             // Inclusive bounds: continue after (or before) the last version returned.
             let next = last_number(&events, "version")?.map(|last| match direction {
                 Direction::Forward => last + 1,
@@ -170,11 +192,14 @@ pub fn all_events(
     Ok(store.paged(start, limit, move |from, page| {
         let (store, filter) = (paging.clone(), std::rc::Rc::clone(&filter));
         async move {
-            let events = store
-                .storage()
-                .read_all_js(from, direction, page, &filter)
-                .await?
-                .to_vec();
+            let (events, retention) = futures::join!(
+                store.storage().read_all_js(from, direction, page, &filter),
+                store.retention()
+            );
+            if !retention?.is_empty() {
+                return as_js_page(store.all_page_from(from, direction, page, &filter).await?);
+            }
+            let events = events?.to_vec();
             // Exclusive bounds: continue from the last position returned.
             let next = last_number(&events, "position")?;
             Ok((events, next))
@@ -185,6 +210,13 @@ pub fn all_events(
 /// Whether reads must go through the core, which applies the store's upcasters.
 fn upcasting(store: &EventStore<BrowserStorage>) -> bool {
     !store.upcasters().is_empty()
+}
+
+/// A page of the core's lazy read (`maxAge` applies), as JS event objects.
+fn as_js_page(
+    (events, next): (Vec<RecordedEvent>, Option<u64>),
+) -> Result<(Vec<JsValue>, Option<u64>)> {
+    Ok((events.iter().map(convert::recorded_event).collect(), next))
 }
 
 /// The core's lazy read, as JS event objects.

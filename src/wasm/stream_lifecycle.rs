@@ -1,5 +1,5 @@
 //! Stream lifecycle on the JS `EventStore`: `deleteStream`, `tombstoneStream`, `truncateBefore`,
-//! `setStreamMetadata` and `streamMetadata` (declared in `typescript.rs`).
+//! `setStreamMetadata`, `streamMetadata` and `scavenge` (declared in `typescript.rs`).
 
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
@@ -24,16 +24,17 @@ async fn refuse_synced(store: &EventStore<BrowserStorage>) -> Result<()> {
     Ok(())
 }
 
-/// `{ maxCount? }`: stream metadata from JS.
+/// `{ maxCount?, maxAge? }`: stream metadata from JS (`maxAge` in seconds).
 fn stream_metadata(value: &JsValue) -> Result<StreamMetadata> {
     if !value.is_object() {
         return Err(Error::invalid_input(format!(
-            "stream metadata must be an object like {{ maxCount: 100 }}, got {}",
+            "stream metadata must be an object like {{ maxCount: 100, maxAge: 3600 }}, got {}",
             super::error::describe(value)
         )));
     }
     let metadata = StreamMetadata {
         max_count: convert::optional_count(convert::field(value, "maxCount")?, "maxCount")?,
+        max_age: convert::optional_count(convert::field(value, "maxAge")?, "maxAge")?,
     };
     metadata.validate()?;
     Ok(metadata)
@@ -126,7 +127,19 @@ impl JsEventStore {
         )
     }
 
-    /// The retention settings of `stream`: `{ maxCount? }`.
+    /// Removes the events that the `maxAge` of their streams no longer keeps (see the Rust
+    /// `EventStore::scavenge`): reads hide them already, and the next append to their stream
+    /// removes them too; this removes those of streams nobody appends to.
+    #[wasm_bindgen(skip_typescript)]
+    pub fn scavenge(&self) -> Promise {
+        let store = self.live();
+        promise(async move {
+            store?.scavenge().await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// The retention settings of `stream`: `{ maxCount?, maxAge? }`.
     #[wasm_bindgen(js_name = streamMetadata, skip_typescript)]
     pub fn stream_metadata(&self, stream: JsValue) -> Promise {
         let store = self.live();

@@ -160,9 +160,14 @@ export interface StreamInfo {
   position: number;
 }
 
-/** A stream's retention settings: keep only the newest `maxCount` events (at least 1). */
+/**
+ * A stream's retention settings: keep only the newest `maxCount` events (at least 1), and only
+ * the events recorded in the last `maxAge` seconds (at least 1; older ones are hidden from every
+ * read at once and removed at the next append). An event is kept only if both keep it.
+ */
 export interface StreamMetadata {
   maxCount?: number;
+  maxAge?: number;
 }
 
 /** `iterateStream` options: those of `readStream`, and a signal that ends the iteration. */
@@ -379,10 +384,12 @@ export class EventStore<E extends EventShape = AnyEvent> {
   tombstoneStream(stream: string, options?: AppendOptions): Promise<void>;
   /** Removes the events of `stream` below `version` (1 to the stream's version). */
   truncateBefore(stream: string, version: number, options?: AppendOptions): Promise<void>;
-  /** Replaces the retention settings of `stream`; events beyond `maxCount` are removed at once and by every append. */
+  /** Replaces the retention settings of `stream`; events beyond `maxCount` are removed at once and by every append, events older than `maxAge` seconds are hidden at once and removed by the next append. */
   setStreamMetadata(stream: string, metadata: StreamMetadata, options?: AppendOptions): Promise<void>;
   /** The retention settings of `stream` (`{}` when none). */
   streamMetadata(stream: string): Promise<StreamMetadata>;
+  /** Removes the events older than the `maxAge` of their streams (reads hide them already; the next append to a stream removes its own), keeping each stream's last event. */
+  scavenge(): Promise<void>;
   /** Calls `onEvent` for every event after `fromPosition`, then live. */
   subscribe(
     options: SubscribeOptions<E> | undefined,

@@ -35,7 +35,8 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Delete a stream: soft (appending again continues its numbering) or for good (--tombstone).
     Delete(delete::DeleteArgs),
-    /// Remove a stream's older events (--before V), or keep only its newest N (--max-count N).
+    /// Remove a stream's older events (--before V), or keep only its newest N (--max-count N)
+    /// or those of the last SECS seconds (--max-age SECS).
     Truncate(truncate::TruncateArgs),
     /// Give the space of removed events back to the system (a SQLite file shrinks).
     Scavenge(scavenge::ScavengeArgs),

@@ -12,7 +12,9 @@ use crate::output::Out;
 #[derive(Debug, Args)]
 #[command(
     after_help = "Deletes, tombstones, truncations and maxCount remove events at once, and the \
-                  store reuses their space for new events; scavenge gives it back to the \
+                  store reuses their space for new events. Scavenge first removes the events \
+                  that the maxAge of their streams no longer keeps (hidden from reads already; \
+                  each stream's last event stays), then gives the space back to the \
                   system: a SQLite file is rewritten to the size its events need (VACUUM, which \
                   needs free disk space of about the file's size while it runs), PostgreSQL \
                   vacuums the events table."

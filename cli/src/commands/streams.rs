@@ -15,7 +15,9 @@ use crate::output::Out;
     after_help = "Text lines read `stream<TAB>version<TAB>position of its last event`, \
                         in stream-id order, then `<TAB>from=V` when the stream's first events \
                         were removed (truncated, or deleted and appended to again) and \
-                        `<TAB>maxCount=N` when it keeps only its newest N events."
+                        `<TAB>maxCount=N` when it keeps only its newest N events, \
+                        `<TAB>maxAge=SECS` when it keeps only the events of the last SECS \
+                        seconds (the version counts the expired events too)."
 )]
 pub struct StreamsArgs {
     #[command(flatten)]
@@ -37,6 +39,9 @@ struct StreamLine<'a> {
     first_version: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_count: Option<u64>,
+    /// The stream's `maxAge`, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_age: Option<u64>,
 }
 
 /// The first stored version of a stream at `version` with lifecycle `record`: events below a
@@ -81,6 +86,7 @@ pub async fn run(args: StreamsArgs) -> anyhow::Result<()> {
             position: stream.position,
             first_version: first_version(record, stream.version),
             max_count: record.and_then(|record| record.metadata.max_count),
+            max_age: record.and_then(|record| record.metadata.max_age),
         };
         if out.json() {
             out.value(&line)?;
@@ -91,6 +97,9 @@ pub async fn run(args: StreamsArgs) -> anyhow::Result<()> {
             }
             if let Some(count) = line.max_count {
                 text.push_str(&format!("\tmaxCount={count}"));
+            }
+            if let Some(age) = line.max_age {
+                text.push_str(&format!("\tmaxAge={age}"));
             }
             out.line(text)?;
         }

@@ -131,3 +131,126 @@ pub fn lifecycle_commands_work(db: &str) {
         "order-1\t2\t5\tfrom=2\tmaxCount=1\n"
     );
 }
+
+/// `truncate --max-age` against `db` holding the fixture's events (recorded in 2023): the
+/// expired events are hidden from `read` at once, `streams` shows `maxAge=` (beside
+/// `maxCount=`, which it combines with), `scavenge` removes them but each stream's last event,
+/// `--keep-all` lifts both, and a zero or out-of-range age fails with nothing changed.
+pub fn max_age_commands_work(db: &str) {
+    import_fixture(db);
+    ok(run(&[
+        "truncate",
+        "--db",
+        db,
+        "account-1",
+        "--max-age",
+        "3600",
+        "--expected",
+        "2",
+    ]));
+    assert_eq!(ok(run(&["read", "--db", db, "account-1", "--json"])), "");
+    ok(run(&[
+        "truncate",
+        "--db",
+        db,
+        "order-1",
+        "--max-count",
+        "1",
+    ]));
+    ok(run(&["truncate", "--db", db, "order-1", "--max-age", "60"]));
+    assert_eq!(
+        ok(run(&["streams", "--db", db])),
+        "$lifecycle\t1\t6\naccount-1\t2\t3\tmaxAge=3600\naccount-2\t1\t4\n\
+         order-1\t2\t5\tfrom=2\tmaxCount=1\tmaxAge=60\n"
+    );
+    let streams = json_lines(&ok(run(&[
+        "streams", "--db", db, "--prefix", "order-", "--json",
+    ])));
+    assert_eq!(
+        streams[0],
+        json!({ "streamId": "order-1", "version": 2, "position": 5, "firstVersion": 2,
+                "maxCount": 1, "maxAge": 60 })
+    );
+    // Nothing of account-2 (no maxAge) is hidden.
+    assert_eq!(
+        json_lines(&ok(run(&["read", "--db", db, "account-2", "--json"]))).len(),
+        1
+    );
+    let tail = json_lines(&ok(run(&["tail", "--db", db, "--json"])));
+    let seen: Vec<(&str, u64)> = tail
+        .iter()
+        .map(|e| {
+            (
+                e["streamId"].as_str().unwrap(),
+                e["version"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(seen, [("account-2", 1), ("$lifecycle", 1)]);
+
+    for bad in [
+        &["truncate", "--db", db, "order-1", "--max-age", "0"][..],
+        &["truncate", "--db", db, "order-1", "--max-age", "-5"],
+        &[
+            "truncate",
+            "--db",
+            db,
+            "order-1",
+            "--max-age",
+            "1",
+            "--keep-all",
+        ],
+        &[
+            "truncate",
+            "--db",
+            db,
+            "order-1",
+            "--max-age",
+            "1",
+            "--before",
+            "2",
+        ],
+    ] {
+        assert_eq!(run(bad).status.code(), Some(2), "{bad:?}");
+    }
+    let too_long = fails(run(&[
+        "truncate",
+        "--db",
+        db,
+        "order-1",
+        "--max-age",
+        "18446744073709551615",
+    ]));
+    assert!(too_long.contains("maxAge must be at most"), "{too_long}");
+    let stale = fails(run(&[
+        "truncate",
+        "--db",
+        db,
+        "account-1",
+        "--max-age",
+        "5",
+        "--expected",
+        "1",
+    ]));
+    assert!(stale.contains("wrong expected version"), "{stale}");
+    assert_eq!(
+        ok(run(&["streams", "--db", db, "--prefix", "order-"])),
+        "order-1\t2\t5\tfrom=2\tmaxCount=1\tmaxAge=60\n"
+    );
+
+    // Scavenge removes account-1's expired first event (its last one stays, hidden).
+    let before = &json_lines(&ok(run(&["export", "--db", db])))[0];
+    assert_eq!(before["head"], 6, "{before}");
+    ok(run(&["scavenge", "--db", db]));
+    ok(run(&["truncate", "--db", db, "account-1", "--keep-all"]));
+    let account = json_lines(&ok(run(&["read", "--db", db, "account-1", "--json"])));
+    let versions: Vec<u64> = account
+        .iter()
+        .map(|e| e["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, [2]);
+    assert_eq!(
+        ok(run(&["streams", "--db", db, "--prefix", "account-1"])),
+        "account-1\t2\t3\n"
+    );
+}

@@ -535,16 +535,16 @@ pub async fn projector_rejects_bad_input<S: Storage>(store: EventStore<S>) {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-enum AccountEvent {
+pub(super) enum AccountEvent {
     Opened { owner: String },
     Deposited { amount: u64 },
     Withdrawn { amount: u64 },
 }
 
 #[derive(Debug, Default, PartialEq)]
-struct Account {
+pub(super) struct Account {
     open: bool,
-    balance: u64,
+    pub(super) balance: u64,
 }
 
 impl Aggregate for Account {

@@ -1,15 +1,23 @@
-//! Stream lifecycle: soft delete, tombstone, truncation and `maxCount`, on every read path, with
-//! their expected versions, their lifecycle markers and bad input.
+//! Stream lifecycle: soft delete, tombstone, truncation, `maxCount` and `maxAge`, on every read
+//! path, with their expected versions, their lifecycle markers and bad input.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::StreamExt;
 
+use super::projector::{run_until, Account, AccountEvent};
 use super::{all, event, events, expect_caught_up, kind, next_event, stream, versions};
 use serde_json::json;
 
-use crate::storage::{Storage, StreamMetadata, LIFECYCLE_STREAM};
+use crate::platform::now_millis;
+use crate::storage::{MaxAges, Storage, StreamMetadata, LIFECYCLE_STREAM, MAX_AGE_LIMIT};
+use crate::store::prepare_batch;
+use crate::sync::{handle_pull, PullRequest, SyncAccess, SyncServerOptions};
 use crate::{
-    export_jsonl, Error, ErrorKind, EventStore, ExpectedVersion, ExportOptions, ListStreamsOptions,
-    ReadStreamOptions, SubscribeOptions,
+    export_jsonl, AppendResult, Direction, Error, ErrorKind, EventStore, ExpectedVersion,
+    ExportOptions, ListStreamsOptions, ProjectionOptions, Projector, ReadAllOptions,
+    ReadStreamOptions, RecordedEvent, Repository, RetryPolicy, SubscribeOptions,
 };
 
 fn streams_of(events: &[crate::RecordedEvent]) -> Vec<(String, u64)> {
@@ -637,7 +645,7 @@ where
     store
         .set_stream_metadata(
             "a-3",
-            StreamMetadata::new().max_count(2),
+            StreamMetadata::new().max_count(2).max_age(MAX_AGE_LIMIT),
             ExpectedVersion::Any,
         )
         .await
@@ -665,7 +673,11 @@ where
     assert_eq!(versions(&stream(&store, "a-3").await), [3, 4]);
     assert_eq!(
         store.stream_metadata("a-3").await.unwrap(),
-        StreamMetadata::new().max_count(2)
+        StreamMetadata::new().max_count(2).max_age(MAX_AGE_LIMIT)
+    );
+    assert_eq!(
+        store.storage().max_ages().await.unwrap(),
+        MaxAges::from([("a-3".to_owned(), MAX_AGE_LIMIT)])
     );
 }
 
@@ -819,6 +831,416 @@ pub async fn append_many_honours_stream_lifecycle<S: Storage>(store: EventStore<
     assert_eq!(versions(&stream(&store, "feed-1").await), [3, 4]);
     assert_eq!(
         kind(store.read_stream("cart-2", ReadStreamOptions::new()).await),
+        ErrorKind::StreamDeleted
+    );
+}
+
+/// How long ago the "old" events of the `maxAge` tests were recorded, and the `maxAge` they
+/// outlived: far apart, so that no test depends on how fast it runs.
+const LONG_AGO: Duration = Duration::from_secs(2 * 3600);
+const TEN_MINUTES: u64 = 600;
+
+/// Appends `count` events to `stream` recorded `age` ago, through the storage (as an import of
+/// old events does): the clock of the `maxAge` tests.
+async fn append_aged<S: Storage>(
+    store: &EventStore<S>,
+    stream: &str,
+    count: u64,
+    age: Duration,
+) -> AppendResult {
+    let mut batch = prepare_batch(stream, ExpectedVersion::Any, events(count)).unwrap();
+    let recorded_at = now_millis() - age.as_millis() as u64;
+    for event in &mut batch.events {
+        event.recorded_at = recorded_at;
+    }
+    store.storage().append(batch).await.unwrap()
+}
+
+/// The versions of `stream` as stored, past the store's retention.
+async fn stored_versions<S: Storage>(store: &EventStore<S>, stream: &str) -> Vec<u64> {
+    versions(
+        &store
+            .storage()
+            .read_stream(stream, 1, Direction::Forward, usize::MAX)
+            .await
+            .unwrap(),
+    )
+}
+
+/// `log-1`: versions 1–3 recorded long ago (positions 1–3), then `old-1` (no `maxAge`, recorded
+/// long ago, position 4), then `log-1` versions 4–5 recorded now (positions 5–6); then `log-1`
+/// gets a `maxAge` of ten minutes.
+async fn expiring_log<S: Storage>(store: &EventStore<S>) {
+    append_aged(store, "log-1", 3, LONG_AGO).await;
+    append_aged(store, "old-1", 1, LONG_AGO).await;
+    store
+        .append("log-1", ExpectedVersion::Exact(3), events(2))
+        .await
+        .unwrap();
+    store
+        .set_stream_metadata(
+            "log-1",
+            StreamMetadata::new().max_age(TEN_MINUTES),
+            ExpectedVersion::Exact(5),
+        )
+        .await
+        .unwrap();
+}
+
+/// Events older than their stream's `maxAge` are hidden at once — before anything removed them
+/// — from every read path: reads in both directions (from a version, with counts), `$all`, the
+/// lazy reads, both kinds of subscription, the projector, a repository, export and the sync
+/// server's pull; the stream's version, the numbering and the listing do not change, and other
+/// streams keep their old events.
+pub async fn max_age_hides_expired_events_on_every_read_path<S: Storage>(store: EventStore<S>) {
+    expiring_log(&store).await;
+    // Nothing was removed: hiding needs no write.
+    assert_eq!(stored_versions(&store, "log-1").await, [1, 2, 3, 4, 5]);
+    let log = |options| store.read_stream("log-1", options);
+    assert_eq!(
+        versions(&log(ReadStreamOptions::new()).await.unwrap()),
+        [4, 5]
+    );
+    assert_eq!(
+        versions(&log(ReadStreamOptions::backward()).await.unwrap()),
+        [5, 4]
+    );
+    let from_two = ReadStreamOptions::new().from_version(2).max_count(1);
+    assert_eq!(versions(&log(from_two).await.unwrap()), [4]);
+    let back_from_three = ReadStreamOptions::backward().from_version(3);
+    assert!(log(back_from_three).await.unwrap().is_empty());
+    assert_eq!(store.stream_version("log-1").await.unwrap(), 5);
+    let lazy: Vec<_> = store
+        .stream_events("log-1", ReadStreamOptions::new())
+        .unwrap()
+        .map(|event| event.unwrap().version)
+        .collect()
+        .await;
+    assert_eq!(lazy, [4, 5]);
+
+    let everything = vec![
+        ("old-1".to_owned(), 1),
+        ("log-1".to_owned(), 4),
+        ("log-1".to_owned(), 5),
+    ];
+    assert_eq!(streams_of(&all(&store).await), everything);
+    let backward = store.read_all(ReadAllOptions::backward()).await.unwrap();
+    assert_eq!(
+        streams_of(&backward),
+        everything.iter().rev().cloned().collect::<Vec<_>>()
+    );
+    let second = store
+        .read_all(ReadAllOptions::new().from_position(1).max_count(2))
+        .await
+        .unwrap();
+    assert_eq!(streams_of(&second), everything[..2]);
+    let lazy_all: Vec<_> = store
+        .all_events(ReadAllOptions::new())
+        .unwrap()
+        .map(|event| event.unwrap())
+        .collect()
+        .await;
+    assert_eq!(streams_of(&lazy_all), everything);
+
+    let mut subscription = store
+        .subscribe_all(SubscribeOptions::from_start())
+        .await
+        .unwrap();
+    assert_eq!(
+        streams_of(&super::take_events(&mut subscription, 3).await),
+        everything
+    );
+    expect_caught_up(&mut subscription).await;
+    let mut one = store
+        .subscribe_to_stream("log-1", SubscribeOptions::from_start())
+        .await
+        .unwrap();
+    assert_eq!(next_event(&mut one).await.version, 4);
+    assert_eq!(next_event(&mut one).await.version, 5);
+    expect_caught_up(&mut one).await;
+    // Live: a fresh event arrives; the append removed the expired ones meanwhile.
+    store
+        .append("log-1", ExpectedVersion::Exact(5), events(1))
+        .await
+        .unwrap();
+    assert_eq!(next_event(&mut one).await.version, 6);
+    assert_eq!(next_event(&mut subscription).await.version, 6);
+    drop((subscription, one));
+
+    let seen: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
+    let mut projector = Projector::new(store.clone());
+    let recorder = Arc::clone(&seen);
+    projector
+        .add(
+            "versions",
+            ProjectionOptions::default(),
+            move |events: Vec<RecordedEvent>| {
+                recorder.lock().unwrap().extend(streams_of(&events));
+                futures::future::ready(Ok::<(), String>(()))
+            },
+        )
+        .unwrap();
+    run_until(projector, |_| {
+        let seen = Arc::clone(&seen);
+        async move { seen.lock().unwrap().len() >= 4 }
+    })
+    .await;
+    let mut with_live = everything.clone();
+    with_live.push(("log-1".to_owned(), 6));
+    assert_eq!(*seen.lock().unwrap(), with_live);
+
+    let sync = handle_pull(
+        &store,
+        &SyncAccess::full(),
+        &PullRequest::default(),
+        &SyncServerOptions::default(),
+    )
+    .await
+    .unwrap();
+    let pulled: Vec<(String, u64)> = sync
+        .events
+        .iter()
+        .map(|e| (e.stream_id.clone(), e.version))
+        .collect();
+    assert_eq!(pulled, with_live);
+    assert_eq!(sync.next, 7);
+
+    let exported = exported(&store).await;
+    assert_eq!(exported.lines().count(), 1 + 4, "{exported}");
+    assert!(exported.contains("\"streamId\":\"old-1\",\"version\":1"));
+    assert!(!exported.contains("\"streamId\":\"log-1\",\"version\":3"));
+    assert_eq!(
+        listed(&store).await,
+        [("log-1".into(), 6), ("old-1".into(), 1)]
+    );
+    assert_eq!(store.head().await.unwrap(), 7);
+}
+
+/// A stream whose events all expired reads as an empty stream (not a missing one) at its
+/// version, and a repository loads it at that version, so the next append continues the
+/// numbering with the expected version it saw.
+pub async fn max_age_expired_stream_keeps_its_version<S: Storage>(store: EventStore<S>) {
+    append_aged(&store, "account-1", 3, LONG_AGO).await;
+    store
+        .set_stream_metadata(
+            "account-1",
+            StreamMetadata::new().max_age(TEN_MINUTES),
+            ExpectedVersion::Exact(3),
+        )
+        .await
+        .unwrap();
+    let read = store
+        .read_stream("account-1", ReadStreamOptions::new())
+        .await
+        .unwrap();
+    assert!(read.is_empty());
+    assert_eq!(store.stream_version("account-1").await.unwrap(), 3);
+    let repository = Repository::<S, Account>::new(store.clone());
+    let loaded = repository.load("account-1").await.unwrap();
+    assert_eq!((loaded.version, loaded.state), (3, Account::default()));
+    let appended = repository
+        .execute("account-1", |_| {
+            Ok::<_, String>(vec![AccountEvent::Deposited { amount: 5 }])
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(appended.next_expected_version, 4);
+    assert_eq!(repository.load("account-1").await.unwrap().state.balance, 5);
+}
+
+/// `maxCount` and `maxAge` combine: an event is kept only if both keep it.
+pub async fn max_age_and_max_count_combine<S: Storage>(store: EventStore<S>) {
+    append_aged(&store, "log-1", 4, LONG_AGO).await;
+    store
+        .append("log-1", ExpectedVersion::Exact(4), events(3))
+        .await
+        .unwrap();
+    let both = |count| StreamMetadata::new().max_count(count).max_age(TEN_MINUTES);
+    store
+        .set_stream_metadata("log-1", both(5), ExpectedVersion::Exact(7))
+        .await
+        .unwrap();
+    // maxCount removed 1–2; maxAge hides 3–4.
+    assert_eq!(stored_versions(&store, "log-1").await, [3, 4, 5, 6, 7]);
+    assert_eq!(versions(&stream(&store, "log-1").await), [5, 6, 7]);
+    store
+        .set_stream_metadata("log-1", both(2), ExpectedVersion::Exact(7))
+        .await
+        .unwrap();
+    assert_eq!(versions(&stream(&store, "log-1").await), [6, 7]);
+    assert_eq!(store.stream_metadata("log-1").await.unwrap(), both(2));
+    // Dropping maxAge shows what maxCount alone keeps.
+    store
+        .set_stream_metadata(
+            "log-1",
+            StreamMetadata::new().max_count(2),
+            ExpectedVersion::Exact(7),
+        )
+        .await
+        .unwrap();
+    assert_eq!(versions(&stream(&store, "log-1").await), [6, 7]);
+    store
+        .set_stream_metadata("log-1", StreamMetadata::new(), ExpectedVersion::Exact(7))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.stream_metadata("log-1").await.unwrap(),
+        StreamMetadata::new()
+    );
+}
+
+/// Expired events are removed physically by the next append to their stream (in its
+/// transaction) and by `scavenge` for every stream, always keeping a stream's last event (hidden
+/// once expired) so that its version stays; positions are not reused and the head does not go
+/// down. Streams without a `maxAge` lose nothing.
+pub async fn max_age_reclaims_on_append_and_scavenge<S: Storage>(store: EventStore<S>) {
+    append_aged(&store, "a-1", 3, LONG_AGO).await;
+    append_aged(&store, "b-1", 3, LONG_AGO).await;
+    append_aged(&store, "c-1", 3, LONG_AGO).await;
+    let ten_minutes = StreamMetadata::new().max_age(TEN_MINUTES);
+    for stream in ["a-1", "b-1"] {
+        store
+            .set_stream_metadata(stream, ten_minutes, ExpectedVersion::Exact(3))
+            .await
+            .unwrap();
+    }
+    // An append removes the expired events of its stream, and only those.
+    let appended = store
+        .append("a-1", ExpectedVersion::Exact(3), events(1))
+        .await
+        .unwrap();
+    assert_eq!((appended.next_expected_version, appended.position), (4, 10));
+    assert_eq!(stored_versions(&store, "a-1").await, [4]);
+    assert_eq!(stored_versions(&store, "b-1").await, [1, 2, 3]);
+    // Scavenge removes the rest, keeping b-1's last event, hidden.
+    store.scavenge().await.unwrap();
+    assert_eq!(stored_versions(&store, "b-1").await, [3]);
+    assert_eq!(stored_versions(&store, "c-1").await, [1, 2, 3]);
+    assert!(stream(&store, "b-1").await.is_empty());
+    assert_eq!(store.stream_version("b-1").await.unwrap(), 3);
+    assert_eq!(store.head().await.unwrap(), 10);
+    // Back-dated appends to a stream with a maxAge are removed by the same append, but its
+    // last event.
+    append_aged(&store, "b-1", 2, LONG_AGO).await;
+    assert_eq!(stored_versions(&store, "b-1").await, [5]);
+    let next = store
+        .append("b-1", ExpectedVersion::Exact(5), events(1))
+        .await
+        .unwrap();
+    assert_eq!((next.next_expected_version, next.position), (6, 13));
+    assert_eq!(stored_versions(&store, "b-1").await, [6]);
+    assert_eq!(versions(&stream(&store, "b-1").await), [6]);
+    // Scavenging again finds nothing more; a second store over a soft-deleted stream is fine.
+    store.scavenge().await.unwrap();
+    assert_eq!(stored_versions(&store, "a-1").await, [4]);
+    store
+        .delete_stream("a-1", ExpectedVersion::Exact(4))
+        .await
+        .unwrap();
+    store.scavenge().await.unwrap();
+    assert_eq!(store.stream_version("a-1").await.unwrap(), 0);
+}
+
+/// A projector retrying a batch hands it over again as it was delivered, also when its events
+/// expired in between (here: a `maxAge` set by the handler's first attempt).
+pub async fn max_age_projector_retry_redelivers_the_batch<S: Storage>(store: EventStore<S>) {
+    append_aged(&store, "log-1", 2, LONG_AGO).await;
+    let attempts: Arc<Mutex<Vec<Vec<u64>>>> = Arc::default();
+    let mut projector = Projector::new(store.clone());
+    let (seen, writer) = (Arc::clone(&attempts), store.clone());
+    let retry = RetryPolicy {
+        max_attempts: 3,
+        initial_delay: Duration::from_millis(5),
+        factor: 2.0,
+        max_delay: Duration::from_millis(50),
+    };
+    projector
+        .add(
+            "retrying",
+            ProjectionOptions::batched(5, Duration::from_millis(20)).retry(retry),
+            move |events: Vec<RecordedEvent>| {
+                let (seen, writer) = (Arc::clone(&seen), writer.clone());
+                async move {
+                    let first = {
+                        let mut seen = seen.lock().unwrap();
+                        seen.push(versions(&events));
+                        seen.len() == 1
+                    };
+                    if first {
+                        let expire = StreamMetadata::new().max_age(TEN_MINUTES);
+                        writer
+                            .set_stream_metadata("log-1", expire, ExpectedVersion::Any)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        return Err("the events expired meanwhile".to_owned());
+                    }
+                    Ok(())
+                }
+            },
+        )
+        .unwrap();
+    let handle = run_until(projector, |handle| async move {
+        handle.checkpoint("retrying").await.unwrap() >= 2
+    })
+    .await;
+    assert_eq!(*attempts.lock().unwrap(), [vec![1, 2], vec![1, 2]]);
+    assert_eq!(handle.status("retrying").unwrap().handled, 2);
+    // A new read hides them.
+    assert!(stream(&store, "log-1").await.is_empty());
+}
+
+/// `maxAge` must be between 1 and [`MAX_AGE_LIMIT`] seconds: anything else is `InvalidInput`
+/// with nothing changed; a tombstone clears it; metadata round-trips with both settings.
+pub async fn max_age_rejects_bad_input<S: Storage>(store: EventStore<S>) {
+    append_aged(&store, "log-1", 2, LONG_AGO).await;
+    store
+        .append("log-1", ExpectedVersion::Exact(2), events(1))
+        .await
+        .unwrap();
+    for bad in [0, MAX_AGE_LIMIT + 1, u64::MAX] {
+        let refused = store
+            .set_stream_metadata(
+                "log-1",
+                StreamMetadata::new().max_count(1).max_age(bad),
+                ExpectedVersion::Any,
+            )
+            .await;
+        assert_eq!(kind(refused), ErrorKind::InvalidInput, "maxAge {bad}");
+    }
+    assert_eq!(
+        store.stream_metadata("log-1").await.unwrap(),
+        StreamMetadata::new()
+    );
+    assert_eq!(versions(&stream(&store, "log-1").await), [1, 2, 3]);
+    assert_eq!(store.head().await.unwrap(), 3);
+    assert!(store.storage().max_ages().await.unwrap().is_empty());
+    let longest = StreamMetadata::new().max_count(5).max_age(MAX_AGE_LIMIT);
+    store
+        .set_stream_metadata("log-1", longest, ExpectedVersion::Exact(3))
+        .await
+        .unwrap();
+    assert_eq!(store.stream_metadata("log-1").await.unwrap(), longest);
+    assert_eq!(versions(&stream(&store, "log-1").await), [1, 2, 3]);
+    assert_eq!(
+        store.storage().max_ages().await.unwrap(),
+        MaxAges::from([("log-1".to_owned(), MAX_AGE_LIMIT)])
+    );
+    store
+        .tombstone_stream("log-1", ExpectedVersion::Exact(3))
+        .await
+        .unwrap();
+    assert!(store.storage().max_ages().await.unwrap().is_empty());
+    assert_eq!(
+        kind(
+            store
+                .set_stream_metadata(
+                    "log-1",
+                    StreamMetadata::new().max_age(1),
+                    ExpectedVersion::Any
+                )
+                .await
+        ),
         ErrorKind::StreamDeleted
     );
 }

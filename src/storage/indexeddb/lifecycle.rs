@@ -15,10 +15,88 @@ use super::sync::{commit, read_meta};
 use super::{all_of, index, key_range, object_store, present, read_head, read_stream_version};
 use super::{records, write_batch, AppendStores, IndexedDbStorage, Written};
 use crate::error::{Error, Result};
-use crate::storage::{decide_stream_change, StreamChange, StreamRecord};
+use crate::platform::now_millis;
+use crate::storage::{
+    decide_stream_change, expiry_cutoff, update_max_ages, MaxAges, StreamChange, StreamRecord,
+};
 
 /// The `meta` key of the head as it was before events were removed.
 const REMOVED_HEAD_KEY: &str = "removedHead";
+
+/// The `meta` key of the streams with a `maxAge` (a JSON array of `[stream id, seconds]` pairs),
+/// written with their records so that reads find them with one request.
+const MAX_AGES_KEY: &str = "maxAges";
+
+/// The streams with a `maxAge`.
+pub(super) async fn read_max_ages(meta: &ObjectStore) -> Result<MaxAges> {
+    match read_meta(meta, MAX_AGES_KEY).await? {
+        None => Ok(MaxAges::new()),
+        Some(text) => {
+            serde_json::from_str(&text).map_err(|e| corrupt(format!("the maxAge map: {e}")))
+        }
+    }
+}
+
+/// Keeps the `maxAge` map in step with `record`, the new record of `stream_id`.
+async fn write_max_ages(meta: &ObjectStore, stream_id: &str, record: &StreamRecord) -> Result<()> {
+    let mut max_ages = read_max_ages(meta).await?;
+    if !update_max_ages(&mut max_ages, stream_id, record) {
+        return Ok(());
+    }
+    let context = "writing the maxAge map";
+    let text = serde_json::to_string(&max_ages)
+        .map_err(|e| Error::storage(format!("cannot encode the maxAge map: {e}")))?;
+    let request = meta
+        .put(&records::meta_record(MAX_AGES_KEY, &text), None)
+        .map_err(|e| idb_error(context, e))?;
+    Request::new(request)
+        .await
+        .map_err(|failure| failure.into_error(context))?;
+    Ok(())
+}
+
+/// Removes the events of `stream_id` that a `maxAge` of `seconds` no longer keeps at `now`,
+/// except its last event (the head is the last event of its stream, so it stays too).
+pub(super) async fn remove_expired(
+    events: &ObjectStore,
+    stream_id: &str,
+    seconds: u64,
+    now: u64,
+) -> Result<()> {
+    let context = "removing expired events";
+    let cutoff = expiry_cutoff(seconds, now);
+    let range = key_range(
+        &records::pair_key(stream_id, 0.0),
+        &records::pair_key(stream_id, f64::INFINITY),
+        false,
+        false,
+    )?;
+    let request = index(events, BY_STREAM_VERSION)?
+        .get_all(Some(range.into()), None)
+        .map_err(|e| idb_error(context, e))?;
+    let stored = all_of(
+        Request::new(request)
+            .await
+            .map_err(|failure| failure.into_error(context))?,
+        context,
+    )?;
+    let keep_last = stored.length().saturating_sub(1) as usize;
+    let mut deletes = Vec::new();
+    for record in stored.iter().take(keep_last) {
+        if records::get_u64(&record, records::RECORDED_AT)? < cutoff {
+            let position = records::get_u64(&record, records::POSITION)?;
+            deletes.push(Request::new(
+                events
+                    .delete(records::number(position))
+                    .map_err(|e| idb_error(context, e))?,
+            ));
+        }
+    }
+    for deleted in join_all(deletes).await {
+        deleted.map_err(|failure| failure.into_error(context))?;
+    }
+    Ok(())
+}
 
 /// The lifecycle record of `stream_id`, if it has one.
 pub(super) async fn read_record(
@@ -68,15 +146,20 @@ pub(super) async fn read_removed_head(meta: &ObjectStore) -> Result<u64> {
     }
 }
 
-/// Drops the removed head (the mirror of a synced store was cleared).
-pub(super) async fn forget_removed_head(meta: &ObjectStore) -> Result<()> {
-    let context = "clearing the removed head";
-    let request = meta
-        .delete(JsValue::from_str(REMOVED_HEAD_KEY))
-        .map_err(|e| idb_error(context, e))?;
-    Request::new(request)
-        .await
-        .map_err(|failure| failure.into_error(context))?;
+/// Drops the removed head and the `maxAge` map (the mirror of a synced store was cleared, with
+/// its stream records).
+pub(super) async fn forget_lifecycle_meta(meta: &ObjectStore) -> Result<()> {
+    let context = "clearing the removed head and the maxAge map";
+    let mut deletes = Vec::new();
+    for key in [REMOVED_HEAD_KEY, MAX_AGES_KEY] {
+        deletes.push(Request::new(
+            meta.delete(JsValue::from_str(key))
+                .map_err(|e| idb_error(context, e))?,
+        ));
+    }
+    for deleted in join_all(deletes).await {
+        deleted.map_err(|failure| failure.into_error(context))?;
+    }
     Ok(())
 }
 
@@ -144,6 +227,31 @@ impl IndexedDbStorage {
         read_record(&object_store(&transaction, STREAMS)?, stream_id).await
     }
 
+    /// [`Storage::max_ages`](crate::storage::Storage::max_ages).
+    pub(super) async fn read_max_ages_now(&self) -> Result<MaxAges> {
+        let transaction = self.transaction_over(&[META], TransactionMode::ReadOnly)?;
+        read_max_ages(&object_store(&transaction, META)?).await
+    }
+
+    /// [`Storage::scavenge`](crate::storage::Storage::scavenge): removes the expired events of
+    /// every stream with a `maxAge`, in one read-write transaction (IndexedDB compacts its files
+    /// on its own).
+    pub(super) async fn scavenge_now(&self) -> Result<()> {
+        let transaction = self.transaction_over(&[EVENTS, META], TransactionMode::ReadWrite)?;
+        let events = object_store(&transaction, EVENTS)?;
+        let meta = object_store(&transaction, META)?;
+        let completion = Completion::new(transaction);
+        let work = async {
+            let now = now_millis();
+            for (stream, seconds) in read_max_ages(&meta).await? {
+                remove_expired(&events, &stream, seconds, now).await?;
+            }
+            Ok(())
+        }
+        .await;
+        commit(completion, work, "committing a scavenge").await
+    }
+
     /// [`Storage::head`](crate::storage::Storage::head).
     pub(super) async fn read_head_now(&self) -> Result<u64> {
         let transaction = self.transaction_over(&[EVENTS, META], TransactionMode::ReadOnly)?;
@@ -172,6 +280,7 @@ impl IndexedDbStorage {
             };
             remove_events(&events, &meta, stream, plan.remove_before).await?;
             write_record(&streams, stream, &plan.record).await?;
+            write_max_ages(&meta, stream, &plan.record).await?;
             if let Some(marker) = &plan.marker {
                 // Encoding between requests is plain code: the transaction stays active.
                 let encoded = records::encode_events(marker)?;

@@ -33,15 +33,16 @@ use web_sys::{IdbCursor, IdbCursorWithValue, IdbObjectStore};
 
 use self::completion::Completion;
 use self::errors::{corrupt, idb_error, js_error, DomFailure};
-use self::lifecycle::{read_record, remove_events, write_record};
+use self::lifecycle::{read_record, remove_events, remove_expired, write_record};
 use self::request::Request;
 use self::schema::{
     BY_CATEGORY, BY_ID, BY_STREAM_VERSION, BY_TYPE, CHECKPOINTS, EVENTS, META, STREAMS,
 };
 use crate::error::{Error, Result};
+use crate::platform::now_millis;
 use crate::storage::{
     append_basis, decide_append_on, record_after_append, AppendBasis, AppendBatch, AppendDecision,
-    AppendNotifier, Checkpoint, ExistingEvent, Storage, StreamChange, StreamRecord,
+    AppendNotifier, Checkpoint, ExistingEvent, MaxAges, Storage, StreamChange, StreamRecord,
 };
 use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
 
@@ -414,6 +415,14 @@ impl Storage for IndexedDbStorage {
         self.read_record_now(stream_id).await
     }
 
+    async fn max_ages(&self) -> Result<MaxAges> {
+        self.read_max_ages_now().await
+    }
+
+    async fn scavenge(&self) -> Result<()> {
+        self.scavenge_now().await
+    }
+
     async fn change_stream(&self, change: StreamChange) -> Result<StreamRecord> {
         self.change_stream_now(change).await
     }
@@ -708,6 +717,9 @@ async fn write_batch(
     {
         remove_events(events, stores.meta, &batch.stream_id, remove_before).await?;
         write_record(stores.streams, &batch.stream_id, &next).await?;
+    }
+    if let Some(seconds) = record.as_ref().and_then(|record| record.metadata.max_age) {
+        remove_expired(events, &batch.stream_id, seconds, now_millis()).await?;
     }
     Ok(Written::Appended(AppendResult {
         next_expected_version: version,

@@ -30,7 +30,7 @@ pub(super) const CATEGORY: &str = "category";
 pub(super) const EVENT_TYPE: &str = "eventType";
 const DATA: &str = "data";
 const METADATA: &str = "metadata";
-const RECORDED_AT: &str = "recordedAt";
+pub(super) const RECORDED_AT: &str = "recordedAt";
 const CORRELATION_ID: &str = "correlationId";
 const CAUSATION_ID: &str = "causationId";
 

@@ -195,7 +195,7 @@ impl SyncStorage for IndexedDbStorage {
                     streams.clear().map_err(|e| idb_error(context, e))?,
                 ];
                 settle_all(cleared.into_iter().map(Request::new).collect(), context).await?;
-                super::lifecycle::forget_removed_head(&meta).await?;
+                super::lifecycle::forget_lifecycle_meta(&meta).await?;
             }
             change.check_events(read_head(&events).await?)?;
             let mut requests = Vec::new();

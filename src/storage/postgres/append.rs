@@ -23,14 +23,15 @@ use uuid::Uuid;
 use super::errors::{classify, describe, pg_error, stream_deleted, unique_conflict, Conflict};
 use super::refuse_nul;
 use crate::error::{Error, Result};
+use crate::platform::now_millis;
 use crate::storage::sql_integers::{clamp, to_u64};
 use crate::storage::{decide_append_on, AppendBasis, AppendBatch, AppendDecision, ExistingEvent};
 use crate::types::{AppendResult, ExpectedVersion};
 
-/// One append: see `append_events` in `migrations/002_stream_lifecycle.sql`.
+/// One append: see `append_events` in `migrations/003_max_age.sql`.
 pub(super) const APPEND_SQL: &str = "SELECT current_version, written, last_position, found_index, \
      found_stream, found_version, found_position, base_version \
-     FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+     FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
 /// Locks the rows of a group's streams in stream id order (see `lock_streams`).
 pub(super) const LOCK_STREAMS_SQL: &str = "SELECT lock_streams($1)";
@@ -85,6 +86,8 @@ pub(super) struct CallParams<'a> {
     correlation: Vec<Option<&'a str>>,
     causation: Vec<Option<&'a str>>,
     channel: &'a str,
+    /// The store's clock when the call was made: what a stream's `maxAge` counts from.
+    now: i64,
 }
 
 impl<'a> CallParams<'a> {
@@ -110,12 +113,13 @@ impl<'a> CallParams<'a> {
             correlation: events.iter().map(|e| e.correlation_id.as_deref()).collect(),
             causation: events.iter().map(|e| e.causation_id.as_deref()).collect(),
             channel,
+            now: clamp(now_millis()),
         }
     }
 
     /// The call's parameters; `check_ids`: look the ids up before writing (see
     /// `append_events`).
-    pub(super) fn as_params<'p>(&'p self, check_ids: &'p bool) -> [&'p (dyn ToSql + Sync); 13] {
+    pub(super) fn as_params<'p>(&'p self, check_ids: &'p bool) -> [&'p (dyn ToSql + Sync); 14] {
         [
             &self.stream,
             &self.category,
@@ -130,6 +134,7 @@ impl<'a> CallParams<'a> {
             &self.causation,
             check_ids,
             &self.channel,
+            &self.now,
         ]
     }
 }

@@ -9,31 +9,41 @@ use super::append::{append_in_transaction, PreparedAppend, LOCK_STREAMS_SQL};
 use super::errors::pg_error;
 use super::{refuse_nul, PostgresStorage};
 use crate::error::Result;
+use crate::platform::now_millis;
 use crate::storage::sql_integers::{clamp, to_u64};
 use crate::storage::{
-    decide_stream_change, StreamChange, StreamMetadata, StreamRecord, LIFECYCLE_STREAM,
+    decide_stream_change, expiry_cutoff, MaxAges, StreamChange, StreamMetadata, StreamRecord,
+    LIFECYCLE_STREAM,
 };
 
 /// A stream's row, its lifecycle columns first.
-const RECORD_SQL: &str = "SELECT version, deleted, tombstoned, truncated_before, max_count \
-     FROM streams WHERE stream_id = $1";
+const RECORD_SQL: &str = "SELECT version, deleted, tombstoned, truncated_before, max_count, \
+     max_age FROM streams WHERE stream_id = $1";
 
 /// The stream's row, locked (with the lifecycle stream's, for its marker) by `LOCK_STREAMS_SQL`.
-const LOCKED_SQL: &str = "SELECT version, deleted, tombstoned, truncated_before, max_count \
-     FROM streams WHERE stream_id = $1";
+const LOCKED_SQL: &str = "SELECT version, deleted, tombstoned, truncated_before, max_count, \
+     max_age FROM streams WHERE stream_id = $1";
 
 /// Removes the stream's events below a version.
 const REMOVE_SQL: &str = "DELETE FROM events WHERE stream_id = $1 AND version < $2";
 
 /// Stores the decided record.
 const UPDATE_SQL: &str = "UPDATE streams SET version = $2, deleted = $3, tombstoned = $4, \
-     truncated_before = $5, max_count = $6 WHERE stream_id = $1";
+     truncated_before = $5, max_count = $6, max_age = $7 WHERE stream_id = $1";
+
+/// The streams with a `maxAge` (through the partial index `streams_with_max_age`).
+const MAX_AGES_SQL: &str = "SELECT stream_id, max_age FROM streams WHERE max_age IS NOT NULL";
+
+/// Removes the events of a stream recorded before a cutoff, except its last event.
+const REMOVE_EXPIRED_SQL: &str = "DELETE FROM events WHERE stream_id = $1 AND recorded_at < $2 \
+     AND version < (SELECT max(version) FROM events WHERE stream_id = $1)";
 
 /// The record in a row read by [`RECORD_SQL`] or [`LOCK_SQL`], and the version of the stream's
 /// last stored event.
 fn record_of(row: &Row) -> Result<(StreamRecord, u64)> {
     let version = to_u64(row.get(0), "version")?;
     let max_count: Option<i64> = row.get(4);
+    let max_age: Option<i64> = row.get(5);
     let record = StreamRecord {
         last_version: version,
         deleted: row.get(1),
@@ -43,6 +53,7 @@ fn record_of(row: &Row) -> Result<(StreamRecord, u64)> {
             max_count: max_count
                 .map(|count| to_u64(count, "max count"))
                 .transpose()?,
+            max_age: max_age.map(|age| to_u64(age, "max age")).transpose()?,
         },
     };
     // Truncation keeps the last event, so unless every event is gone the last stored version is
@@ -59,9 +70,38 @@ fn record_of(row: &Row) -> Result<(StreamRecord, u64)> {
 const VACUUM_SQL: &str = "VACUUM (ANALYZE) events, streams";
 
 impl PostgresStorage {
-    /// [`Storage::scavenge`](crate::storage::Storage::scavenge).
-    pub(super) async fn scavenge_now(&self) -> Result<()> {
+    /// [`Storage::max_ages`](crate::storage::Storage::max_ages).
+    pub(super) async fn read_max_ages(&self) -> Result<MaxAges> {
         self.on_runtime(move |client| async move {
+            let rows = client
+                .query(MAX_AGES_SQL, &[])
+                .await
+                .map_err(|e| pg_error("cannot read the streams with a maxAge", &e))?;
+            rows.iter()
+                .map(|row| Ok((row.get(0), to_u64(row.get(1), "max age")?)))
+                .collect()
+        })
+        .await
+    }
+
+    /// [`Storage::scavenge`](crate::storage::Storage::scavenge): removes the expired events of
+    /// every stream with a `maxAge` (one transaction), then vacuums.
+    pub(super) async fn scavenge_now(&self) -> Result<()> {
+        let max_ages = self.read_max_ages().await?;
+        self.on_runtime(move |mut client| async move {
+            let context = "cannot remove expired events";
+            let tx = client
+                .transaction()
+                .await
+                .map_err(|e| pg_error(context, &e))?;
+            let now = now_millis();
+            for (stream, seconds) in &max_ages {
+                let cutoff = clamp(expiry_cutoff(*seconds, now));
+                tx.execute(REMOVE_EXPIRED_SQL, &[stream, &cutoff])
+                    .await
+                    .map_err(|e| pg_error(context, &e))?;
+            }
+            tx.commit().await.map_err(|e| pg_error(context, &e))?;
             client
                 .batch_execute(VACUUM_SQL)
                 .await
@@ -118,6 +158,7 @@ impl PostgresStorage {
             }
             let next = &plan.record;
             let max_count = next.metadata.max_count.map(clamp);
+            let max_age = next.metadata.max_age.map(clamp);
             tx.execute(
                 UPDATE_SQL,
                 &[
@@ -127,6 +168,7 @@ impl PostgresStorage {
                     &next.tombstoned,
                     &clamp(next.truncated_before),
                     &max_count,
+                    &max_age,
                 ],
             )
             .await

@@ -12,7 +12,7 @@ use tokio_postgres::{NoTls, Row};
 use crate::error::{Error, Result};
 use crate::storage::sql_integers::{clamp, clamp_limit, to_u64};
 use crate::storage::{
-    parse_stored_json, AppendBatch, AppendNotifier, Checkpoint, SkippedEvent, Storage,
+    parse_stored_json, AppendBatch, AppendNotifier, Checkpoint, MaxAges, SkippedEvent, Storage,
     StreamChange, StreamRecord,
 };
 use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
@@ -455,6 +455,10 @@ impl Storage for PostgresStorage {
 
     async fn change_stream(&self, change: StreamChange) -> Result<StreamRecord> {
         self.change_stream_now(change).await
+    }
+
+    async fn max_ages(&self) -> Result<MaxAges> {
+        self.read_max_ages().await
     }
 
     async fn scavenge(&self) -> Result<()> {

@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_initial.sql"),
     include_str!("migrations/002_stream_lifecycle.sql"),
+    include_str!("migrations/003_max_age.sql"),
 ];
 
 /// The newest schema version this build understands.

@@ -20,9 +20,10 @@
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::errors::{sqlite_error, unique_conflict, with_context, Conflict};
-use super::lifecycle::{read_record, remove_events, write_record};
+use super::lifecycle::{read_record, remove_events, remove_expired, write_record};
 use super::{clamp, to_u64};
 use crate::error::{Error, Result};
+use crate::platform::now_millis;
 use crate::storage::{
     append_basis, decide_append_on, record_after_append, AppendBasis, AppendBatch, AppendDecision,
     ExistingEvent, ManyOutcomes,
@@ -160,6 +161,9 @@ fn decide_and_insert(conn: &Connection, batch: &AppendBatch) -> Result<AppendRes
     {
         remove_events(conn, &batch.stream_id, remove_before)?;
         write_record(conn, &batch.stream_id, &next)?;
+    }
+    if let Some(seconds) = record.and_then(|record| record.metadata.max_age) {
+        remove_expired(conn, &batch.stream_id, seconds, now_millis())?;
     }
     Ok(result)
 }

@@ -4,12 +4,58 @@
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::errors::{sqlite_error, with_context};
+use super::sync::{read_meta, write_meta};
 use super::{clamp, to_u64, SqliteStorage};
 use crate::error::{Error, Result};
-use crate::storage::{decide_stream_change, StreamChange, StreamRecord};
+use crate::platform::now_millis;
+use crate::storage::{
+    decide_stream_change, expiry_cutoff, update_max_ages, MaxAges, StreamChange, StreamRecord,
+};
 
 /// The `meta` key holding the head as it was before events were removed.
 pub(super) const REMOVED_HEAD: &str = "removed_head";
+
+/// The `meta` key holding the streams with a `maxAge` (a JSON array of `[stream id, seconds]` pairs),
+/// written with their records so that reads find them with one lookup.
+const MAX_AGES: &str = "max_ages";
+
+/// The streams with a `maxAge` ([`Storage::max_ages`](crate::storage::Storage::max_ages)).
+pub(super) fn read_max_ages(conn: &Connection) -> Result<MaxAges> {
+    read_meta(conn, MAX_AGES)?.map_or(Ok(MaxAges::new()), |text| {
+        serde_json::from_str(&text)
+            .map_err(|e| Error::storage(format!("stored maxAge map is corrupt: {e}")))
+    })
+}
+
+/// Keeps the `maxAge` map in step with `record`, the new record of `stream_id`.
+fn write_max_ages(conn: &Connection, stream_id: &str, record: &StreamRecord) -> Result<()> {
+    let mut max_ages = read_max_ages(conn)?;
+    if !update_max_ages(&mut max_ages, stream_id, record) {
+        return Ok(());
+    }
+    let text = serde_json::to_string(&max_ages)
+        .map_err(|e| Error::storage(format!("cannot encode the maxAge map: {e}")))?;
+    write_meta(conn, MAX_AGES, &text)
+}
+
+/// Removes the events of `stream_id` that a `maxAge` of `seconds` no longer keeps at `now`,
+/// except its last event (the head is the last event of its stream, so it stays too).
+pub(super) fn remove_expired(
+    conn: &Connection,
+    stream_id: &str,
+    seconds: u64,
+    now: u64,
+) -> Result<()> {
+    conn.prepare_cached(
+        "DELETE FROM events WHERE stream_id = ?1 AND recorded_at < ?2 \
+         AND version < (SELECT max(version) FROM events WHERE stream_id = ?1)",
+    )
+    .and_then(|mut statement| {
+        statement.execute(params![stream_id, clamp(expiry_cutoff(seconds, now))])
+    })
+    .map_err(|e| with_context("cannot remove expired events", &e))?;
+    Ok(())
+}
 
 /// The lifecycle record of `stream_id`, if it has one.
 pub(super) fn read_record(conn: &Connection, stream_id: &str) -> Result<Option<StreamRecord>> {
@@ -82,6 +128,7 @@ impl SqliteStorage {
             };
             remove_events(&tx, &change.stream_id, plan.remove_before)?;
             write_record(&tx, &change.stream_id, &plan.record)?;
+            write_max_ages(&tx, &change.stream_id, &plan.record)?;
             let marked = plan
                 .marker
                 .as_ref()
@@ -103,10 +150,22 @@ impl SqliteStorage {
         .await
     }
 
-    /// [`Storage::scavenge`](crate::storage::Storage::scavenge): `VACUUM` on the writer thread,
-    /// then a checkpoint that truncates the write-ahead log, so the file ends at its new size.
+    /// [`Storage::scavenge`](crate::storage::Storage::scavenge) on the writer thread: removes
+    /// the expired events of every stream with a `maxAge`, then `VACUUM`, then a checkpoint that
+    /// truncates the write-ahead log, so the file ends at its new size.
     pub(super) async fn scavenge_now(&self) -> Result<()> {
         self.write(move |writer| {
+            let tx = writer
+                .conn
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| with_context("cannot start the scavenge", &e))?;
+            let now = now_millis();
+            for (stream, seconds) in read_max_ages(&tx)? {
+                remove_expired(&tx, &stream, seconds, now)?;
+            }
+            tx.commit()
+                .map_err(|e| with_context("cannot commit the scavenge", &e))?;
             let conn = &writer.conn.conn;
             conn.execute_batch("VACUUM")
                 .map_err(|e| with_context("cannot vacuum the database", &e))?;
@@ -115,6 +174,11 @@ impl SqliteStorage {
             Ok(())
         })
         .await
+    }
+
+    /// [`Storage::max_ages`](crate::storage::Storage::max_ages) on a reader.
+    pub(super) async fn read_max_ages_now(&self) -> Result<MaxAges> {
+        self.read(move |conn| read_max_ages(&conn.conn)).await
     }
 
     /// [`Storage::stream_record`](crate::storage::Storage::stream_record) on a reader.

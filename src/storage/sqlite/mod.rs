@@ -12,7 +12,7 @@ use rusqlite::params;
 use crate::error::{Error, Result};
 use crate::storage::sql_integers::{clamp, clamp_limit, to_u64};
 use crate::storage::{
-    AppendBatch, AppendNotifier, Checkpoint, Storage, StreamChange, StreamRecord,
+    AppendBatch, AppendNotifier, Checkpoint, MaxAges, Storage, StreamChange, StreamRecord,
 };
 use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
 
@@ -356,6 +356,10 @@ impl Storage for SqliteStorage {
 
     async fn change_stream(&self, change: StreamChange) -> Result<StreamRecord> {
         self.change_stream_now(change).await
+    }
+
+    async fn max_ages(&self) -> Result<MaxAges> {
+        self.read_max_ages_now().await
     }
 
     async fn scavenge(&self) -> Result<()> {

@@ -26,10 +26,22 @@ pub(super) fn store_id(conn: &Connection) -> Result<String> {
     read_meta(conn, STORE_ID)?.ok_or_else(|| Error::storage("the store has no id record"))
 }
 
-fn read_meta(conn: &Connection, key: &str) -> Result<Option<String>> {
+/// The `meta` record `key`, if there is one.
+pub(super) fn read_meta(conn: &Connection, key: &str) -> Result<Option<String>> {
     conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")
         .and_then(|mut statement| statement.query_row([key], |row| row.get(0)).optional())
         .map_err(sqlite_error)
+}
+
+/// Stores the `meta` record `key`, replacing it.
+pub(super) fn write_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )
+    .and_then(|mut statement| statement.execute(params![key, value]))
+    .map(drop)
+    .map_err(|e| with_context(&format!("cannot write the meta record `{key}`"), &e))
 }
 
 fn corrupt(what: &str, error: impl std::fmt::Display) -> Error {
@@ -300,7 +312,7 @@ fn apply_change(writer: &mut Writer, change: SyncChange, state: Option<String>) 
     if change.reset_mirror {
         tx.execute_batch(
             "DELETE FROM events; DELETE FROM streams; \
-         DELETE FROM meta WHERE key = 'removed_head';",
+             DELETE FROM meta WHERE key IN ('removed_head', 'max_ages');",
         )
         .map_err(|e| with_context("cannot clear the mirror", &e))?;
     }
@@ -335,12 +347,7 @@ fn apply_change(writer: &mut Writer, change: SyncChange, state: Option<String>) 
         insert_outbox(&tx, entry)?;
     }
     if let Some(state) = &state {
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES (?1, ?2) \
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            params![SYNC_STATE, state],
-        )
-        .map_err(sqlite_error)?;
+        write_meta(&tx, SYNC_STATE, state)?;
     }
     let automatic = writer.wal.as_ref().map(|_| WalBound::pause_automatic(&tx));
     let committed = tx.commit();
