@@ -10,12 +10,11 @@ use futures::future::{AbortHandle, Abortable};
 use futures::{StreamExt, TryStreamExt};
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 use super::abort::AbortSignal;
 use super::backend::BrowserStorage;
 use super::convert;
-use super::error::to_js;
+use super::store::promise;
 use crate::error::{Error, Result};
 use crate::platform::BoxStream;
 use crate::store::EventStore;
@@ -84,7 +83,7 @@ impl EventIterator {
     pub fn next(&self) -> Promise {
         let state = Rc::clone(&self.state);
         let in_flight = Rc::clone(&self.in_flight);
-        future_to_promise(async move {
+        promise(async move {
             let taken = std::mem::replace(&mut *state.borrow_mut(), State::Busy);
             let mut events = match taken {
                 State::Ready(events) => events,
@@ -93,9 +92,9 @@ impl EventIterator {
                     return Ok(JsValue::UNDEFINED);
                 }
                 State::Busy => {
-                    return Err(to_js(Error::invalid_input(
+                    return Err(Error::invalid_input(
                         "next() called before the previous next() settled",
-                    )))
+                    ))
                 }
             };
             let (abort, registration) = AbortHandle::new_pair();
@@ -113,7 +112,7 @@ impl EventIterator {
                 Some(Ok(event)) => Ok(event),
                 Some(Err(error)) => {
                     *current = State::Closed;
-                    Err(to_js(error))
+                    Err(error)
                 }
                 None => {
                     *current = State::Closed;

@@ -7,12 +7,12 @@ use futures::channel::oneshot;
 use js_sys::{Function, Promise};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
+use wasm_bindgen_futures::{spawn_local, JsFuture};
 
 use super::backend::BrowserStorage;
 use super::convert;
 use super::error::{thrown_message, to_js};
-use super::store::JsEventStore;
+use super::store::{promise, JsEventStore};
 use crate::error::{Error, Result};
 use crate::projector::{ProjectionOptions, ProjectionState, Projector, ProjectorHandle};
 use crate::store::EventStore;
@@ -40,10 +40,6 @@ pub struct JsProjector {
     running: Rc<RefCell<Option<Running>>>,
     /// The handle of the last run, for statuses after it stopped.
     last: Rc<RefCell<Option<ProjectorHandle<BrowserStorage>>>>,
-}
-
-fn promise(future: impl std::future::Future<Output = Result<JsValue>> + 'static) -> Promise {
-    future_to_promise(async move { future.await.map_err(to_js) })
 }
 
 /// A JS handler as a projection handler: its throw or rejection is a handler failure (retried

@@ -29,11 +29,22 @@ pub struct JsEventStore {
     broadcast: RefCell<Option<Rc<Broadcast>>>,
 }
 
+/// A method's work, type-erased: every exported async method goes through one
+/// [`dispatch`] instead of instantiating `future_to_promise` for its own future type.
+type Work = std::pin::Pin<Box<dyn std::future::Future<Output = Result<JsValue, Error>>>>;
+
 /// The promise of `future`, its error as an `EvstoreError`.
 pub(crate) fn promise(
     future: impl std::future::Future<Output = Result<JsValue, Error>> + 'static,
 ) -> Promise {
-    future_to_promise(async move { future.await.map_err(to_js) })
+    dispatch(Box::pin(future))
+}
+
+/// The one instance of `future_to_promise` behind [`promise`] (the `.wasm` holds the machinery
+/// that drives a future to a promise once, not once per exported method).
+#[inline(never)]
+fn dispatch(work: Work) -> Promise {
+    future_to_promise(async move { work.await.map_err(to_js) })
 }
 
 impl JsEventStore {

@@ -14,6 +14,7 @@
 //! call when the request settles.
 
 mod append_many;
+mod common_append;
 mod completion;
 mod errors;
 mod lifecycle;
@@ -69,6 +70,8 @@ const SCAN_CHUNK: u32 = 500;
 pub struct IndexedDbStorage {
     name: String,
     database: Database,
+    /// The same connection, for the JS helpers.
+    raw: web_sys::IdbDatabase,
     state: Rc<Cell<Connection>>,
     /// Shared by every handle on this database in this page (or worker).
     notifier: AppendNotifier,
@@ -111,6 +114,7 @@ impl IndexedDbStorage {
         // Keep a second handle on the connection for the handlers, which must close it.
         let raw = web_sys::IdbDatabase::from(database);
         let mut database = Database::from(raw.clone());
+        let handle = raw.clone();
         let on_version_change = Rc::clone(&state);
         database.on_version_change(move |_| {
             // Another page wants to upgrade or delete the database: step aside, or it stays
@@ -129,6 +133,7 @@ impl IndexedDbStorage {
         Ok(IndexedDbStorage {
             name: name.to_owned(),
             database,
+            raw: handle,
             state,
             notifier: AppendNotifier::shared(&format!("indexeddb:{name}")),
         })
@@ -293,6 +298,9 @@ impl Storage for IndexedDbStorage {
     async fn append(&self, batch: AppendBatch) -> Result<AppendResult> {
         // Encode everything before the transaction opens: inside it, only requests.
         let records = records::encode_events(&batch)?;
+        if let Some(result) = self.append_common(&batch, &records).await? {
+            return Ok(result);
+        }
 
         let transaction =
             self.transaction_over(&[EVENTS, STREAMS, META], TransactionMode::ReadWrite)?;
