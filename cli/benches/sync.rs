@@ -13,7 +13,8 @@
 //!   clients running their sync loops (long poll). Target: p50 < 50 ms.
 //!
 //! Each workload runs `BENCH_RUNS` times (default 3); figures are median [min–max], ratios are
-//! taken run by run. `BENCH_SCALE` multiplies the event counts.
+//! taken run by run. `BENCH_SCALE` multiplies the event counts; `BENCH_ONLY` (a comma-separated
+//! list of `push`, `pull`, `latency`) runs only those workloads.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -263,29 +264,36 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[index]
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` would pass nothing to act on.
-    if !std::env::args().any(|a| a == "--bench") {
-        return;
-    }
-    let runs: usize = std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3);
-    let dir = tempfile::tempdir().unwrap();
-    let (batches, total, samples) = (scaled(1_000), scaled(100_000), scaled(200));
+/// Prints one table row: a client rate beside a server-local rate and their ratio.
+fn row(name: &str, client: &mut [f64], local: &mut [f64], ratio: &mut [f64]) {
+    let (c, c0, c1) = summary(client);
+    let (l, l0, l1) = summary(local);
+    let (r, r0, r1) = summary(ratio);
+    let met = if r >= 0.5 { "met" } else { "not met" };
+    println!(
+        "| {name} | {c:.0} [{c0:.0}–{c1:.0}] events/s | {l:.0} [{l0:.0}–{l1:.0}] events/s | {r:.2} [{r0:.2}–{r1:.2}] | ≥ 0.5: {met} |"
+    );
+}
 
-    let (mut push_ratio, mut push_client, mut push_local) = (vec![], vec![], vec![]);
+async fn push_bench(dir: &Path, runs: usize, batches: usize) {
+    let (mut ratio, mut client, mut local) = (vec![], vec![], vec![]);
     for run in 0..runs {
-        let (client_s, local_s) = push_run(dir.path(), run, batches).await;
+        let (client_s, local_s) = push_run(dir, run, batches).await;
         let events = (batches * 10) as f64;
-        push_client.push(events / client_s);
-        push_local.push(events / local_s);
-        push_ratio.push(local_s / client_s);
+        client.push(events / client_s);
+        local.push(events / local_s);
+        ratio.push(local_s / client_s);
     }
+    row(
+        &format!("push {} pending events", batches * 10),
+        &mut client,
+        &mut local,
+        &mut ratio,
+    );
+}
 
-    let server_db = dir.path().join("pull-server.db");
+async fn pull_bench(dir: &Path, runs: usize, total: usize) {
+    let server_db = dir.join("pull-server.db");
     {
         let seed = sqlite(&server_db);
         for b in 0..total / 100 {
@@ -299,60 +307,71 @@ async fn main() {
         }
     }
     let server = Server::start(&server_db);
-    let (mut pull_ratio, mut pull_client, mut pull_local) = (vec![], vec![], vec![]);
+    let (mut ratio, mut client, mut local) = (vec![], vec![], vec![]);
     let (mut floor_ratio, mut floor_rate) = (vec![], vec![]);
     for run in 0..runs {
-        let (client_s, local_s, floor_s) =
-            pull_run(dir.path(), &server_db, &server.url, run, total).await;
-        pull_client.push(total as f64 / client_s);
-        pull_local.push(total as f64 / local_s);
-        pull_ratio.push(local_s / client_s);
+        let (client_s, local_s, floor_s) = pull_run(dir, &server_db, &server.url, run, total).await;
+        client.push(total as f64 / client_s);
+        local.push(total as f64 / local_s);
+        ratio.push(local_s / client_s);
         floor_rate.push(total as f64 / floor_s);
         floor_ratio.push(floor_s / client_s);
     }
     drop(server);
-
-    let (mut p50s, mut p99s) = (vec![], vec![]);
-    for run in 0..runs {
-        let mut ms = latency_run(dir.path(), run, samples).await;
-        ms.sort_by(f64::total_cmp);
-        p50s.push(percentile(&ms, 0.5));
-        p99s.push(percentile(&ms, 0.99));
-    }
-
-    println!("evsync/1 against evstore serve (SQLite, 127.0.0.1), {runs} runs: median [min–max]");
-    println!("| workload | client | server-local | ratio | target |");
-    println!("| --- | --- | --- | --- | --- |");
-    let row = |name: &str, client: &mut [f64], local: &mut [f64], ratio: &mut [f64]| {
-        let (c, c0, c1) = summary(client);
-        let (l, l0, l1) = summary(local);
-        let (r, r0, r1) = summary(ratio);
-        let met = if r >= 0.5 { "met" } else { "not met" };
-        println!(
-            "| {name} | {c:.0} [{c0:.0}–{c1:.0}] events/s | {l:.0} [{l0:.0}–{l1:.0}] events/s | {r:.2} [{r0:.2}–{r1:.2}] | ≥ 0.5: {met} |"
-        );
-    };
-    row(
-        &format!("push {} pending events", batches * 10),
-        &mut push_client,
-        &mut push_local,
-        &mut push_ratio,
-    );
     row(
         &format!("pull {total} events to a fresh client"),
-        &mut pull_client,
-        &mut pull_local,
-        &mut pull_ratio,
+        &mut client,
+        &mut local,
+        &mut ratio,
     );
     let (f, f0, f1) = summary(&mut floor_rate);
     let (r, r0, r1) = summary(&mut floor_ratio);
     println!(
         "| pull, beside the mirror writes alone (the same pages into a fresh SQLite mirror, no server) | | {f:.0} [{f0:.0}–{f1:.0}] events/s | {r:.2} [{r0:.2}–{r1:.2}] | (the floor of any pull: no target) |"
     );
+}
+
+async fn latency_bench(dir: &Path, runs: usize, samples: usize) {
+    let (mut p50s, mut p99s) = (vec![], vec![]);
+    for run in 0..runs {
+        let mut ms = latency_run(dir, run, samples).await;
+        ms.sort_by(f64::total_cmp);
+        p50s.push(percentile(&ms, 0.5));
+        p99s.push(percentile(&ms, 0.99));
+    }
     let (p50, p50_0, p50_1) = summary(&mut p50s);
     let (p99, p99_0, p99_1) = summary(&mut p99s);
     let met = if p50 < 50.0 { "met" } else { "not met" };
     println!(
         "| A → B latency ({samples} appends) | p50 {p50:.1} [{p50_0:.1}–{p50_1:.1}] ms, p99 {p99:.1} [{p99_0:.1}–{p99_1:.1}] ms | | | p50 < 50 ms: {met} |"
     );
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` would pass nothing to act on.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let selected = |name: &str| only.is_empty() || only.split(',').any(|o| o.trim() == name);
+    let dir = tempfile::tempdir().unwrap();
+    let (batches, total, samples) = (scaled(1_000), scaled(100_000), scaled(200));
+
+    println!("evsync/1 against evstore serve (SQLite, 127.0.0.1), {runs} runs: median [min–max]");
+    println!("| workload | client | server-local | ratio | target |");
+    println!("| --- | --- | --- | --- | --- |");
+    if selected("push") {
+        push_bench(dir.path(), runs, batches).await;
+    }
+    if selected("pull") {
+        pull_bench(dir.path(), runs, total).await;
+    }
+    if selected("latency") {
+        latency_bench(dir.path(), runs, samples).await;
+    }
 }

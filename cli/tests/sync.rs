@@ -416,16 +416,18 @@ async fn sync_replaced_server_store_rebuilds_the_mirror_and_keeps_the_outbox() {
         )
         .await
         .unwrap();
+    // The new store has an event of its own before the client can reach it: posted once the
+    // server listens, it would race the client's retries (which push as soon as it answers).
     let new_db = dir.path().join("new.db");
+    server_store(&new_db)
+        .append(
+            "team-a-new",
+            ExpectedVersion::NoStream,
+            vec![NewEvent::new("New", json!({ "n": 1 }))],
+        )
+        .await
+        .unwrap();
     let new = start_on(&new_db, port, &["--tokens", tokens]);
-    post(
-        &http,
-        &new,
-        "team-a-new",
-        &json!({ "events": [event("New", 1)] }),
-        Some(ADMIN),
-    )
-    .await;
     let c = client.clone();
     wait_until(
         "the new store",

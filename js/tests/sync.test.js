@@ -96,20 +96,29 @@ describe("sync with evstore serve", () => {
     assert.deepEqual(appended.read.map((e) => [e.version, e.position, e.pending]), [[1, 0, true], [2, 0, true]]);
     assert.equal(appended.flushed.error.code, "Network", "no server yet");
     assert.equal(appended.status.pending, 2);
-    assert.equal(appended.status.state, "offline");
+    // The sync loop keeps retrying beside the flush: a retry in flight shows "syncing" until it
+    // fails too, so wait for where it settles instead of reading one instant.
+    const offline = await page.evaluate(() =>
+      window.t.until(() => window.sync.status.state === "offline", 10_000, "offline").then(() => window.sync.status),
+    );
+    assert.equal(offline.pending, 2);
 
     await reloadFixture(page);
     await page.evaluate(async (name) => {
       window.store = await window.evstore.EventStore.open(name);
     }, name);
-    const server = await serve(join(work, `${name}.db`), port);
+    // Syncing starts again before the server exists, so nothing can leave the outbox before it
+    // is counted (with the server up, the new syncer's first round could confirm it first).
     await startSync(page, url);
+    const before = await page.evaluate(async () => (await window.sync.pending()).length);
+    assert.equal(before, 2, "the outbox survived the reload");
+    const server = await serve(join(work, `${name}.db`), port);
     const after = await page.evaluate(async () => {
-      const before = (await window.sync.pending()).length;
       await window.sync.flush();
-      return { before, status: window.sync.status, mirror: await window.store.readAll() };
+      // A round of the sync loop may still be running beside the flush's own.
+      await window.t.until(() => window.sync.status.state === "online", 10_000, "online");
+      return { status: window.sync.status, mirror: await window.store.readAll() };
     });
-    assert.equal(after.before, 2, "the outbox survived the reload");
     assert.equal(after.status.pending, 0);
     assert.equal(after.status.state, "online");
     const onServer = await serverEvents(server);

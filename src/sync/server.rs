@@ -15,7 +15,14 @@ use crate::store::EventStore;
 use crate::sync::protocol::{
     BatchResult, PullRequest, PullResponse, PushBatch, PushRequest, PushResponse,
 };
-use crate::types::{validate_stream_id, Direction, ExpectedVersion, Filter, NewEvent};
+use crate::types::{
+    validate_stream_id, AppendResult, Direction, ExpectedVersion, Filter, NewEvent,
+};
+use crate::StreamAppend;
+
+/// The most batches of a push written in one transaction (see [`handle_push`]): a client's
+/// default push page, and a bounded transaction for the writers beside it.
+const RUN_BATCHES: usize = 100;
 
 /// What a caller may do, by stream-id prefix (`None` = every stream): the rights of a token.
 ///
@@ -146,6 +153,14 @@ impl Default for SyncServerOptions {
 /// - When `request.store_id` names another store, nothing is processed: the response carries
 ///   the current id and no results.
 ///
+/// Consecutive batches that pass those checks are written together, up to 100 at a time, as the
+/// parts of one [`EventStore::append_many`] (one transaction; each batch decided in request
+/// order, seeing the ones before it; positions in request order). When that fails as a whole (a
+/// conflict, a refused id, a tombstone…) it wrote nothing, and those batches are processed one
+/// by one, each in its own append. Either way every batch gets the result it would get alone,
+/// in order: the run only saves a transaction per batch in the common case of a push that goes
+/// through.
+///
 /// Errors: [`Error::InvalidInput`] for more batches than allowed; a storage failure ends the
 /// push with that error (batches before it stay appended; a retry reports them `Duplicate`).
 pub async fn handle_push<S: Storage>(
@@ -168,92 +183,162 @@ pub async fn handle_push<S: Storage>(
             results: Vec::new(),
         });
     }
-    let mut blocked: HashSet<String> = HashSet::new();
-    let mut results = Vec::with_capacity(request.batches.len());
-    // The head before the first batch, raised by every batch appended: an append landing above
-    // it is new, one at or below it a retry (see `push_batch`).
-    let mut seen = store.head().await?;
+    let mut push = Push {
+        store,
+        access,
+        options,
+        blocked: HashSet::new(),
+        results: Vec::with_capacity(request.batches.len()),
+        // The head before the first batch, raised by every batch appended: an append landing
+        // above it is new, one at or below it a retry (see `Push::outcome`).
+        seen: store.head().await?,
+    };
+    let mut run = Vec::new();
     for batch in request.batches {
+        if push.may_run(&batch) {
+            run.push(batch);
+            if run.len() == RUN_BATCHES {
+                push.run(std::mem::take(&mut run)).await?;
+            }
+        } else {
+            // Its result may depend on the batches before it (a conflict blocks the stream).
+            push.run(std::mem::take(&mut run)).await?;
+            push.one(batch).await?;
+        }
+    }
+    push.run(run).await?;
+    Ok(PushResponse {
+        store_id,
+        results: push.results,
+    })
+}
+
+/// One push in progress: the streams blocked by a conflict or a rejection, the results so far,
+/// and the highest position seen (see [`handle_push`]).
+struct Push<'a, S> {
+    store: &'a EventStore<S>,
+    access: &'a SyncAccess,
+    options: &'a SyncServerOptions,
+    blocked: HashSet<String>,
+    results: Vec<BatchResult>,
+    seen: u64,
+}
+
+impl<S: Storage> Push<'_, S> {
+    /// Whether `batch` can join a run: its stream is not blocked, it is valid and allowed.
+    fn may_run(&self, batch: &PushBatch) -> bool {
+        !self.blocked.contains(&batch.stream)
+            && self.access.may_append(&batch.stream)
+            && validate_batch(&batch.stream, &batch.events, self.options).is_ok()
+    }
+
+    /// Appends `run` (batches that [`may_run`](Self::may_run)) in one `append_many`, or one by
+    /// one when that fails as a whole.
+    async fn run(&mut self, run: Vec<PushBatch>) -> Result<()> {
+        if run.len() > 1 {
+            let parts = run.iter().map(|batch| {
+                StreamAppend::new(
+                    batch.stream.clone(),
+                    batch.expected.0,
+                    batch.events.iter().cloned().map(NewEvent::from).collect(),
+                )
+            });
+            if let Ok(appended) = self.store.append_many(parts).await {
+                for (batch, result) in run.into_iter().zip(appended) {
+                    let outcome = self.outcome(batch.batch_id, result);
+                    self.results.push(outcome);
+                }
+                return Ok(());
+            }
+        }
+        for batch in run {
+            self.one(batch).await?;
+        }
+        Ok(())
+    }
+
+    /// Processes one batch alone.
+    async fn one(&mut self, batch: PushBatch) -> Result<()> {
         let stream = batch.stream.clone();
-        let result = if blocked.contains(&stream) {
+        let result = if self.blocked.contains(&stream) {
             BatchResult::Skipped {
                 batch_id: batch.batch_id,
             }
         } else {
-            push_batch(store, access, batch, options, &mut seen).await?
+            self.push_batch(batch).await?
         };
         if matches!(
             result,
             BatchResult::Conflict { .. } | BatchResult::Rejected { .. }
         ) {
-            blocked.insert(stream);
+            self.blocked.insert(stream);
         }
-        results.push(result);
+        self.results.push(result);
+        Ok(())
     }
-    Ok(PushResponse { store_id, results })
-}
 
-async fn push_batch<S: Storage>(
-    store: &EventStore<S>,
-    access: &SyncAccess,
-    batch: PushBatch,
-    options: &SyncServerOptions,
-    seen: &mut u64,
-) -> Result<BatchResult> {
-    let PushBatch {
-        batch_id,
-        stream,
-        expected,
-        events,
-    } = batch;
-    let rejected = |code: &str, message: String| BatchResult::Rejected {
-        batch_id: batch_id.clone(),
-        code: code.to_owned(),
-        message,
-    };
-    if let Err(error) = validate_batch(&stream, &events, options) {
-        return Ok(rejected(error.kind().code(), error.to_string()));
-    }
-    if !access.may_append(&stream) {
-        return Ok(rejected(
-            "Forbidden",
-            format!("this token may not append to stream `{stream}`"),
-        ));
-    }
-    let expected = expected.0;
-    let events: Vec<NewEvent> = events.into_iter().map(NewEvent::from).collect();
-    match store.append(&stream, expected, events).await {
-        Ok(result) if result.position > *seen => {
-            *seen = result.position;
-            Ok(BatchResult::Appended {
+    /// `Appended` when the append landed above every position seen before, else `Duplicate`.
+    fn outcome(&mut self, batch_id: String, result: AppendResult) -> BatchResult {
+        if result.position > self.seen {
+            self.seen = result.position;
+            BatchResult::Appended {
                 batch_id,
                 position: result.position,
                 next_expected_version: result.next_expected_version,
-            })
-        }
-        Ok(result) => Ok(BatchResult::Duplicate {
-            batch_id,
-            position: result.position,
-            next_expected_version: result.next_expected_version,
-        }),
-        Err(Error::WrongExpectedVersion { actual, .. }) => {
-            let since = if access.may_read(&stream) {
-                events_since(store, &stream, expected, options.page_size).await?
-            } else {
-                Vec::new()
-            };
-            Ok(BatchResult::Conflict {
+            }
+        } else {
+            BatchResult::Duplicate {
                 batch_id,
-                current_version: actual,
-                since,
-            })
+                position: result.position,
+                next_expected_version: result.next_expected_version,
+            }
         }
-        Err(
-            error @ (Error::InvalidInput { .. }
-            | Error::DuplicateEventId { .. }
-            | Error::StreamDeleted { .. }),
-        ) => Ok(rejected(error.kind().code(), error.to_string())),
-        Err(error) => Err(error),
+    }
+
+    async fn push_batch(&mut self, batch: PushBatch) -> Result<BatchResult> {
+        let PushBatch {
+            batch_id,
+            stream,
+            expected,
+            events,
+        } = batch;
+        let rejected = |code: &str, message: String| BatchResult::Rejected {
+            batch_id: batch_id.clone(),
+            code: code.to_owned(),
+            message,
+        };
+        if let Err(error) = validate_batch(&stream, &events, self.options) {
+            return Ok(rejected(error.kind().code(), error.to_string()));
+        }
+        if !self.access.may_append(&stream) {
+            return Ok(rejected(
+                "Forbidden",
+                format!("this token may not append to stream `{stream}`"),
+            ));
+        }
+        let expected = expected.0;
+        let events: Vec<NewEvent> = events.into_iter().map(NewEvent::from).collect();
+        match self.store.append(&stream, expected, events).await {
+            Ok(result) => Ok(self.outcome(batch_id, result)),
+            Err(Error::WrongExpectedVersion { actual, .. }) => {
+                let since = if self.access.may_read(&stream) {
+                    events_since(self.store, &stream, expected, self.options.page_size).await?
+                } else {
+                    Vec::new()
+                };
+                Ok(BatchResult::Conflict {
+                    batch_id,
+                    current_version: actual,
+                    since,
+                })
+            }
+            Err(
+                error @ (Error::InvalidInput { .. }
+                | Error::DuplicateEventId { .. }
+                | Error::StreamDeleted { .. }),
+            ) => Ok(rejected(error.kind().code(), error.to_string())),
+            Err(error) => Err(error),
+        }
     }
 }
 

@@ -50,6 +50,15 @@ use writer::{WriteJob, Writer};
 /// the last WAL checkpoint (the database stays consistent; acknowledged appends may vanish).
 /// With `Full`, every commit waits for the WAL to reach the disk, so an acknowledged append
 /// survives power loss, at the price of much slower small appends on spinning or cheap disks.
+///
+/// A synced store (a [`SyncClient`](crate::sync::SyncClient)'s backend) keeps `Full` for its
+/// local appends, which go to the outbox
+/// ([`SyncStorage::enqueue`](crate::storage::SyncStorage::enqueue)), but commits what the sync
+/// rounds write ([`SyncStorage::apply_sync`](crate::storage::SyncStorage::apply_sync): pulled
+/// pages, confirmations, the sync state) with `Normal`: all of it is had again after a power
+/// loss. The pulled position is committed with its page, so a lost page is pulled again from
+/// where the mirror really is; lost confirmations leave their batches pending, pushed again and
+/// answered `duplicate`. The next `Full` commit syncs the WAL with every earlier frame in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Durability {
     /// `synchronous=NORMAL`: survives a process crash; a power loss may lose the most recent
@@ -140,7 +149,10 @@ impl SqliteOptions {
 /// - **Disk use**: the database file, plus while any handle is open a write-ahead log
 ///   `<file>-wal` and a small `<file>-shm`. The WAL normally stays around 4 MB (SQLite
 ///   checkpoints it into the database every 1000 pages) and is deleted when the last connection
-///   closes. When readers in other processes hold checkpoints back it can grow further, but an
+///   closes. While a synced store pulls, its commits leave the checkpoint to a reader thread
+///   (the copying and its fsyncs run beside the writer, not inside the next page's commit), and
+///   the WAL may grow to the 16 MiB bound below before the writer checkpoints it itself. When
+///   readers in other processes hold checkpoints back it can grow further, but an
 ///   append that finds it past [`WAL_SIZE_LIMIT`](Self::WAL_SIZE_LIMIT) (16 MiB) forces a full
 ///   checkpoint that empties it (waiting at most 50 ms for those readers, retried a second later
 ///   if they still hold on), and whenever it restarts it is truncated to at most that limit. So

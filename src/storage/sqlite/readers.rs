@@ -25,6 +25,9 @@ pub(super) struct Readers {
     idle: Mutex<Vec<Quick>>,
     closed: AtomicBool,
     patient: Workers<Work<Conn>>,
+    /// Whether a checkpoint queued by [`checkpoint_beside`](Self::checkpoint_beside) has not
+    /// finished yet.
+    checkpointing: Arc<AtomicBool>,
 }
 
 /// A pooled connection and whether its busy handler refused since it was last looked at.
@@ -63,7 +66,31 @@ impl Readers {
             idle: Mutex::new(idle),
             closed: AtomicBool::new(false),
             patient: Workers::start("evstore-sqlite-reader", vec![patient], serve_work)?,
+            checkpointing: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Queues a `PASSIVE` checkpoint on the patient reader's connection, unless one is queued
+    /// or running already, and returns without waiting for it. A passive checkpoint never
+    /// blocks the writer, which keeps committing while the WAL is copied into the database (and
+    /// synced); the next one copies what was committed meanwhile. A failure only leaves the WAL
+    /// longer for a while. (`query_only` connections may checkpoint: a checkpoint changes no
+    /// data.)
+    pub(super) fn checkpoint_beside(&self) {
+        if self.checkpointing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let checkpointing = Arc::clone(&self.checkpointing);
+        let (job, _reply) = workers::work(move |conn: &mut Conn| {
+            let _ = conn
+                .conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            checkpointing.store(false, Ordering::Release);
+            Ok(())
+        });
+        if self.patient.send(job).is_err() {
+            self.checkpointing.store(false, Ordering::Release);
+        }
     }
 
     pub(super) fn idle(&self) -> MutexGuard<'_, Vec<Quick>> {

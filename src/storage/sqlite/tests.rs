@@ -453,3 +453,53 @@ fn a_schema_1_file_migrates_to_the_sync_schema_and_keeps_its_events() {
     let other = SqliteStorage::open(dir.path().join("other.db")).unwrap();
     assert_ne!(block_on(other.store_id()).unwrap(), id);
 }
+
+/// A sync change on a store opened with `Durability::Full` commits with `synchronous=NORMAL`
+/// (the mirror is fetched again after a loss), and the writer is back at `FULL` after it, for
+/// the outbox's own appends — also when the change was refused.
+#[test]
+fn sync_changes_leave_the_store_durability_in_place() {
+    use crate::storage::{SyncChange, SyncStorage};
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open_with(
+        dir.path().join("full.db"),
+        SqliteOptions::default().durability(Durability::Full),
+    )
+    .unwrap();
+    let synchronous = |storage: &SqliteStorage| {
+        on_writer(storage, |conn| {
+            conn.query_row("PRAGMA synchronous", [], |row| row.get::<_, i64>(0))
+                .unwrap()
+        })
+    };
+    assert_eq!(synchronous(&storage), 2, "FULL");
+    let event = |position: u64| crate::types::RecordedEvent {
+        id: uuid::Uuid::now_v7().to_string(),
+        stream_id: "s-1".into(),
+        version: position,
+        position,
+        event_type: "Pulled".into(),
+        data: json!({}),
+        metadata: json!({}),
+        recorded_at: 1,
+        correlation_id: None,
+        causation_id: None,
+    };
+    block_on(storage.apply_sync(SyncChange {
+        events: vec![event(1), event(2)],
+        ..SyncChange::default()
+    }))
+    .unwrap();
+    assert_eq!(synchronous(&storage), 2, "FULL again after the change");
+    let refused = block_on(storage.apply_sync(SyncChange {
+        events: vec![event(1)],
+        ..SyncChange::default()
+    }));
+    assert!(refused.is_err(), "position 1 is not above the head");
+    assert_eq!(
+        synchronous(&storage),
+        2,
+        "FULL again after a refused change"
+    );
+    assert_eq!(block_on(storage.head()).unwrap(), 2);
+}

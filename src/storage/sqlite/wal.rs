@@ -57,12 +57,58 @@ impl WalBound {
             return;
         }
         self.appends = 0;
-        let Ok(size) = std::fs::metadata(&self.wal).map(|m| m.len()) else {
-            return;
-        };
-        if size <= WAL_SIZE_LIMIT || self.not_before.is_some_and(|t| Instant::now() < t) {
-            return;
+        if self.past_limit() {
+            self.truncate(conn, busy_timeout);
         }
+    }
+
+    /// Turns SQLite's automatic checkpoint off on `conn` (the writer) for the commit of a sync
+    /// change; [`after_sync_commit`](Self::after_sync_commit) turns it back on. Returns its
+    /// setting.
+    ///
+    /// A pull commits page after page; with the automatic checkpoint, every 1000 WAL pages one
+    /// of those commits would also copy the WAL into the database and wait for two fsyncs, with
+    /// the next page waiting behind it. Instead the copying runs beside the writer, on a reader
+    /// ([`Readers::checkpoint_beside`](super::readers::Readers::checkpoint_beside)), while the
+    /// writer goes on with the next page.
+    pub(super) fn pause_automatic(conn: &Connection) -> i64 {
+        let automatic = conn
+            .query_row("PRAGMA wal_autocheckpoint", [], |row| row.get::<_, i64>(0))
+            .unwrap_or(1000);
+        let _ = conn.pragma_update(None, "wal_autocheckpoint", 0);
+        automatic
+    }
+
+    /// After the commit of a sync change: turns the automatic checkpoint back on (`automatic`,
+    /// from [`pause_automatic`](Self::pause_automatic)) and says whether a checkpoint beside the
+    /// writer is due. Past [`WAL_SIZE_LIMIT`] (the checkpoints beside it fell behind, or readers
+    /// held them back) the writer runs the forced checkpoint itself instead (waiting at most
+    /// 50 ms, tried again after every commit while the WAL is past the bound), so the bound on
+    /// the WAL holds as for appends.
+    pub(super) fn after_sync_commit(
+        &mut self,
+        conn: &Connection,
+        automatic: i64,
+        busy_timeout: Duration,
+    ) -> bool {
+        let _ = conn.pragma_update(None, "wal_autocheckpoint", automatic);
+        // Not held off for a second after a blocked try, as for appends: a checkpoint beside
+        // the writer is the likely blocker, and it is done within that wait or the next one.
+        self.not_before = None;
+        if self.past_limit() {
+            self.truncate(conn, busy_timeout);
+            return false;
+        }
+        true
+    }
+
+    fn past_limit(&self) -> bool {
+        std::fs::metadata(&self.wal).is_ok_and(|m| m.len() > WAL_SIZE_LIMIT)
+            && self.not_before.is_none_or(|t| Instant::now() >= t)
+    }
+
+    /// The forced `TRUNCATE` checkpoint.
+    fn truncate(&mut self, conn: &Connection, busy_timeout: Duration) {
         let _ = conn.busy_timeout(CHECKPOINT_WAIT);
         // One row: (1 if held back by a reader or writer, WAL frames, frames checkpointed).
         let blocked: rusqlite::Result<i64> =
