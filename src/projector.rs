@@ -15,8 +15,10 @@ use crate::error::{Error, Result};
 use crate::platform::{now_millis, sleep, BoxFuture, MaybeSend};
 use crate::storage::{Checkpoint, SkippedEvent, Storage};
 use crate::store::EventStore;
-use crate::subscription::SubscribeOptions;
-use crate::types::{Direction, Filter, RecordedEvent, StartFrom, SubscriptionItem};
+use crate::subscription::{
+    follow, Batch, Delivery, PageSource, Recorded, SubscribeOptions, SubscriptionTarget,
+};
+use crate::types::{Direction, Filter, RecordedEvent, StartFrom};
 
 /// What a projection handler returns: `Ok(())` or an error message.
 pub type HandlerResult = std::result::Result<(), String>;
@@ -204,10 +206,77 @@ pub struct ProjectionStatus {
     pub failed_attempts: u64,
 }
 
-struct Projection {
+/// A projection's handler as the projector calls it, for events of type `E` ([`Handler`] is
+/// one for [`RecordedEvent`]s).
+pub(crate) trait BatchHandler<E>: MaybeSend + 'static {
+    /// Handles one batch.
+    fn call(&mut self, events: Vec<E>) -> BoxFuture<'static, HandlerResult>;
+}
+
+impl<E, F> BatchHandler<E> for F
+where
+    F: FnMut(Vec<E>) -> BoxFuture<'static, HandlerResult> + MaybeSend + 'static,
+{
+    fn call(&mut self, events: Vec<E>) -> BoxFuture<'static, HandlerResult> {
+        self(events)
+    }
+}
+
+struct Projection<E> {
     name: String,
     options: ProjectionOptions,
-    handler: Box<dyn Handler>,
+    handler: Box<dyn BatchHandler<E>>,
+}
+
+/// What a projector needs of its events beyond a subscription's [`PageSource`]: where each
+/// event is, what a skipped one records, and how a batch is read again for a retry — as it was
+/// delivered, including events that expired (`maxAge`) since. The projector's loop (batching,
+/// retries, failure policies, checkpoints) is the same for every source.
+pub(crate) trait ProjectionSource<S>: PageSource<S> + Clone {
+    /// The event's global position.
+    fn position(event: &Self::Event) -> u64;
+
+    /// What skipping `event` records of it (the projector adds the error and the time).
+    fn skipped(event: &Self::Event) -> SkippedEvent;
+
+    /// Up to `limit` events matching `filter` after `position` (exclusive), expired ones too.
+    fn read_again<'a>(
+        &'a self,
+        store: &'a EventStore<S>,
+        position: u64,
+        limit: usize,
+        filter: &'a Filter,
+    ) -> BoxFuture<'a, Result<Batch<Self::Event>>>;
+}
+
+impl<S: Storage> ProjectionSource<S> for Recorded {
+    fn position(event: &RecordedEvent) -> u64 {
+        event.position
+    }
+
+    fn skipped(event: &RecordedEvent) -> SkippedEvent {
+        SkippedEvent {
+            position: event.position,
+            event_id: event.id.clone(),
+            stream_id: event.stream_id.clone(),
+            event_type: event.event_type.clone(),
+            error: String::new(),
+            skipped_at: 0,
+        }
+    }
+
+    fn read_again<'a>(
+        &'a self,
+        store: &'a EventStore<S>,
+        position: u64,
+        limit: usize,
+        filter: &'a Filter,
+    ) -> BoxFuture<'a, Result<Batch<RecordedEvent>>> {
+        Box::pin(async move {
+            let page = store.read_all_page_with(position, Direction::Forward, limit, filter, false);
+            Ok(page.await?.into())
+        })
+    }
 }
 
 /// Runs named projections over a store, each with a durable checkpoint, retries with
@@ -256,8 +325,15 @@ struct Projection {
 /// # Ok::<(), evstore::Error>(()) }).unwrap();
 /// ```
 pub struct Projector<S> {
+    projections: Projections<S, Recorded, RecordedEvent>,
+}
+
+/// The machinery of a [`Projector`], for any [`ProjectionSource`] (whose events are `E`): the
+/// browser's projector runs the same one over JS event objects.
+pub(crate) struct Projections<S, P, E> {
     store: EventStore<S>,
-    projections: Vec<Projection>,
+    source: P,
+    projections: Vec<Projection<E>>,
     shared: Arc<Shared>,
 }
 
@@ -303,9 +379,7 @@ impl<S: Storage> Projector<S> {
     /// A projector over `store`, with no projections yet.
     pub fn new(store: EventStore<S>) -> Self {
         Projector {
-            store,
-            projections: Vec::new(),
-            shared: Arc::default(),
+            projections: Projections::new(store, Recorded),
         }
     }
 
@@ -315,7 +389,53 @@ impl<S: Storage> Projector<S> {
         &mut self,
         name: &str,
         options: ProjectionOptions,
-        handler: impl Handler,
+        mut handler: impl Handler,
+    ) -> Result<()> {
+        let handler = move |events: Vec<RecordedEvent>| handler.handle(events);
+        self.projections.add(name, options, Box::new(handler))
+    }
+
+    /// A handle to stop the projector and read its projections' progress.
+    pub fn handle(&self) -> ProjectorHandle<S> {
+        self.projections.handle()
+    }
+
+    /// Runs every projection until [`ProjectorHandle::stop`] is called (or the store is closed),
+    /// then finishes the batches in flight, saves their checkpoints and returns. Run it on any
+    /// executor (spawn it, or join it with the code that stops it). A stop issued before `run`
+    /// starts is not lost: `run` then returns at once.
+    ///
+    /// A projection that fails under [`FailurePolicy::Stop`] ends on its own; the others go on.
+    /// So does a projection whose stored checkpoint lies beyond the store's head (a checkpoint
+    /// kept across a store that was recreated): it ends [`ProjectionState::Failed`] at once with
+    /// an error saying so, rather than waiting for positions that were already handled
+    /// elsewhere; [`ProjectorHandle::reset`] rebuilds it. Errors of the store itself (reading,
+    /// saving checkpoints) end the failing projection and are reported in its status; `run`
+    /// returns the first such error once all have ended. Closing the store is not an error: the
+    /// projections end [`ProjectionState::Stopped`] (see [`EventStore::close`]).
+    pub async fn run(self) -> Result<()> {
+        self.projections.run().await
+    }
+}
+
+impl<S: Storage, P: ProjectionSource<S, Event = E>, E: MaybeSend + 'static> Projections<S, P, E> {
+    /// Projections over `store` whose events come from `source`, none yet.
+    pub(crate) fn new(store: EventStore<S>, source: P) -> Self {
+        Projections {
+            store,
+            source,
+            projections: Vec::new(),
+            shared: Arc::default(),
+        }
+    }
+
+    /// Adds a projection named `name` (non-empty, unique in this projector; the checkpoint is
+    /// stored under it, so keep it stable across releases).
+    pub(crate) fn add(
+        &mut self,
+        name: &str,
+        options: ProjectionOptions,
+        handler: Box<dyn BatchHandler<E>>,
     ) -> Result<()> {
         if name.is_empty() {
             return Err(Error::invalid_input("projection name must not be empty"));
@@ -338,45 +458,35 @@ impl<S: Storage> Projector<S> {
         self.projections.push(Projection {
             name: name.to_owned(),
             options,
-            handler: Box::new(handler),
+            handler,
         });
         Ok(())
     }
 
     /// A handle to stop the projector and read its projections' progress.
-    pub fn handle(&self) -> ProjectorHandle<S> {
+    pub(crate) fn handle(&self) -> ProjectorHandle<S> {
         ProjectorHandle {
             store: self.store.clone(),
             shared: Arc::clone(&self.shared),
         }
     }
 
-    /// Runs every projection until [`ProjectorHandle::stop`] is called (or the store is closed),
-    /// then finishes the batches in flight, saves their checkpoints and returns. Run it on any
-    /// executor (spawn it, or join it with the code that stops it). A stop issued before `run`
-    /// starts is not lost: `run` then returns at once.
-    ///
-    /// A projection that fails under [`FailurePolicy::Stop`] ends on its own; the others go on.
-    /// So does a projection whose stored checkpoint lies beyond the store's head (a checkpoint
-    /// kept across a store that was recreated): it ends [`ProjectionState::Failed`] at once with
-    /// an error saying so, rather than waiting for positions that were already handled
-    /// elsewhere; [`ProjectorHandle::reset`] rebuilds it. Errors of the store itself (reading,
-    /// saving checkpoints) end the failing projection and are reported in its status; `run`
-    /// returns the first such error once all have ended. Closing the store is not an error: the
-    /// projections end [`ProjectionState::Stopped`] (see [`EventStore::close`]).
-    pub async fn run(self) -> Result<()> {
+    /// Runs every projection: see [`Projector::run`].
+    pub(crate) async fn run(self) -> Result<()> {
         self.store.ensure_open()?;
         if self.shared.running.swap(true, Ordering::AcqRel) {
             return Err(Error::invalid_input("the projector is already running"));
         }
-        let Projector {
+        let Projections {
             store,
+            source,
             projections,
             shared,
         } = self;
         let runs = projections.into_iter().map(|projection| {
             let runner = Runner {
                 store: store.clone(),
+                source: source.clone(),
                 shared: Arc::clone(&shared),
                 projection,
             };
@@ -447,10 +557,11 @@ impl<S: Storage> ProjectorHandle<S> {
 }
 
 /// One projection while it runs.
-struct Runner<S> {
+struct Runner<S, P, E> {
     store: EventStore<S>,
+    source: P,
     shared: Arc<Shared>,
-    projection: Projection,
+    projection: Projection<E>,
 }
 
 /// Why a batch could not be handled under [`FailurePolicy::Stop`].
@@ -469,13 +580,13 @@ enum Attempt {
 }
 
 #[allow(clippy::large_enum_variant)] // lives on the stack for one loop turn
-enum Wake {
-    Item(Option<Result<SubscriptionItem>>),
+enum Wake<E> {
+    Item(Option<Result<Delivery<E>>>),
     Deadline,
     Stop,
 }
 
-impl<S: Storage> Runner<S> {
+impl<S: Storage, P: ProjectionSource<S, Event = E>, E: MaybeSend + 'static> Runner<S, P, E> {
     async fn run(mut self) -> Result<()> {
         let name = self.projection.name.clone();
         let outcome = match self.follow().await {
@@ -531,8 +642,14 @@ impl<S: Storage> Runner<S> {
             poll_interval: None,
         };
         let (batch_size, flush_after) = (options.batch_size, options.flush_after);
-        let mut subscription = self.store.subscribe_all(subscribe).await?;
-        let mut batch: Vec<RecordedEvent> = Vec::with_capacity(batch_size);
+        let mut subscription = follow(
+            self.store.clone(),
+            SubscriptionTarget::All,
+            subscribe,
+            self.source.clone(),
+        )
+        .await?;
+        let mut batch: Vec<E> = Vec::with_capacity(batch_size);
         let mut deadline: Option<u64> = None;
         loop {
             if self.store.is_closed() {
@@ -569,8 +686,8 @@ impl<S: Storage> Runner<S> {
                 // handed over for the next run, as at the top of the loop.
                 Wake::Item(None) => return Ok(None),
                 Wake::Item(Some(Err(error))) => return Err(error),
-                Wake::Item(Some(Ok(SubscriptionItem::CaughtUp))) => flush_after.is_none(),
-                Wake::Item(Some(Ok(SubscriptionItem::Event(event)))) => {
+                Wake::Item(Some(Ok(Delivery::CaughtUp))) => flush_after.is_none(),
+                Wake::Item(Some(Ok(Delivery::Event(event)))) => {
                     if batch.is_empty() {
                         deadline = flush_after.map(|after| now_millis() + after.as_millis() as u64);
                     }
@@ -595,10 +712,10 @@ impl<S: Storage> Runner<S> {
     /// checkpoint before it.
     async fn flush(
         &mut self,
-        batch: &mut Vec<RecordedEvent>,
+        batch: &mut Vec<E>,
         checkpoint: &mut Checkpoint,
     ) -> Result<Option<Failure>> {
-        let Some(span) = BatchSpan::of(batch) else {
+        let Some(span) = BatchSpan::of::<S, P>(batch) else {
             return Ok(None);
         };
         let events = std::mem::take(batch);
@@ -639,18 +756,20 @@ impl<S: Storage> Runner<S> {
     /// recorded then, and the batch is retried next run.
     async fn skip_failing(
         &mut self,
-        events: Vec<RecordedEvent>,
+        events: Vec<E>,
         error: String,
         checkpoint: &mut Checkpoint,
     ) -> Result<bool> {
         let single = events.len() == 1;
         let mut skipped = Vec::new();
         for event in events {
+            // Described before the handler sees (and might change) the event.
+            let described = P::skipped(&event);
             let failed = if single {
                 Some(error.clone())
             } else {
-                let span = BatchSpan::of(std::slice::from_ref(&event)).expect("one event");
-                match self.attempt(vec![event.clone()], span).await? {
+                let span = BatchSpan::of::<S, P>(std::slice::from_ref(&event)).expect("one event");
+                match self.attempt(vec![event], span).await? {
                     Attempt::Handled => None,
                     Attempt::GaveUp(error) => Some(error),
                     Attempt::Interrupted => return Ok(false),
@@ -658,12 +777,9 @@ impl<S: Storage> Runner<S> {
             };
             if let Some(error) = failed {
                 skipped.push(SkippedEvent {
-                    position: event.position,
-                    event_id: event.id,
-                    stream_id: event.stream_id,
-                    event_type: event.event_type,
                     error,
                     skipped_at: now_millis(),
+                    ..described
                 });
             }
         }
@@ -676,15 +792,11 @@ impl<S: Storage> Runner<S> {
     ///
     /// The handler takes the batch itself; a retry reads the same events again from storage
     /// (positions never change) instead of every attempt paying for a copy of the batch.
-    async fn attempt(
-        &mut self,
-        mut events: Vec<RecordedEvent>,
-        span: BatchSpan,
-    ) -> Result<Attempt> {
+    async fn attempt(&mut self, mut events: Vec<E>, span: BatchSpan) -> Result<Attempt> {
         let retry = self.projection.options.retry;
         let mut attempt = 1;
         loop {
-            match self.projection.handler.handle(events).await {
+            match self.projection.handler.call(events).await {
                 Ok(()) => {
                     let count = span.len as u64;
                     self.shared
@@ -715,7 +827,7 @@ impl<S: Storage> Runner<S> {
     /// `span.after` — the same events the subscription delivered, also those that expired
     /// (`maxAge`) since. (`&mut self` keeps the future `Send` without requiring handlers to be
     /// `Sync`.)
-    async fn reload(&mut self, span: BatchSpan) -> Result<Vec<RecordedEvent>> {
+    async fn reload(&mut self, span: BatchSpan) -> Result<Vec<E>> {
         let filter = &self.projection.options.filter;
         let mut events = Vec::with_capacity(span.len);
         let mut from = span.after;
@@ -723,14 +835,8 @@ impl<S: Storage> Runner<S> {
         // read on until the batch is whole or the storage has nothing more.
         while events.len() < span.len && from < span.last {
             let page = self
-                .store
-                .read_all_page_with(
-                    from,
-                    Direction::Forward,
-                    span.len - events.len(),
-                    filter,
-                    false,
-                )
+                .source
+                .read_again(&self.store, from, span.len - events.len(), filter)
                 .await?;
             events.extend(page.events);
             match page.last {
@@ -738,7 +844,7 @@ impl<S: Storage> Runner<S> {
                 None => break,
             }
         }
-        if events.last().map(|e| e.position) != Some(span.last) || events.len() != span.len {
+        if events.last().map(P::position) != Some(span.last) || events.len() != span.len {
             return Err(Error::storage(format!(
                 "the events at positions {}..={} changed while projection `{}` retried them",
                 span.after + 1,
@@ -771,10 +877,10 @@ struct BatchSpan {
 }
 
 impl BatchSpan {
-    fn of(events: &[RecordedEvent]) -> Option<Self> {
+    fn of<S, P: ProjectionSource<S>>(events: &[P::Event]) -> Option<Self> {
         Some(BatchSpan {
-            after: events.first()?.position - 1,
-            last: events.last()?.position,
+            after: P::position(events.first()?) - 1,
+            last: P::position(events.last()?),
             len: events.len(),
         })
     }

@@ -17,11 +17,15 @@ use std::time::Duration;
 use futures::future::{select, Either};
 use futures::Stream;
 
+use futures::StreamExt;
+
 use crate::error::{Error, Result};
-use crate::platform::{sleep, BoxStream};
+use crate::platform::{sleep, BoxFuture, BoxStream, MaybeSend};
 use crate::storage::Storage;
-use crate::store::EventStore;
-use crate::types::{Direction, Filter, RecordedEvent, StartFrom, SubscriptionItem};
+use crate::store::{AllPage, EventStore, StreamPage};
+use crate::types::{
+    validate_stream_id, Direction, Filter, RecordedEvent, StartFrom, SubscriptionItem,
+};
 
 /// Options of a subscription.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,15 +140,114 @@ impl Stream for Subscription {
     }
 }
 
-struct State<S> {
+/// One read of a subscription: the events to deliver, how many events the storage returned
+/// (fewer than asked means the read reached the head), and the position (version) of the last
+/// one it returned, which the next read continues after.
+pub(crate) struct Batch<T> {
+    pub(crate) events: Vec<T>,
+    pub(crate) scanned: usize,
+    pub(crate) last: Option<u64>,
+}
+
+/// Where a subscription's batches come from, and what its events are: the core's
+/// [`RecordedEvent`]s ([`Recorded`]), or another form of the same stored events (the browser's
+/// JS objects made straight from the stored records). A source applies what every reader goes
+/// through — `maxAge`, upcasters and the filter on upcast types — as the core's page reads do;
+/// the subscription loop (validation, catch-up, waking, polling) is the same for every source.
+pub(crate) trait PageSource<S>: MaybeSend + 'static {
+    /// What the subscription delivers per event.
+    type Event: MaybeSend + 'static;
+
+    /// Up to `limit` events of all streams matching `filter` after `position` (exclusive).
+    fn read_all<'a>(
+        &'a self,
+        store: &'a EventStore<S>,
+        position: u64,
+        limit: usize,
+        filter: &'a Filter,
+    ) -> BoxFuture<'a, Result<Batch<Self::Event>>>;
+
+    /// Up to `limit` events of `stream` from `version` (inclusive).
+    fn read_stream<'a>(
+        &'a self,
+        store: &'a EventStore<S>,
+        stream: &'a str,
+        version: u64,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Batch<Self::Event>>>;
+}
+
+/// The core's source: [`RecordedEvent`]s, read through the store's page reads.
+#[derive(Clone, Copy)]
+pub(crate) struct Recorded;
+
+impl<S: Storage> PageSource<S> for Recorded {
+    type Event = RecordedEvent;
+
+    fn read_all<'a>(
+        &'a self,
+        store: &'a EventStore<S>,
+        position: u64,
+        limit: usize,
+        filter: &'a Filter,
+    ) -> BoxFuture<'a, Result<Batch<RecordedEvent>>> {
+        Box::pin(async move {
+            let page = store.read_all_page(position, Direction::Forward, limit, filter);
+            Ok(page.await?.into())
+        })
+    }
+
+    fn read_stream<'a>(
+        &'a self,
+        store: &'a EventStore<S>,
+        stream: &'a str,
+        version: u64,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Batch<RecordedEvent>>> {
+        Box::pin(async move {
+            let page = store.read_stream_page(stream, version, Direction::Forward, limit);
+            Ok(page.await?.into())
+        })
+    }
+}
+
+impl From<AllPage> for Batch<RecordedEvent> {
+    fn from(page: AllPage) -> Self {
+        Batch {
+            events: page.events,
+            scanned: page.scanned,
+            last: page.last,
+        }
+    }
+}
+
+impl From<StreamPage> for Batch<RecordedEvent> {
+    fn from(page: StreamPage) -> Self {
+        Batch {
+            events: page.events,
+            scanned: page.scanned,
+            last: page.last,
+        }
+    }
+}
+
+/// What a subscription yields, for any [`PageSource`]: an event, or the marker that it caught
+/// up ([`SubscriptionItem`] is this for [`RecordedEvent`]s).
+pub(crate) enum Delivery<T> {
+    Event(T),
+    CaughtUp,
+}
+
+struct State<S, P: PageSource<S>> {
     store: EventStore<S>,
+    source: P,
     target: SubscriptionTarget,
     filter: Filter,
     batch_size: usize,
     poll_interval: Duration,
     /// The last delivered position (all) or version (stream).
     cursor: u64,
-    buffer: VecDeque<RecordedEvent>,
+    buffer: VecDeque<P::Event>,
     /// Whether `CaughtUp` was yielded since the last delivered event.
     signalled: bool,
     /// The backend head seen at the last read, to tell whether polling found news.
@@ -158,57 +261,79 @@ impl Subscription {
         target: SubscriptionTarget,
         options: SubscribeOptions,
     ) -> Result<Self> {
-        store.ensure_open()?;
-        if options.batch_size == 0 {
-            return Err(Error::invalid_input("batch_size must be at least 1"));
-        }
-        let poll_interval = options
-            .poll_interval
-            .unwrap_or(store.options().poll_interval);
-        if poll_interval.is_zero() {
-            return Err(Error::invalid_input(
-                "the poll interval must be longer than zero (zero would poll without pause)",
-            ));
-        }
-        options.filter.validate()?;
-        let last = || async {
-            match &target {
-                SubscriptionTarget::All => store.head().await,
-                SubscriptionTarget::Stream(stream) => store.stream_version(stream).await,
-            }
-        };
-        let cursor = match options.start {
-            StartFrom::Start => 0,
-            StartFrom::End => last().await?,
-            StartFrom::After(from) => {
-                let last = last().await?;
-                if from > last {
-                    return Err(beyond_the_end(&target, from, last));
-                }
-                from
-            }
-        };
-        store.track_subscription(true);
-        let state = State {
-            store,
-            target,
-            filter: options.filter,
-            batch_size: options.batch_size,
-            poll_interval,
-            cursor,
-            buffer: VecDeque::new(),
-            signalled: false,
-            head: 0,
-            finished: false,
-        };
-        let items = futures::stream::unfold(state, |mut state| async move {
-            let item = state.next_item().await?;
-            Some((item, state))
-        });
+        let items = follow(store, target, options, Recorded).await?;
         Ok(Subscription {
-            items: Box::pin(items),
+            items: Box::pin(items.map(|item| {
+                item.map(|delivery| match delivery {
+                    Delivery::Event(event) => SubscriptionItem::Event(event),
+                    Delivery::CaughtUp => SubscriptionItem::CaughtUp,
+                })
+            })),
         })
     }
+}
+
+/// A subscription to `target` whose events come from `source`: the options are checked and the
+/// start resolved now; the stream reads nothing until polled. [`Subscription`] says how it
+/// follows the store.
+pub(crate) async fn follow<S: Storage, P: PageSource<S>>(
+    store: EventStore<S>,
+    target: SubscriptionTarget,
+    options: SubscribeOptions,
+    source: P,
+) -> Result<BoxStream<'static, Result<Delivery<P::Event>>>> {
+    if let SubscriptionTarget::Stream(stream) = &target {
+        validate_stream_id(stream)?;
+    }
+    store.ensure_open()?;
+    if options.batch_size == 0 {
+        return Err(Error::invalid_input("batch_size must be at least 1"));
+    }
+    let poll_interval = options
+        .poll_interval
+        .unwrap_or(store.options().poll_interval);
+    if poll_interval.is_zero() {
+        return Err(Error::invalid_input(
+            "the poll interval must be longer than zero (zero would poll without pause)",
+        ));
+    }
+    options.filter.validate()?;
+    let last = || async {
+        match &target {
+            SubscriptionTarget::All => store.head().await,
+            SubscriptionTarget::Stream(stream) => store.stream_version(stream).await,
+        }
+    };
+    let cursor = match options.start {
+        StartFrom::Start => 0,
+        StartFrom::End => last().await?,
+        StartFrom::After(from) => {
+            let last = last().await?;
+            if from > last {
+                return Err(beyond_the_end(&target, from, last));
+            }
+            from
+        }
+    };
+    store.track_subscription(true);
+    let state = State {
+        store,
+        source,
+        target,
+        filter: options.filter,
+        batch_size: options.batch_size,
+        poll_interval,
+        cursor,
+        buffer: VecDeque::new(),
+        signalled: false,
+        head: 0,
+        finished: false,
+    };
+    let items = futures::stream::unfold(state, |mut state| async move {
+        let item = state.next_item().await?;
+        Some((item, state))
+    });
+    Ok(Box::pin(items))
 }
 
 /// The error for a subscription asked to start after a position (version) nobody has seen.
@@ -227,20 +352,20 @@ fn beyond_the_end(target: &SubscriptionTarget, from: u64, last: u64) -> Error {
     ))
 }
 
-impl<S> Drop for State<S> {
+impl<S, P: PageSource<S>> Drop for State<S, P> {
     fn drop(&mut self) {
         self.store.track_subscription(false);
     }
 }
 
-impl<S: Storage> State<S> {
-    async fn next_item(&mut self) -> Option<Result<SubscriptionItem>> {
+impl<S: Storage, P: PageSource<S>> State<S, P> {
+    async fn next_item(&mut self) -> Option<Result<Delivery<P::Event>>> {
         loop {
             if self.finished || self.store.is_closed() {
                 return None;
             }
             if let Some(event) = self.buffer.pop_front() {
-                return Some(Ok(SubscriptionItem::Event(event)));
+                return Some(Ok(Delivery::Event(event)));
             }
             // Listen before reading, so an append committed after the read still wakes us.
             let listener = self.store.listen();
@@ -252,7 +377,7 @@ impl<S: Storage> State<S> {
                 Ok(true) => continue,
                 Ok(false) if !self.signalled => {
                     self.signalled = true;
-                    return Some(Ok(SubscriptionItem::CaughtUp));
+                    return Some(Ok(Delivery::CaughtUp));
                 }
                 Ok(false) => {}
             }
@@ -268,25 +393,20 @@ impl<S: Storage> State<S> {
         self.head = self.store.storage().head().await?;
         // The events (upcast, filtered on their upcast types), how many the storage returned,
         // and the cursor after them.
-        let (events, scanned, last) = match &self.target {
+        let Batch {
+            events,
+            scanned,
+            last,
+        } = match &self.target {
             SubscriptionTarget::All => {
-                let page = self
-                    .store
-                    .read_all_page(
-                        self.cursor,
-                        Direction::Forward,
-                        self.batch_size,
-                        &self.filter,
-                    )
-                    .await?;
-                (page.events, page.scanned, page.last)
+                self.source
+                    .read_all(&self.store, self.cursor, self.batch_size, &self.filter)
+                    .await?
             }
             SubscriptionTarget::Stream(stream) => {
-                let page = self
-                    .store
-                    .read_stream_page(stream, self.cursor + 1, Direction::Forward, self.batch_size)
-                    .await?;
-                (page.events, page.scanned, page.last)
+                self.source
+                    .read_stream(&self.store, stream, self.cursor + 1, self.batch_size)
+                    .await?
             }
         };
         let scanned_to_head = scanned < self.batch_size;

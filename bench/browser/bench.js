@@ -208,6 +208,40 @@ async function readStream(kind, name, stream, expected, reps) {
   return performance.now() - started;
 }
 
+/** Subscription catch-up: from the start, every event to a callback until caught up. The raw
+ * equivalent reads pages of the subscription's default batch size (500), each in its own
+ * transaction, makes each record an event object (`JSON.parse` of its payload) and calls the
+ * callback, until a page comes back short. */
+async function catchUp(kind, name, expected) {
+  let delivered = 0;
+  const onEvent = () => void delivered++;
+  const started = performance.now();
+  if (kind === "evstore") {
+    await new Promise((resolve, reject) => {
+      const sub = stores.get(name).subscribe({}, onEvent, {
+        onCaughtUp: () => (sub.close(), resolve()),
+        onError: reject,
+      });
+    });
+  } else {
+    const db = raws.get(name);
+    const page = 500;
+    for (let after = 0; ; ) {
+      const tx = db.transaction("events", "readonly");
+      const records = await request(tx.objectStore("events").getAll(IDBKeyRange.lowerBound(after, true), page));
+      for (const record of records) {
+        const event = toEvent(record);
+        after = event.position;
+        onEvent(event);
+      }
+      if (records.length < page) break;
+    }
+  }
+  const elapsed = performance.now() - started;
+  if (delivered !== expected) throw new Error(`${kind} delivered ${delivered} events, expected ${expected}`);
+  return elapsed;
+}
+
 const latencyData = (seq) => ({ sentAt: now(), seq, memo: MEMO, currency: "EUR", amount: 42 });
 
 /** Same tab: append → a subscriber in this page receives it. */
@@ -327,6 +361,7 @@ window.bench = {
   buildReadFixture,
   readAll,
   readStream,
+  catchUp,
   liveSameTab,
   listen,
   collect,

@@ -232,6 +232,25 @@ async function main() {
         baseline: r,
         target: { text: "≥ 0.9× raw", on: "ratio", better: "higher", value: 0.9 },
       });
+
+      console.error(`subscription catch-up of ${head} events`);
+      const catchUp = (kind) => async (run) => {
+        const ms = await page.evaluate(([k, n, h]) => window.bench.catchUp(k, n, h), [kind, name, head]);
+        const eps = (head / ms) * 1000;
+        progress(`run ${run} ${kind} ${eps.toFixed(0)} ev/s`);
+        return eps;
+      };
+      [e, r] = await paired(catchUp("evstore"), catchUp("raw"));
+      record({
+        id: "subscription_catch_up",
+        name: "subscription catch-up",
+        detail: `subscribe() from the start, all ${head} events to a callback until onCaughtUp (raw: getAll pages of 500, each in its own transaction, + JSON.parse, a callback per event)`,
+        unit: "events/s",
+        better: "higher",
+        baselineLabel: "raw IndexedDB",
+        evstore: e,
+        baseline: r,
+      });
     }
 
     // Live latency, same tab.

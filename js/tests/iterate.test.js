@@ -155,3 +155,139 @@ describe("AbortSignal", () => {
     assert.equal(r.earlyClosed, true);
   });
 });
+
+describe("subscription events", () => {
+  test("subscribe, subscribeToStream and subscribeAll deliver the events readAll / readStream return, caught up and live", async () => {
+    const r = await page.evaluate(async (name) => {
+      const { EventStore } = window.evstore;
+      const { until } = window.t;
+      const data = [
+        { text: "héllo wörld 🌍 — 日本語 \u2028 \"quoted\" \\ back", empty: "" },
+        { int: 42, negative: -7, max: 2 ** 53 - 1, float: 0.1, tiny: 1e-7, big: 1.5e300, zero: 0, yes: true, none: null },
+        { nested: { list: [1, [2, [3, { deep: "ü" }]]], object: { a: { b: { c: [] } } } }, "key with 🔑": {} },
+        [1, "two", { three: 3 }],
+        "just a string",
+        12.5,
+      ];
+      const events = (from) => data.map((d, i) => ({
+        type: i % 2 ? "Odd" : "Even",
+        data: d,
+        metadata: { n: from + i, who: "ünï" },
+        ...(i === 1 ? { correlationId: "corr-1", causationId: "cause-1" } : {}),
+      }));
+      const collect = async (store) => {
+        const out = { callback: [], stream: [], filtered: [], iterated: [] };
+        let caughtUp = 0;
+        const subs = [
+          store.subscribe({ batchSize: 4 }, (e) => void out.callback.push(e), { onCaughtUp: () => void caughtUp++ }),
+          store.subscribeToStream("shape-1", { batchSize: 3 }, (e) => void out.stream.push(e), { onCaughtUp: () => void caughtUp++ }),
+          store.subscribe({ filter: { eventTypes: ["Odd"] }, batchSize: 2 }, (e) => void out.filtered.push(e), { onCaughtUp: () => void caughtUp++ }),
+        ];
+        const iterator = store.subscribeAll({ fromPosition: 0, batchSize: 5 });
+        await until(async () => caughtUp >= 3, 5000, "catch-up");
+        const caughtUpCount = out.callback.length;
+        // Live: appended after the catch-up, in this tab.
+        await store.append("shape-1", events(100));
+        await store.append("other-1", events(200));
+        const total = data.length * 4;
+        await until(async () => out.callback.length === total && out.stream.length === total / 2, 5000, "live events");
+        for await (const e of iterator) {
+          out.iterated.push(e);
+          if (out.iterated.length === total) break;
+        }
+        for (const sub of subs) sub.close();
+        return {
+          ...out,
+          caughtUpCount,
+          all: await store.readAll(),
+          readStream: await store.readStream("shape-1"),
+          odd: await store.readAll({ filter: { eventTypes: ["Odd"] } }),
+        };
+      };
+      const results = {};
+      for (const [backend, open] of [["indexeddb", () => EventStore.open(name)], ["memory", () => EventStore.inMemory()]]) {
+        const store = await open();
+        await store.append("shape-1", events(0));
+        await store.append("other-1", events(10));
+        results[backend] = await collect(store);
+        store.close();
+      }
+      return results;
+    }, uniqueName("subscription-shape"));
+    for (const [backend, result] of Object.entries(r)) {
+      assert.equal(result.all.length, 24, backend);
+      assert.equal(result.caughtUpCount, 12, `${backend}: the history came before onCaughtUp`);
+      assert.deepEqual(result.callback, result.all, `${backend}: subscribe`);
+      assert.deepEqual(result.iterated, result.all, `${backend}: subscribeAll`);
+      assert.deepEqual(result.stream, result.readStream, `${backend}: subscribeToStream`);
+      assert.deepEqual(result.filtered, result.odd, `${backend}: a filtered subscribe`);
+      const first = result.all[1];
+      assert.equal(first.correlationId, "corr-1");
+      assert.equal(first.causationId, "cause-1");
+      assert.equal(first.data.max, 2 ** 53 - 1);
+      assert.equal(result.all[0].data.text, "héllo wörld 🌍 — 日本語 \u2028 \"quoted\" \\ back");
+      assert.ok(!("correlationId" in result.all[0]), "no correlationId when none was given");
+    }
+    assert.deepEqual(
+      r.indexeddb.callback.map(({ id, recordedAt, ...rest }) => rest),
+      r.memory.callback.map(({ id, recordedAt, ...rest }) => rest),
+      "the same events on IndexedDB and in memory",
+    );
+  });
+
+  test("projector batches hold the events readAll returns; retries and skips see them as stored", async () => {
+    const r = await page.evaluate(async (name) => {
+      const { EventStore, Projector } = window.evstore;
+      const { until } = window.t;
+      const results = {};
+      for (const [backend, open] of [["indexeddb", () => EventStore.open(name)], ["memory", () => EventStore.inMemory()]]) {
+        const store = await open();
+        await store.append("shape-1", [
+          { type: "A", data: { text: "ünïcödé 🌍 \u2028", n: 2 ** 53 - 1, f: -0.5, nested: [{ a: [1, { b: null }] }] }, correlationId: "c-1" },
+          { type: "Poison", data: ["x", 1, true], metadata: { why: "fails" } },
+          { type: "B", data: "text" },
+        ]);
+        await store.append("shape-2", [{ type: "A", data: 7 }, { type: "B", data: {} }]);
+        const batches = [];
+        const attempts = [];
+        const projector = new Projector(store);
+        projector.add("shapes", (events) => void batches.push(events), { batchSize: 2 });
+        projector.add("skipper", (events) => {
+          attempts.push(events.map((e) => e.type));
+          if (events.some((e) => e.type === "Poison")) {
+            // A handler that changes what it was given: a retry still sees the stored event.
+            for (const e of events) e.type = "Changed";
+            throw new Error("cannot handle poison");
+          }
+        }, { batchSize: 3, onFailure: "skip", retry: { maxAttempts: 2, initialDelayMs: 1 } });
+        await projector.start();
+        await until(async () => (await projector.checkpoint("shapes")) === 5 && (await projector.checkpoint("skipper")) === 5,
+                    5000, "the projections");
+        await projector.stop();
+        results[backend] = {
+          batches: batches.map((batch) => batch.length),
+          events: batches.flat(),
+          all: await store.readAll(),
+          attempts,
+          skipped: (await projector.skipped("skipper")).map(({ skippedAt, ...rest }) => rest),
+          ids: (await store.readAll()).map((e) => e.id),
+        };
+        store.close();
+      }
+      return results;
+    }, uniqueName("projector-shape"));
+    for (const [backend, result] of Object.entries(r)) {
+      assert.deepEqual(result.batches, [2, 2, 1], backend);
+      assert.deepEqual(result.events, result.all, `${backend}: the projection saw what readAll returns`);
+      assert.deepEqual(result.attempts, [
+        ["A", "Poison", "B"], ["A", "Poison", "B"],
+        ["A"], ["Poison"], ["Poison"], ["B"],
+        ["A", "B"],
+      ], `${backend}: each retry read the batch again as stored`);
+      assert.equal(result.skipped.length, 1, backend);
+      const { error, ...skipped } = result.skipped[0];
+      assert.deepEqual(skipped, { position: 2, eventId: result.ids[1], streamId: "shape-1", eventType: "Poison" }, backend);
+      assert.match(error, /cannot handle poison/);
+    }
+  });
+});

@@ -178,6 +178,15 @@ test("maxAge hides expired events on every read path at once; an append and scav
       subscribed.push(`${e.streamId}@${e.version}`);
       if (subscribed.length === 2) break;
     }
+    const called = { all: [], stream: [], caughtUp: 0 };
+    const subscriptions = [
+      store.subscribe({ batchSize: 1 }, (e) => void called.all.push(`${e.streamId}@${e.version}`),
+                      { onCaughtUp: () => void called.caughtUp++ }),
+      store.subscribeToStream("log-1", { batchSize: 2 }, (e) => void called.stream.push(`${e.streamId}@${e.version}`),
+                              { onCaughtUp: () => void called.caughtUp++ }),
+    ];
+    await t.until(async () => called.caughtUp >= 2, 5000, "the callback subscriptions");
+    for (const subscription of subscriptions) subscription.close();
     const gone = await store.readStream("gone-1");
     const goneVersion = await store.streamVersion("gone-1");
     const decider = new Decider(store, {
@@ -202,7 +211,7 @@ test("maxAge hides expired events on every read path at once; an append and scav
     }
     const unchanged = await store.streamMetadata("log-1");
     return {
-      read, backward, fromTwo, all, iterated, subscribed, gone, goneVersion, loaded, exported, metadata,
+      read, backward, fromTwo, all, iterated, subscribed, called, gone, goneVersion, loaded, exported, metadata,
       before, afterAppend, afterScavenge, handled: handled.appended, bad, unchanged,
       head: await store.head(),
     };
@@ -214,6 +223,7 @@ test("maxAge hides expired events on every read path at once; an append and scav
     assert.deepEqual(result.all, ["log-1@4", "log-1@5"]);
     assert.deepEqual(result.iterated, ["log-1@4", "log-1@5", "log-1@4", "log-1@5"]);
     assert.deepEqual(result.subscribed, ["log-1@4", "log-1@5"]);
+    assert.deepEqual(result.called, { all: ["log-1@4", "log-1@5"], stream: ["log-1@4", "log-1@5"], caughtUp: 2 });
     assert.deepEqual(result.gone, []);
     assert.equal(result.goneVersion, 2);
     assert.deepEqual(result.loaded, { state: 0, version: 2 });

@@ -50,6 +50,14 @@ test("upcasters apply on every read path and never rewrite what is stored", asyn
       subscribed.push(e.type);
       if (subscribed.length === 4) break;
     }
+    const called = [];
+    const streamCalled = [];
+    const subscriptions = [
+      store.subscribe({}, (e) => void called.push(shape(e))),
+      store.subscribeToStream("cart-1", {}, (e) => void streamCalled.push(shape(e))),
+    ];
+    await until(async () => called.length >= 4 && streamCalled.length >= 3, 5000, "the callback subscriptions");
+    for (const subscription of subscriptions) subscription.close();
     const projected = [];
     const projector = new Projector(store);
     projector.add("types", (events) => {
@@ -100,7 +108,7 @@ test("upcasters apply on every read path and never rewrite what is stored", asyn
       ),
     };
     store.close();
-    return { all, stream, iterated, prices, oldName, subscribed, projected, loaded, raw, exported };
+    return { all, stream, iterated, prices, oldName, subscribed, called, streamCalled, projected, loaded, raw, exported };
   }, uniqueName("upcast"));
 
   const expected = [
@@ -115,6 +123,8 @@ test("upcasters apply on every read path and never rewrite what is stored", asyn
   assert.deepEqual(result.prices, [1, 3, 4]);
   assert.deepEqual(result.oldName, []);
   assert.deepEqual(result.subscribed, ["PriceSet", "LineAdded", "PriceSet", "PriceSet"]);
+  assert.deepEqual(result.called, expected, "subscribe");
+  assert.deepEqual(result.streamCalled, expected.slice(0, 3), "subscribeToStream");
   assert.deepEqual(result.projected, ["PriceSet", "LineAdded", "PriceSet", "PriceSet"]);
   assert.deepEqual(result.loaded, { state: { cents: 500, lines: ["a"] }, version: 3 });
   assert.deepEqual(result.exported, {

@@ -13,13 +13,12 @@ use wasm_bindgen::prelude::*;
 
 use super::abort::AbortSignal;
 use super::backend::BrowserStorage;
-use super::convert;
 use super::store::promise;
+use super::subscription::{self, Target};
 use crate::error::{Error, Result};
 use crate::platform::BoxStream;
 use crate::store::EventStore;
-use crate::subscription::SubscribeOptions;
-use crate::types::SubscriptionItem;
+use crate::subscription::{Delivery, SubscribeOptions};
 
 #[wasm_bindgen::prelude::wasm_bindgen(module = "/src/wasm/glue.js")]
 extern "C" {
@@ -45,18 +44,18 @@ pub struct EventIterator {
     in_flight: Rc<RefCell<Option<AbortHandle>>>,
 }
 
-/// The events of a subscription (as JS event objects), started on the first `next()`; catch-up
-/// markers are skipped.
+/// The events of a subscription (as JS event objects, see `subscription::start`), started on
+/// the first `next()`; catch-up markers are skipped.
 pub fn subscription_events(
     store: EventStore<BrowserStorage>,
     options: SubscribeOptions,
 ) -> BoxStream<'static, Result<JsValue>> {
-    futures::stream::once(async move { store.subscribe_all(options).await })
-        .map_ok(|subscription| {
-            subscription.filter_map(|item| {
+    futures::stream::once(subscription::start(store, Target::All, options))
+        .map_ok(|deliveries| {
+            deliveries.filter_map(|item| {
                 futures::future::ready(match item {
-                    Ok(SubscriptionItem::CaughtUp) => None,
-                    Ok(SubscriptionItem::Event(event)) => Some(Ok(convert::recorded_event(&event))),
+                    Ok(Delivery::CaughtUp) => None,
+                    Ok(Delivery::Event(event)) => Some(Ok(event)),
                     Err(error) => Some(Err(error)),
                 })
             })

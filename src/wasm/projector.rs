@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use futures::channel::oneshot;
-use js_sys::{Function, Promise};
+use js_sys::{Array, Function, Promise};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
@@ -12,11 +12,14 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 use super::backend::BrowserStorage;
 use super::convert;
 use super::error::{thrown_message, to_js};
+use super::reads::JsEvents;
 use super::store::{promise, JsEventStore};
 use crate::error::{Error, Result};
-use crate::projector::{ProjectionOptions, ProjectionState, Projector, ProjectorHandle};
+use crate::platform::BoxFuture;
+use crate::projector::{
+    BatchHandler, ProjectionOptions, ProjectionState, Projections, Projector, ProjectorHandle,
+};
 use crate::store::EventStore;
-use crate::types::RecordedEvent;
 
 struct Registration {
     name: String,
@@ -42,15 +45,14 @@ pub struct JsProjector {
     last: Rc<RefCell<Option<ProjectorHandle<BrowserStorage>>>>,
 }
 
-/// A JS handler as a projection handler: its throw or rejection is a handler failure (retried
-/// per the retry policy), never an error of the store.
-fn handler(
-    function: Function,
-) -> impl FnMut(Vec<RecordedEvent>) -> crate::platform::BoxFuture<'static, std::result::Result<(), String>>
-{
-    move |events: Vec<RecordedEvent>| {
-        let returned = function.call1(&JsValue::NULL, &convert::recorded_events(&events));
-        Box::pin(async move {
+/// A JS handler as a projection handler over JS event objects (see `reads::JsEvents`): its
+/// throw or rejection is a handler failure (retried per the retry policy), never an error of
+/// the store.
+fn handler(function: Function) -> Box<dyn BatchHandler<JsValue>> {
+    Box::new(move |events: Vec<JsValue>| {
+        let events: Array = events.into_iter().collect();
+        let returned = function.call1(&JsValue::NULL, &events);
+        let settled: BoxFuture<'static, std::result::Result<(), String>> = Box::pin(async move {
             match returned {
                 Err(thrown) => Err(thrown_message(&thrown)),
                 Ok(value) => match value.dyn_into::<Promise>() {
@@ -61,8 +63,9 @@ fn handler(
                     Err(_) => Ok(()),
                 },
             }
-        })
-    }
+        });
+        settled
+    })
 }
 
 #[derive(Serialize)]
@@ -331,7 +334,7 @@ impl JsProjector {
         if running.is_some() {
             return Err(Error::invalid_input("the projector is already running"));
         }
-        let mut projector = Projector::new(self.store.clone());
+        let mut projector = Projections::new(self.store.clone(), JsEvents);
         for registration in self.registrations.borrow().iter() {
             projector.add(
                 &registration.name,

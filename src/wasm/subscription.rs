@@ -11,10 +11,11 @@ use super::abort::{until_aborted, AbortSignal};
 use super::backend::BrowserStorage;
 use super::convert;
 use super::error::to_js;
+use super::reads::JsEvents;
 use crate::error::{Error, Result};
+use crate::platform::BoxStream;
 use crate::store::EventStore;
-use crate::subscription::{SubscribeOptions, Subscription};
-use crate::types::SubscriptionItem;
+use crate::subscription::{self, Delivery, SubscribeOptions, SubscriptionTarget};
 
 /// What a subscription follows.
 pub enum Target {
@@ -22,15 +23,18 @@ pub enum Target {
     Stream(String),
 }
 
-async fn start(
-    store: &EventStore<BrowserStorage>,
-    target: &Target,
+/// The events of a subscription to `target`, as JS event objects made straight from the stored
+/// records where the reads make them so (see `reads.rs`).
+pub fn start(
+    store: EventStore<BrowserStorage>,
+    target: Target,
     options: SubscribeOptions,
-) -> Result<Subscription> {
-    match target {
-        Target::All => store.subscribe_all(options).await,
-        Target::Stream(stream) => store.subscribe_to_stream(stream, options).await,
-    }
+) -> impl std::future::Future<Output = Result<BoxStream<'static, Result<Delivery<JsValue>>>>> {
+    let target = match target {
+        Target::All => SubscriptionTarget::All,
+        Target::Stream(stream) => SubscriptionTarget::Stream(stream),
+    };
+    subscription::follow(store, target, options, JsEvents)
 }
 
 /// A running callback subscription; `close()` ends it.
@@ -123,13 +127,11 @@ pub fn with_callbacks(
     let handle = abort.clone();
     let run = async move {
         let failure = async {
-            let mut subscription = start(&store, &target, options).await.map_err(to_js)?;
+            let mut subscription = start(store, target, options).await.map_err(to_js)?;
             while let Some(item) = subscription.next().await {
                 match item.map_err(to_js)? {
-                    SubscriptionItem::Event(event) => {
-                        call(&on_event, &convert::recorded_event(&event)).await?
-                    }
-                    SubscriptionItem::CaughtUp => {
+                    Delivery::Event(event) => call(&on_event, &event).await?,
+                    Delivery::CaughtUp => {
                         if let Some(on_caught_up) = &on_caught_up {
                             call(on_caught_up, &JsValue::UNDEFINED).await?;
                         }
