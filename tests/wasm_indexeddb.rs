@@ -818,3 +818,124 @@ async fn opens_dropped_mid_flight_leave_complete_schemas_and_the_page_clean() {
         errors.first()
     );
 }
+
+/// Builds database `name` at schema 3 (the layout of schema steps 1 to 3) with plain IndexedDB:
+/// `plain-1` with two events and no lifecycle record; `deleted-1`, soft-deleted at version 2;
+/// `gone-1`, tombstoned at version 1; `kept-1`, three events under a `maxCount` of 2 (the oldest
+/// one, due for removal at the next append, still stored).
+async fn build_schema_3_database(name: &str) {
+    let build = js_sys::Function::new_with_args(
+        "name",
+        r#"return new Promise((resolve, reject) => {
+          const open = indexedDB.open(name, 3);
+          open.onupgradeneeded = () => {
+            const db = open.result;
+            const events = db.createObjectStore("events", { keyPath: "position", autoIncrement: true });
+            events.createIndex("stream_version", ["streamId", "version"], { unique: true });
+            events.createIndex("id", "id", { unique: true });
+            events.createIndex("category", ["category", "position"]);
+            events.createIndex("type", ["eventType", "position"]);
+            db.createObjectStore("checkpoints", { keyPath: "name" });
+            const outbox = db.createObjectStore("outbox", { keyPath: "seq", autoIncrement: true });
+            outbox.createIndex("outbox_stream", "streamId");
+            outbox.createIndex("outbox_batch", "batchId", { unique: true });
+            const meta = db.createObjectStore("meta", { keyPath: "key" });
+            meta.add({ key: "storeId", value: "0190a0a0-0000-7000-8000-000000000003" });
+            const streams = db.createObjectStore("streams", { keyPath: "key" });
+            let n = 0;
+            const add = (streamId, version) => events.add({
+              id: `0190a0a0-0000-7000-8000-${String(++n).padStart(12, "0")}`,
+              streamId, version, category: streamId.split("-")[0], eventType: "Old",
+              data: JSON.stringify({ n }), metadata: "{}", recordedAt: Date.now(),
+            });
+            add("plain-1", 1); add("plain-1", 2);
+            add("kept-1", 1); add("kept-1", 2); add("kept-1", 3);
+            const record = (key, fields) => streams.add({ key, value: JSON.stringify({
+              lastVersion: 0, deleted: false, tombstoned: false, truncatedBefore: 0, metadata: {}, ...fields,
+            }) });
+            record("deleted-1", { lastVersion: 2, deleted: true, truncatedBefore: 3 });
+            record("gone-1", { lastVersion: 1, tombstoned: true, truncatedBefore: 2 });
+            record("kept-1", { lastVersion: 3, metadata: { maxCount: 2 } });
+          };
+          open.onsuccess = () => { open.result.close(); resolve(); };
+          open.onerror = () => reject(open.error);
+        });"#,
+    );
+    let built = build
+        .call1(&JsValue::NULL, &JsValue::from_str(name))
+        .expect("building a schema-3 database");
+    wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(built))
+        .await
+        .expect("schema-3 database built");
+}
+
+#[wasm_bindgen_test]
+async fn a_schema_3_database_upgrades_and_appends_still_see_its_stream_records() {
+    let name = unique_name("schema-3");
+    build_schema_3_database(&name).await;
+    let store = EventStore::new(open(&name).await);
+    assert_eq!(raw_version(&name).await, IndexedDbStorage::SCHEMA_VERSION);
+
+    // An append with no lifecycle record takes the one-request path and continues the stream.
+    let plain = store
+        .append("plain-1", ExpectedVersion::Exact(2), vec![event("New", 3)])
+        .await
+        .expect("append to a plain stream");
+    assert_eq!(plain.next_expected_version, 3);
+    assert_eq!(
+        plain.position, 6,
+        "positions continue after the stored ones"
+    );
+    // The records written by schema 3 decide the appends of schema 4.
+    let gone = store
+        .append("gone-1", ExpectedVersion::Any, vec![event("New", 1)])
+        .await
+        .expect_err("a tombstoned stream");
+    assert_eq!(gone.kind(), ErrorKind::StreamDeleted);
+    let deleted = store
+        .append(
+            "deleted-1",
+            ExpectedVersion::NoStream,
+            vec![event("New", 1)],
+        )
+        .await
+        .expect("a soft-deleted stream starts again");
+    assert_eq!(deleted.next_expected_version, 3, "numbering continues");
+    store
+        .append("kept-1", ExpectedVersion::Exact(3), vec![event("New", 4)])
+        .await
+        .expect("append under maxCount");
+    let kept: Vec<u64> = store
+        .read_stream("kept-1", ReadStreamOptions::new())
+        .await
+        .expect("read kept-1")
+        .iter()
+        .map(|e| e.version)
+        .collect();
+    assert_eq!(kept, [3, 4]);
+    let listed: Vec<(String, u64)> = store
+        .list_streams(evstore::ListStreamsOptions::new())
+        .await
+        .expect("list streams")
+        .into_iter()
+        .map(|s| (s.stream_id, s.version))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("deleted-1".to_owned(), 3),
+            ("kept-1".to_owned(), 4),
+            ("plain-1".to_owned(), 3)
+        ]
+    );
+    assert_eq!(store.head().await.expect("head"), 8);
+    let all = store
+        .read_all(evstore::ReadAllOptions::new())
+        .await
+        .expect("read all");
+    assert_eq!(
+        all.iter().map(|e| e.position).collect::<Vec<_>>(),
+        [1, 2, 5, 6, 7, 8],
+        "the markers are not events"
+    );
+}

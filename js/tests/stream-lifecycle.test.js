@@ -38,7 +38,8 @@ async function onEveryBackend(prefix, body) {
               const request = db.transaction("events").objectStore("events").getAll();
               request.onsuccess = () => {
                 db.close();
-                resolve(request.result.filter((r) => stream === undefined || r.streamId === stream).length);
+                // Lifecycle markers (keys below 0) are not events.
+                resolve(request.result.filter((r) => r.position > 0 && (stream === undefined || r.streamId === stream)).length);
               };
               request.onerror = () => reject(request.error);
             };

@@ -148,6 +148,7 @@ macro_rules! conformance_tests {
             list_streams_in_stream_id_order,
             list_streams_by_prefix_in_pages,
             list_streams_rejects_bad_input,
+            list_streams_with_lifecycle_records,
             concurrent_appends_are_decided_one_by_one,
             delete_stream_hides_it_and_numbering_continues,
             delete_stream_rejects_bad_calls,

@@ -69,8 +69,9 @@ export function addRecords(store, records, firstVersion) {
 }
 
 /** The common case of an append, all in JS (storage/indexeddb/common_append.rs says when it
- * applies): one read-write transaction over `events` and `streams` (schema.rs) reads the stream's
- * last version and whether it has a lifecycle record; with no record and a version in
+ * applies): one read-write transaction over `events` reads, with one backward key cursor over
+ * the stream's range of the `stream_version` index, the stream's last version or its lifecycle
+ * marker (`[streamId, Infinity]`, lifecycle_marker.rs); with no marker and a version in
  * `lowest..=highest` (the expected version), adds `records` numbered after it and waits for the
  * commit. Resolves with `[nextExpectedVersion, position]`, or with `null` when nothing was
  * written and the full path must decide (a lifecycle record, another version, a stored key that
@@ -78,7 +79,7 @@ export function addRecords(store, records, firstVersion) {
  * `DOMException` a call threw or the transaction aborted with. */
 export function appendCommon(db, streamId, records, lowest, highest) {
   return new Promise((resolve, reject) => {
-    const tx = db.transaction(["events", "streams"], "readwrite");
+    const tx = db.transaction("events", "readwrite");
     const events = tx.objectStore("events");
     let written = null;
     let handBack = false;
@@ -91,12 +92,11 @@ export function appendCommon(db, streamId, records, lowest, highest) {
     };
     const range = IDBKeyRange.bound([streamId, 0], [streamId, Infinity]);
     const last = events.index("stream_version").openKeyCursor(range, "prev");
-    const record = tx.objectStore("streams").get(streamId);
-    let version;
-    let plain;
-    const decide = () => {
-      if (version === undefined || plain === undefined) return;
-      if (!plain || !Number.isSafeInteger(version) || version < lowest || version > highest) {
+    last.onsuccess = () => {
+      const cursor = last.result;
+      const version = cursor ? cursor.key[1] : 0;
+      // A marker's version is Infinity, which is not a safe integer.
+      if (!Number.isSafeInteger(version) || version < lowest || version > highest) {
         handBack = true;
         tx.abort();
         return;
@@ -111,16 +111,21 @@ export function appendCommon(db, streamId, records, lowest, highest) {
         tx.abort();
       }
     };
-    last.onsuccess = () => {
-      const cursor = last.result;
-      version = cursor ? cursor.key[1] : 0;
-      decide();
-    };
-    record.onsuccess = () => {
-      plain = record.result === undefined;
-      decide();
-    };
   });
+}
+
+/** Schema step 4 (storage/indexeddb/lifecycle_marker.rs), inside the upgrade's `versionchange`
+ * transaction: a lifecycle marker in `events` for each stream with a record in `streams`, under
+ * the keys -1, -2, … (a failed request aborts the upgrade). */
+export function markRecordedStreams(tx) {
+  const events = tx.objectStore("events");
+  const streams = tx.objectStore("streams").getAllKeys();
+  streams.onsuccess = () => {
+    let key = -1;
+    for (const streamId of streams.result) {
+      events.add({ position: key--, streamId, version: Infinity });
+    }
+  };
 }
 
 // ---- reads.rs ---------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 use super::{event, events, kind};
 use crate::storage::Storage;
-use crate::{ErrorKind, EventStore, ExpectedVersion, ListStreamsOptions, StreamInfo};
+use crate::{
+    ErrorKind, EventStore, ExpectedVersion, ListStreamsOptions, StreamInfo, StreamMetadata,
+};
 
 /// Streams appended in this order, with this many events each.
 const STREAMS: &[(&str, u64)] = &[
@@ -152,4 +154,67 @@ pub async fn list_streams_rejects_bad_input<S: Storage>(store: EventStore<S>) {
             "{options:?}"
         );
     }
+}
+
+/// Streams a lifecycle operation touched are listed by their events alone: once, with the last
+/// stored event's version and position, paged like any other; a stream with no events left (soft
+/// deleted, tombstoned) or none ever (only metadata) is not listed.
+pub async fn list_streams_with_lifecycle_records<S: Storage>(store: EventStore<S>) {
+    for stream in ["log-a", "log-b", "log-c", "log-d", "log-e"] {
+        store
+            .append(stream, ExpectedVersion::NoStream, events(3))
+            .await
+            .unwrap();
+    }
+    let any = ExpectedVersion::Any;
+    store.delete_stream("log-a", any).await.unwrap();
+    store.tombstone_stream("log-c", any).await.unwrap();
+    store
+        .set_stream_metadata("log-b", StreamMetadata::new().max_count(1), any)
+        .await
+        .unwrap();
+    store.truncate_before("log-d", 3, any).await.unwrap();
+    store
+        .set_stream_metadata("log-0", StreamMetadata::new().max_count(5), any)
+        .await
+        .unwrap();
+    store
+        .set_stream_metadata("log-f", StreamMetadata::new().max_count(5), any)
+        .await
+        .unwrap();
+    let logs = ListStreamsOptions::new().prefix("log-");
+    let streams = list(&store, logs.clone()).await;
+    assert_eq!(ids(&streams), ["log-b", "log-d", "log-e"]);
+    for info in &streams {
+        let last = store
+            .read_stream(
+                &info.stream_id,
+                crate::ReadStreamOptions::backward().max_count(1),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (info.version, info.position),
+            (last[0].version, last[0].position),
+            "{info:?}"
+        );
+        assert_eq!(info.version, 3, "{info:?}");
+    }
+    let mut pages = Vec::new();
+    let mut options = logs.max_count(1);
+    loop {
+        let page = list(&store, options.clone()).await;
+        let Some(last) = page.last() else { break };
+        options = options.after(last.stream_id.clone());
+        pages.extend(ids(&page).into_iter().map(String::from));
+    }
+    assert_eq!(pages, ["log-b", "log-d", "log-e"]);
+    // Appending again to the soft-deleted stream lists it again, once.
+    store
+        .append("log-a", ExpectedVersion::NoStream, events(1))
+        .await
+        .unwrap();
+    let streams = list(&store, ListStreamsOptions::new().prefix("log-")).await;
+    assert_eq!(ids(&streams), ["log-a", "log-b", "log-d", "log-e"]);
+    assert_eq!(streams[0].version, 4);
 }

@@ -1,6 +1,7 @@
 //! The common case of an append in one JS call: no lifecycle record on the stream, the expected
 //! version matches, every id is new. `appendCommon` in `glue.js` runs the whole transaction — the
-//! stream's version and record read, the records added, the commit awaited — with the requests'
+//! stream's last version (or its lifecycle marker, [`lifecycle_marker`](super::lifecycle_marker))
+//! read with one request, the records added, the commit awaited — with the requests'
 //! own handlers, so an append crosses into JS once and is awaited once, instead of once per
 //! request and for the commit. Whatever it does not decide alone it hands back with nothing
 //! written, and [`write_batch`](super::write_batch) decides as before.

@@ -9,6 +9,7 @@ use wasm_bindgen::JsValue;
 
 use super::completion::Completion;
 use super::errors::{corrupt, idb_error};
+use super::lifecycle_marker::{add_marker, versions_from};
 use super::request::Request;
 use super::schema::{BY_STREAM_VERSION, EVENTS, META, STREAMS};
 use super::sync::{commit, read_meta};
@@ -65,12 +66,7 @@ pub(super) async fn remove_expired(
 ) -> Result<()> {
     let context = "removing expired events";
     let cutoff = expiry_cutoff(seconds, now);
-    let range = key_range(
-        &records::pair_key(stream_id, 0.0),
-        &records::pair_key(stream_id, f64::INFINITY),
-        false,
-        false,
-    )?;
+    let range = versions_from(stream_id, 0.0)?;
     let request = index(events, BY_STREAM_VERSION)?
         .get_all(Some(range.into()), None)
         .map_err(|e| idb_error(context, e))?;
@@ -280,6 +276,9 @@ impl IndexedDbStorage {
             };
             remove_events(&events, &meta, stream, plan.remove_before).await?;
             write_record(&streams, stream, &plan.record).await?;
+            if record.is_none() {
+                add_marker(&events, stream).await?;
+            }
             write_max_ages(&meta, stream, &plan.record).await?;
             if let Some(marker) = &plan.marker {
                 // Encoding between requests is plain code: the transaction stays active.

@@ -18,6 +18,7 @@ mod common_append;
 mod completion;
 mod errors;
 mod lifecycle;
+mod lifecycle_marker;
 mod records;
 mod request;
 mod schema;
@@ -35,6 +36,7 @@ use web_sys::{IdbCursor, IdbCursorWithValue, IdbObjectStore};
 use self::completion::Completion;
 use self::errors::{corrupt, idb_error, js_error, DomFailure};
 use self::lifecycle::{read_record, remove_events, remove_expired, write_record};
+use self::lifecycle_marker::{is_marker_key, versions_from};
 use self::request::Request;
 use self::schema::{
     BY_CATEGORY, BY_ID, BY_STREAM_VERSION, BY_TYPE, CHECKPOINTS, EVENTS, META, STREAMS,
@@ -209,16 +211,15 @@ impl IndexedDbStorage {
         if limit == 0 || (direction == Direction::Backward && from_version == 0) {
             return Ok(Array::new());
         }
-        let (lower, upper) = match direction {
-            Direction::Forward => (from_version as f64, f64::INFINITY),
-            Direction::Backward => (0.0, from_version as f64),
+        let range = match direction {
+            Direction::Forward => versions_from(stream_id, from_version as f64)?,
+            Direction::Backward => key_range(
+                &records::pair_key(stream_id, 0.0),
+                &records::pair_key(stream_id, from_version as f64),
+                false,
+                false,
+            )?,
         };
-        let range = key_range(
-            &records::pair_key(stream_id, lower),
-            &records::pair_key(stream_id, upper),
-            false,
-            false,
-        )?;
         let transaction = self.transaction(EVENTS, TransactionMode::ReadOnly)?;
         let index = index(&object_store(&transaction, EVENTS)?, BY_STREAM_VERSION)?;
         let context = "reading a stream";
@@ -404,6 +405,12 @@ impl Storage for IndexedDbStorage {
             if !stream_id.starts_with(prefix) {
                 break;
             }
+            if is_marker_key(&key) {
+                // A lifecycle marker with no events before it (they were removed, or the stream
+                // only has metadata): not a stream to list.
+                cursor.continue_().map_err(|e| js_error(context, &e))?;
+                continue;
+            }
             let (version, position) = last_of_stream(&by_stream, &stream_id)
                 .await?
                 .ok_or_else(|| corrupt("a listed stream has no last event"))?;
@@ -487,8 +494,11 @@ impl Storage for IndexedDbStorage {
 /// The last position in `events` (0 when empty).
 async fn read_head(events: &ObjectStore) -> Result<u64> {
     let context = "reading the head position";
+    // Positions start at 1; the lifecycle markers' keys are below 0.
+    let positions = KeyRange::lower_bound(&JsValue::from_f64(0.0), Some(true))
+        .map_err(|e| idb_error("building a key range", e))?;
     let request = events
-        .open_key_cursor(None, Some(CursorDirection::Prev))
+        .open_key_cursor(Some(positions.into()), Some(CursorDirection::Prev))
         .map_err(|e| idb_error(context, e))?;
     let last = Request::new(request)
         .await
@@ -626,12 +636,7 @@ async fn look_up_ids(events: &ObjectStore, ids: &[JsValue]) -> Result<Vec<Option
 /// the last key of its range of the `stream_version` index, and that key's primary key.
 async fn last_of_stream(by_stream: &idb::Index, stream_id: &str) -> Result<Option<(u64, u64)>> {
     let context = "reading a stream's last event";
-    let versions = key_range(
-        &records::pair_key(stream_id, 0.0),
-        &records::pair_key(stream_id, f64::INFINITY),
-        false,
-        false,
-    )?;
+    let versions = versions_from(stream_id, 0.0)?;
     let last = by_stream
         .open_key_cursor(Some(versions.into()), Some(CursorDirection::Prev))
         .map_err(|e| idb_error(context, e))
@@ -840,8 +845,13 @@ impl<'f> Source<'f> {
         let direction = Some(CursorDirection::Prev);
         match self.index_of() {
             None => {
-                let range = KeyRange::upper_bound(&JsValue::from_f64(position), Some(true))
-                    .map_err(|e| idb_error("building a key range", e))?;
+                // Not below 1: the lifecycle markers' keys are below 0.
+                let range = key_range(
+                    &JsValue::from_f64(0.0),
+                    &JsValue::from_f64(position),
+                    true,
+                    true,
+                )?;
                 events.open_cursor(Some(range.into()), direction)
             }
             Some((name, value)) => {

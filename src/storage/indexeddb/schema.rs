@@ -19,6 +19,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{IdbOpenDbRequest, IdbTransaction, IdbVersionChangeEvent};
 
 use super::errors::{idb_error, DomFailure};
+use super::lifecycle_marker::mark_existing_streams;
 use super::records;
 use super::request::{OpenRequest, UpgradeHandler};
 use crate::error::{Error, Result};
@@ -48,16 +49,25 @@ pub(super) const META: &str = "meta";
 /// The object store of stream lifecycle records, `{ key: streamId, value: JSON }`.
 pub(super) const STREAMS: &str = "streams";
 
-type Step = fn(&Database) -> std::result::Result<(), idb::Error>;
+/// A step gets the database and the `versionchange` transaction it runs in.
+type Step = fn(&Database, &IdbTransaction) -> std::result::Result<(), idb::Error>;
 
 /// Upgrade steps: `STEPS[n]` takes the schema from version `n` to `n + 1`.
-const STEPS: &[Step] = &[step_1_initial_schema, step_2_sync, step_3_stream_lifecycle];
+const STEPS: &[Step] = &[
+    step_1_initial_schema,
+    step_2_sync,
+    step_3_stream_lifecycle,
+    step_4_lifecycle_markers,
+];
 
 /// The schema version this build writes and the newest it can open.
 pub(super) const SCHEMA_VERSION: u32 = STEPS.len() as u32;
 
 /// Version 1: events with their indexes, and checkpoints.
-fn step_1_initial_schema(database: &Database) -> std::result::Result<(), idb::Error> {
+fn step_1_initial_schema(
+    database: &Database,
+    _: &IdbTransaction,
+) -> std::result::Result<(), idb::Error> {
     let mut events = ObjectStoreParams::new();
     events
         .key_path(Some(KeyPath::new_single(records::POSITION)))
@@ -90,7 +100,7 @@ fn step_1_initial_schema(database: &Database) -> std::result::Result<(), idb::Er
 }
 
 /// Version 2: the sync client's outbox and the `meta` records, with a random store id.
-fn step_2_sync(database: &Database) -> std::result::Result<(), idb::Error> {
+fn step_2_sync(database: &Database, _: &IdbTransaction) -> std::result::Result<(), idb::Error> {
     let mut outbox = ObjectStoreParams::new();
     outbox
         .key_path(Some(KeyPath::new_single(records::OUTBOX_SEQ)))
@@ -121,23 +131,38 @@ fn step_2_sync(database: &Database) -> std::result::Result<(), idb::Error> {
 
 /// Version 3: lifecycle records of the streams a delete, tombstone, truncation or metadata
 /// touched.
-fn step_3_stream_lifecycle(database: &Database) -> std::result::Result<(), idb::Error> {
+fn step_3_stream_lifecycle(
+    database: &Database,
+    _: &IdbTransaction,
+) -> std::result::Result<(), idb::Error> {
     let mut streams = ObjectStoreParams::new();
     streams.key_path(Some(KeyPath::new_single(records::META_KEY)));
     database.create_object_store(STREAMS, streams)?;
     Ok(())
 }
 
+/// Version 4: a lifecycle marker in `events` for each stream with a lifecycle record, so that an
+/// append learns the stream's last version or that it has a record with one request
+/// ([`lifecycle_marker`](super::lifecycle_marker)).
+fn step_4_lifecycle_markers(
+    _: &Database,
+    transaction: &IdbTransaction,
+) -> std::result::Result<(), idb::Error> {
+    mark_existing_streams(transaction)
+}
+
 /// Runs the steps after the version on disk. Called inside the `versionchange` transaction.
-fn upgrade(event: &VersionChangeEvent) -> Result<()> {
+fn upgrade(event: &VersionChangeEvent, transaction: Option<&IdbTransaction>) -> Result<()> {
     let old_version = event
         .old_version()
         .map_err(|e| idb_error("reading the schema version", e))?;
     let database = event
         .database()
         .map_err(|e| idb_error("upgrading the schema", e))?;
+    let transaction =
+        transaction.ok_or_else(|| Error::storage("IndexedDB upgrading without a transaction"))?;
     for (from, step) in STEPS.iter().enumerate().skip(old_version as usize) {
-        step(&database)
+        step(&database, transaction)
             .map_err(|e| idb_error(&format!("upgrading the schema to version {}", from + 1), e))?;
     }
     Ok(())
@@ -162,7 +187,7 @@ pub(super) async fn open(name: &str) -> Result<Database> {
             .and_then(|target| target.dyn_into::<IdbOpenDbRequest>().ok())
             .and_then(|request| request.transaction());
         let event = VersionChangeEvent::from(event);
-        if let Err(error) = upgrade(&event) {
+        if let Err(error) = upgrade(&event, transaction.borrow().as_ref()) {
             // Abort the versionchange transaction: the open fails and no step is half-applied.
             if let Some(transaction) = event.target().ok().and_then(|t| t.transaction()) {
                 let _ = transaction.abort();
