@@ -57,7 +57,7 @@ type Pending = (Vec<AppendBatch>, oneshot::Sender<Result<Vec<AppendResult>>>);
 /// The writer thread's loop, until the queue closes.
 pub(super) fn serve(mut writer: Writer, queue: Queue<WriteJob>) {
     let mut next = None;
-    while let Some(job) = next.take().or_else(|| queue.next()) {
+    while let Some(job) = next.take().or_else(|| queue.next_spinning()) {
         match job {
             WriteJob::Run(work) => work(&mut writer),
             WriteJob::Append(batches, reply) => {
