@@ -810,3 +810,53 @@ async fn appends_through_another_handle_on_the_file_wake_subscriptions_at_once()
     };
     assert_eq!(event.position, written.await.unwrap().position);
 }
+
+/// An append waiting for another connection's write lock leaves its thread to the executor's
+/// other work: on a current-thread runtime, a ticker in the same task keeps ticking while the
+/// append waits (past the 1 ms in which a lone append keeps its task runnable), releases the
+/// lock after 20 ticks, and the append then goes through. Had the append blocked the thread, the
+/// ticker could not tick and the lock would stay taken until the busy timeout failed the append.
+#[test]
+fn an_append_waiting_for_a_lock_leaves_its_thread_to_other_work() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = temp_db(&dir, "locked.db");
+    let store = open(&path);
+    block_on(store.append(
+        "locked-1",
+        ExpectedVersion::NoStream,
+        vec![NewEvent::new("Before", json!({}))],
+    ))
+    .expect("first append");
+    let blocker = rusqlite::Connection::open(&path).expect("second connection");
+    blocker
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let (appended, ticks) = runtime.block_on(async {
+        let append = store.append(
+            "locked-1",
+            ExpectedVersion::Exact(1),
+            vec![NewEvent::new("After", json!({}))],
+        );
+        let ticker = async {
+            let mut ticks = 0;
+            while ticks < 20 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                ticks += 1;
+            }
+            blocker.execute_batch("COMMIT").expect("release the lock");
+            ticks
+        };
+        futures::join!(append, ticker)
+    });
+    assert_eq!(ticks, 20);
+    assert_eq!(
+        appended
+            .expect("append after the lock")
+            .next_expected_version,
+        2
+    );
+}

@@ -6,23 +6,14 @@
 //! task's thread is free meanwhile, on any executor.
 
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
-use std::time::{Duration, Instant};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use futures::channel::oneshot;
 
+use super::spin::WRITER_SPIN;
 use crate::error::{Error, Result};
-
-/// How long the writer thread keeps looking for its next job before it blocks.
-///
-/// Waking a blocked thread costs far more than an append on a virtual machine: a round trip
-/// between two threads that block took 65–100 µs on the 2-core machine of BENCHMARKS.md, where
-/// an uncontended `synchronous=NORMAL` append takes about 110 µs, and under 4 µs when the
-/// receiving thread was still running. An application appending one event after another sends
-/// the next append well within this, so the writer is running when it arrives. The cost is at
-/// most this much CPU after the last append of a burst, and none while the store is idle.
-pub(super) const HAND_OFF_SPIN: Duration = Duration::from_micros(200);
 
 /// A few threads taking jobs `J` from one queue.
 pub(super) struct Workers<J> {
@@ -45,12 +36,12 @@ impl<J> Queue<J> {
         self.receiver().try_recv().ok()
     }
 
-    /// [`next`](Self::next), looking for a job for up to [`HAND_OFF_SPIN`] before blocking: a
+    /// [`next`](Self::next), looking for a job for up to [`WRITER_SPIN`] before blocking: a
     /// writer that just answered an append is still running when the next one comes, instead of
     /// having to be woken for it.
     pub(super) fn next_spinning(&self) -> Option<J> {
         let started = Instant::now();
-        while started.elapsed() < HAND_OFF_SPIN {
+        while started.elapsed() < WRITER_SPIN {
             match self.receiver().try_recv() {
                 Ok(job) => return Some(job),
                 Err(TryRecvError::Disconnected) => return None,
