@@ -33,7 +33,7 @@ use conn::{read_all_query, Conn};
 use errors::sqlite_error;
 use readers::Readers;
 use schema::{open_connection, Location};
-use spin::{wait_for_append, InFlight};
+use spin::{wait_for_writer, InFlight};
 use wal::WalBound;
 use watch::FileWatch;
 use workers::Workers;
@@ -183,8 +183,8 @@ impl SqliteOptions {
 /// ```
 pub struct SqliteStorage {
     writer: Workers<WriteJob>,
-    /// The appends waiting for the writer thread (see [`spin`]).
-    appending: InFlight,
+    /// The calls waiting for the writer thread (see [`spin`]).
+    writing: InFlight,
     /// `None` in memory: one connection only, so reads run on the writer thread.
     readers: Option<Readers>,
     path: Option<PathBuf>,
@@ -240,7 +240,7 @@ impl SqliteStorage {
         };
         Ok(SqliteStorage {
             writer: Workers::start("evstore-sqlite-writer", vec![writer], writer::serve)?,
-            appending: InFlight::default(),
+            writing: InFlight::default(),
             readers: Some(readers),
             path: Some(path.to_owned()),
             options,
@@ -262,7 +262,7 @@ impl SqliteStorage {
         };
         Ok(SqliteStorage {
             writer: Workers::start("evstore-sqlite-writer", vec![writer], writer::serve)?,
-            appending: InFlight::default(),
+            writing: InFlight::default(),
             readers: None,
             path: None,
             options,
@@ -301,7 +301,7 @@ impl SqliteStorage {
     ) -> Result<T> {
         let (job, reply) = workers::work(work);
         self.writer.send(WriteJob::Run(job))?;
-        reply.wait().await
+        wait_for_writer(&self.writing, reply).await
     }
 }
 
@@ -309,7 +309,7 @@ impl Storage for SqliteStorage {
     async fn append(&self, batch: AppendBatch) -> Result<AppendResult> {
         let (job, reply) = WriteJob::append(vec![batch]);
         self.writer.send(job)?;
-        wait_for_append(&self.appending, reply)
+        wait_for_writer(&self.writing, reply)
             .await?
             .pop()
             .ok_or_else(|| Error::storage("the append returned no result"))
@@ -318,7 +318,7 @@ impl Storage for SqliteStorage {
     async fn append_many(&self, batches: Vec<AppendBatch>) -> Result<Vec<AppendResult>> {
         let (job, reply) = WriteJob::append(batches);
         self.writer.send(job)?;
-        wait_for_append(&self.appending, reply).await
+        wait_for_writer(&self.writing, reply).await
     }
 
     async fn read_stream(

@@ -9,14 +9,15 @@
 //! - the writer thread looks for its next job for [`WRITER_SPIN`] before it blocks
 //!   ([`Queue::next_spinning`](super::workers::Queue::next_spinning)): an application appending
 //!   one event after another sends the next append well within that;
-//! - an append that is the only one in flight on its store keeps its task runnable for up to
-//!   [`REPLY_SPIN`] while it waits ([`wait_for_append`]): the task wakes itself, so the executor
+//! - a call that is the only one waiting for the writer thread of its store handle (an append,
+//!   a checkpoint save) keeps its task runnable for up to [`REPLY_SPIN`] while it waits
+//!   ([`wait_for_writer`]): the task wakes itself, so the executor
 //!   polls it again after its other runnable tasks, and its thread never blocks. Most appends
 //!   are answered within that (an fsync of `Durability::Full` too, on the disks measured), so
 //!   the answer needs no wake-up either. Past it, the task waits as any other.
 //!
 //! The price is CPU: at most [`WRITER_SPIN`] of the writer thread after the last append of a
-//! burst, and at most [`REPLY_SPIN`] of polling per append while one appender is alone (with
+//! burst, and at most [`REPLY_SPIN`] of polling per call while one caller is alone (with
 //! several in flight, group commit shares the wake-ups and nothing spins). An idle store spends
 //! nothing.
 
@@ -32,14 +33,14 @@ use crate::error::{Error, Result};
 /// How long the writer thread keeps looking for its next job before it blocks.
 pub(super) const WRITER_SPIN: Duration = Duration::from_micros(200);
 
-/// How long the only append in flight keeps its task runnable waiting for its answer.
+/// How long the only call waiting for the writer thread keeps its task runnable.
 pub(super) const REPLY_SPIN: Duration = Duration::from_millis(1);
 
-/// The appends of a store handle waiting for the writer thread.
+/// The calls of a store handle waiting for the writer thread.
 #[derive(Debug, Default)]
 pub(super) struct InFlight(AtomicUsize);
 
-/// Counts one append in flight until dropped.
+/// Counts one call in flight until dropped.
 struct Waiting<'a>(&'a InFlight);
 
 impl Drop for Waiting<'_> {
@@ -48,9 +49,9 @@ impl Drop for Waiting<'_> {
     }
 }
 
-/// Waits for the answer of an append sent to the writer thread: spinning as the module says
-/// while it is the only append of `in_flight`, as [`Reply::wait`] does otherwise.
-pub(super) async fn wait_for_append<T>(in_flight: &InFlight, reply: Reply<T>) -> Result<T> {
+/// Waits for the answer of a job sent to the writer thread: spinning as the module says while
+/// it is the only call of `in_flight`, as [`Reply::wait`] does otherwise.
+pub(super) async fn wait_for_writer<T>(in_flight: &InFlight, reply: Reply<T>) -> Result<T> {
     let alone = in_flight.0.fetch_add(1, Ordering::AcqRel) == 0;
     let _waiting = Waiting(in_flight);
     if !alone {
