@@ -43,6 +43,24 @@ async fn list<S: Storage>(store: &EventStore<S>, options: ListStreamsOptions) ->
     store.list_streams(options).await.expect("list_streams")
 }
 
+/// Each listed stream's version and position are those of its last readable event.
+async fn assert_last_events<S: Storage>(store: &EventStore<S>, streams: &[StreamInfo]) {
+    for info in streams {
+        let last = store
+            .read_stream(
+                &info.stream_id,
+                crate::ReadStreamOptions::backward().max_count(1),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (info.version, info.position),
+            (last[0].version, last[0].position),
+            "{info:?}"
+        );
+    }
+}
+
 /// Every stream with events, ordered by stream id (byte order: `-` before letters, `ä` after
 /// ASCII), with its version and the position of its last event.
 pub async fn list_streams_in_stream_id_order<S: Storage>(store: EventStore<S>) {
@@ -61,20 +79,7 @@ pub async fn list_streams_in_stream_id_order<S: Storage>(store: EventStore<S>) {
             "order-2"
         ]
     );
-    for info in &streams {
-        let last = store
-            .read_stream(
-                &info.stream_id,
-                crate::ReadStreamOptions::backward().max_count(1),
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            (info.version, info.position),
-            (last[0].version, last[0].position),
-            "{info:?}"
-        );
-    }
+    assert_last_events(&store, &streams).await;
     assert_eq!(
         streams[1],
         StreamInfo {
@@ -185,21 +190,8 @@ pub async fn list_streams_with_lifecycle_records<S: Storage>(store: EventStore<S
     let logs = ListStreamsOptions::new().prefix("log-");
     let streams = list(&store, logs.clone()).await;
     assert_eq!(ids(&streams), ["log-b", "log-d", "log-e"]);
-    for info in &streams {
-        let last = store
-            .read_stream(
-                &info.stream_id,
-                crate::ReadStreamOptions::backward().max_count(1),
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            (info.version, info.position),
-            (last[0].version, last[0].position),
-            "{info:?}"
-        );
-        assert_eq!(info.version, 3, "{info:?}");
-    }
+    assert_last_events(&store, &streams).await;
+    assert!(streams.iter().all(|info| info.version == 3), "{streams:?}");
     let mut pages = Vec::new();
     let mut options = logs.max_count(1);
     loop {
