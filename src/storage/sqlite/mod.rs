@@ -19,6 +19,7 @@ use crate::types::{AppendResult, Direction, Filter, RecordedEvent, StreamInfo};
 mod append;
 mod conn;
 mod errors;
+mod file_events;
 mod lifecycle;
 mod readers;
 mod schema;
@@ -152,7 +153,12 @@ impl SqliteOptions {
 ///   pragma.
 /// - **Wake-ups**: every handle opened on one file in this process (found by its canonical path)
 ///   shares one [`AppendNotifier`], so an append through any of them wakes the subscriptions of
-///   stores over all of them at once; other processes are noticed by the poll.
+///   stores over all of them at once. Commits of other processes are noticed by the file's
+///   watch while a subscription waits: a thread woken by the operating system's notification of
+///   a write to the file's WAL (inotify, FSEvents, `ReadDirectoryChangesW`, kqueue), which then
+///   looks at `PRAGMA data_version` every 5 ms until the writes stop, and otherwise only every
+///   250 ms (where the platform sends no notifications, every 5 ms); behind it, the
+///   subscription's own poll.
 /// - **Disk use**: the database file, plus while any handle is open a write-ahead log
 ///   `<file>-wal` and a small `<file>-shm`. The WAL normally stays around 4 MB (SQLite
 ///   checkpoints it into the database every 1000 pages) and is deleted when the last connection
