@@ -10,9 +10,10 @@
 //! commit (the write comes just before the commit is visible), with the notifications paused
 //! meanwhile; then, with them back, once more (for a commit whose write came while they were
 //! paused), and after that every [`QUIET_INTERVAL`] only, in case a commit became visible just
-//! after that look or the file system sends no notifications (network file systems). While nothing is written, a waiting subscription therefore costs a
-//! few wake-ups a second, not one every few milliseconds. Where the platform cannot watch the
-//! directory, the thread looks every [`INTERVAL`] instead.
+//! after that look or the file system sends no notifications (network file systems). While
+//! nothing is written, a waiting subscription therefore costs a few wake-ups a second, not one
+//! every few milliseconds. Where the platform cannot watch the directory, the thread looks
+//! every [`INTERVAL`] instead.
 //!
 //! Why `data_version`: it is SQLite's documented way to learn that another connection
 //! committed; on an idle WAL connection it reads the shared-memory WAL index (a few
