@@ -14,7 +14,7 @@
 //! fsync with `Durability::Full`). The watch therefore keeps looking for a while after each
 //! change, with the notifications paused meanwhile ([`super::watch`] says how long).
 
-use std::ffi::OsString;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -91,7 +91,7 @@ impl FileEvents {
 
 /// Whether `event` may be a write to a file of the database `name`: any change (not a mere
 /// open or read) to a file whose name starts with it, or an event that names no file.
-fn concerns(event: &Event, name: &OsString) -> bool {
+fn concerns(event: &Event, name: &OsStr) -> bool {
     if matches!(event.kind, EventKind::Access(_)) {
         return false;
     }
@@ -113,19 +113,19 @@ mod tests {
 
     #[test]
     fn changes_to_the_database_files_concern_it_and_nothing_else_does() {
-        let name = OsString::from("app.db");
+        let name = OsStr::new("app.db");
         let write = EventKind::Modify(ModifyKind::Data(DataChange::Any));
-        assert!(concerns(&event(write, "/d/app.db-wal"), &name));
-        assert!(concerns(&event(write, "/d/app.db"), &name));
+        assert!(concerns(&event(write, "/d/app.db-wal"), name));
+        assert!(concerns(&event(write, "/d/app.db"), name));
         assert!(concerns(
             &event(EventKind::Create(CreateKind::File), "/d/app.db-wal"),
-            &name
+            name
         ));
-        assert!(concerns(&Event::new(EventKind::Any), &name));
-        assert!(!concerns(&event(write, "/d/other.db-wal"), &name));
+        assert!(concerns(&Event::new(EventKind::Any), name));
+        assert!(!concerns(&event(write, "/d/other.db-wal"), name));
         assert!(!concerns(
             &event(EventKind::Access(AccessKind::Any), "/d/app.db-wal"),
-            &name
+            name
         ));
     }
 }

@@ -155,19 +155,20 @@ fn watch_file(weak: Weak<FileWatch>, path: &Path, options: &SqliteOptions) {
                             looking_until = Some(now + SETTLE);
                             files.pause();
                         }
-                        if looking_until.is_some_and(|until| now < until) {
-                            INTERVAL
-                        } else if !files.resume() {
-                            events = Events::Unavailable;
-                            INTERVAL
-                        } else if look(&watch, &mut conn, &mut seen, path, options) {
-                            // Committed before the notifications were back.
-                            looking_until = Some(now + SETTLE);
-                            files.pause();
-                            INTERVAL
-                        } else {
-                            looking_until = None;
-                            QUIET_INTERVAL
+                        match looking_until {
+                            Some(until) if now < until => INTERVAL,
+                            None => QUIET_INTERVAL,
+                            Some(_) => {
+                                // Settled: the notifications back, then at once one more look,
+                                // for a commit whose write came while they were paused.
+                                looking_until = None;
+                                if files.resume() {
+                                    Duration::ZERO
+                                } else {
+                                    events = Events::Unavailable;
+                                    INTERVAL
+                                }
+                            }
                         }
                     }
                     _ => {
